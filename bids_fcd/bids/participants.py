@@ -1,0 +1,45 @@
+"""participants.tsv: read tolerant of a byte-order mark; lobe labels parsed to soft targets."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from bids_fcd.config import LOBES
+
+
+def read_participants(bids_dir: Path) -> dict[str, dict[str, str]]:
+    """{label (no ``sub-``): row} from ``participants.tsv``; {} when the file is absent.
+
+    The file is decoded as ``utf-8-sig`` so ds004199's leading byte-order mark is dropped.
+    """
+    path = Path(bids_dir) / "participants.tsv"
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    if rows and "participant_id" not in rows[0]:
+        raise ValueError(f"{path}: the first column must be participant_id")
+    out = {}
+    for row in rows:
+        pid = (row.get("participant_id") or "").strip()
+        out[pid[4:] if pid.startswith("sub-") else pid] = {k: (v or "").strip() for k, v in row.items() if k}
+    return out
+
+
+def lobe_target(lobe_field: str | None) -> np.ndarray:
+    """Soft target over ``LOBES`` for a participants.tsv ``lobe`` entry.
+
+    ``FL`` → one-hot on FL; ``TL,PL`` → 0.5 on TL and 0.5 on PL (a soft label, not a new class);
+    ``n/a``/empty/unknown → healthy. Returns (6,) float32 summing to 1.
+    """
+    names = [p.strip() for p in (lobe_field or "").replace(";", ",").split(",") if p.strip() in LOBES[1:]]
+    out = np.zeros(len(LOBES), np.float32)
+    if not names:
+        out[0] = 1.0
+        return out
+    for n in names:
+        out[LOBES.index(n)] += 1.0 / len(names)
+    return out

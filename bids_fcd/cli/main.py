@@ -1,0 +1,92 @@
+"""Entry point: parse, validate, build the frozen config, dispatch to a workflow, exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bids_fcd.cli.parser import SUBCOMMANDS, build_app_parser, build_subcommand_parser
+from bids_fcd.cli.validation import validate_app_args
+from bids_fcd.config import PostConfig, RunConfig, SamplerConfig
+
+log = logging.getLogger("bids_fcd")
+
+
+def setup_logging(verbosity: int) -> None:
+    """Log to stderr: INFO by default, DEBUG with -vv; quiet third-party loggers."""
+    level = logging.DEBUG if verbosity >= 2 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("bids", "nilearn", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def sampler_from_args(args) -> SamplerConfig:  # noqa: ANN001
+    """SamplerConfig from the shared sampler flags."""
+    return SamplerConfig(noise_level=args.noise_level, steps=args.steps, guidance_scale=args.guidance_scale,
+                         seed=args.seed, histogram_matching=not getattr(args, "no_histogram_matching", False))
+
+
+def app_config(args) -> RunConfig:  # noqa: ANN001
+    """RunConfig from the BIDS App arguments."""
+    return RunConfig(
+        bids_dir=str(args.bids_dir), output_dir=str(args.output_dir), analysis_level=args.analysis_level,
+        participant_label=tuple(args.participant_label), session_label=tuple(args.session_label),
+        work_dir=args.work_dir, model=args.model, device=args.device, nprocs=args.nprocs or 0,
+        skip_bids_validation=args.skip_bids_validation,
+        bids_filter_file=str(args.bids_filter_file) if args.bids_filter_file else None,
+        sampler=sampler_from_args(args),
+        post=PostConfig(z_threshold=args.z_threshold, min_cluster_mm3=args.min_cluster_mm3),
+    )
+
+
+def _run_subcommand(argv: list[str]) -> int:
+    parser = build_subcommand_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if args.command == "phantom":
+        from bids_fcd.phantom.generator import write_cohort
+
+        write_cohort(Path(args.out), args.n_fcd, args.n_hc, args.seed, args.size)
+        log.info("phantom written to %s", args.out)
+        return 0
+    if args.command == "train":
+        from bids_fcd.workflows.train import run_train
+
+        return run_train(args)
+    if args.command == "demo":
+        from bids_fcd.workflows.demo import run_demo
+
+        return run_demo(args, sampler_from_args(args))
+    if args.command == "benchmark":
+        from bids_fcd.evaluation.benchmark import run_benchmark
+
+        return run_benchmark(args, sampler_from_args(args))
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 ok, 1 a participant or step failed, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            return _run_subcommand(argv)
+        parser = build_app_parser()
+        args = parser.parse_args(argv)
+        validate_app_args(parser, args)
+        setup_logging(args.verbose)
+        cfg = app_config(args)
+        if cfg.analysis_level == "participant":
+            from bids_fcd.workflows.participant import run_participant_level
+
+            return run_participant_level(cfg)
+        from bids_fcd.workflows.group import run_group_level
+
+        return run_group_level(cfg)
+    except (ValueError, OSError) as exc:
+        logging.getLogger("bids_fcd").error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,78 @@
+"""Single-argument ``type=`` converters and the cross-argument validation step."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def participant_label(value: str) -> str:
+    """Strip a leading ``sub-``; labels are alphanumeric."""
+    label = value[4:] if value.startswith("sub-") else value
+    if not label.isalnum():
+        raise argparse.ArgumentTypeError(f"participant label {value!r} must be alphanumeric (e.g. 00001 or sub-00001)")
+    return label
+
+
+def session_label(value: str) -> str:
+    """Strip a leading ``ses-``."""
+    label = value[4:] if value.startswith("ses-") else value
+    if not label.isalnum():
+        raise argparse.ArgumentTypeError(f"session label {value!r} must be alphanumeric")
+    return label
+
+
+def existing_dir(value: str) -> Path:
+    """A directory that exists."""
+    p = Path(value)
+    if not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is not an existing directory")
+    return p
+
+
+def existing_file(value: str) -> Path:
+    """A file that exists."""
+    p = Path(value)
+    if not p.is_file():
+        raise argparse.ArgumentTypeError(f"{value} is not an existing file")
+    return p
+
+
+def positive_int(value: str) -> int:
+    """An integer ≥ 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return n
+
+
+def non_negative_float(value: str) -> float:
+    """A float ≥ 0."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be ≥ 0")
+    return x
+
+
+def validate_app_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Cross-argument checks for the BIDS App form; calls ``parser.error`` on failure."""
+    from bids_fcd.sampling.ddim import stride_for
+
+    try:
+        stride_for(args.noise_level, args.steps, 1000)
+    except ValueError as exc:
+        parser.error(str(exc))
+    out, bids = Path(args.output_dir).resolve(), Path(args.bids_dir).resolve()
+    if out == bids or bids in out.parents:
+        parser.error(f"OUTPUT_DIR {args.output_dir} is inside BIDS_DIR {args.bids_dir}; choose a directory outside "
+                     "the input dataset")
+    if args.work_dir is not None:
+        wd = Path(args.work_dir).resolve()
+        if wd == bids or bids in wd.parents:
+            parser.error(f"--work-dir {args.work_dir} is inside BIDS_DIR; choose a directory outside it")

@@ -1,0 +1,183 @@
+"""Frozen configuration dataclasses for every stage, with a JSON round trip.
+
+Nothing here reads files or touches the environment at import time. A run builds one
+:class:`RunConfig` from the command line and passes the pieces down explicitly; the resolved
+config is written beside the outputs (``sub-<label>/log/``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+#: Classifier / class-embedding labels, in index order. Index 0 is the healthy class *h*.
+LOBES: tuple[str, ...] = ("healthy", "FL", "TL", "PL", "OL", "IL")
+HEALTHY = 0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The model grid: axial slices of MNI152NLin2009aSym space at a fixed resolution.
+
+    The grid is a box in template millimetres: ``shape`` pixels in-plane of ``spacing_mm``,
+    centred on ``center_mm`` (x, y), and axial slices every ``spacing_mm`` from ``z_min_mm`` to
+    ``z_max_mm``. Slice stacks are (S, C, H, W) with H along template y (posterior→anterior)
+    and W along template x (right→left in RAS indices, i.e. increasing x).
+    """
+
+    shape: tuple[int, int] = (96, 96)
+    spacing_mm: float = 2.0
+    center_mm: tuple[float, float] = (0.0, -18.0)
+    z_min_mm: float = -50.0
+    z_max_mm: float = 80.0
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Network sizes. ``unet_*`` map onto ``monai.networks.nets.DiffusionModelUNet``.
+
+    ``in_channels`` is 2 for FLAIR ‖ T1w conditioning (the method) or 1 for the FLAIR-only
+    ablation. The schedule is T = ``num_train_timesteps`` with linear betas
+    ``beta_start`` → ``beta_end`` (the paper's reference: 1000, 0.0015, 0.0155).
+    """
+
+    unet_channels: tuple[int, ...] = (32, 64, 64)
+    unet_attention: tuple[bool, ...] = (False, False, True)
+    unet_res_blocks: int = 1
+    unet_head_channels: int = 32
+    norm_num_groups: int = 16
+    classifier_channels: tuple[int, ...] = (16, 32, 64)
+    classifier_attention: tuple[bool, ...] = (False, False, False)
+    classifier_res_blocks: int = 1
+    in_channels: int = 2
+    num_classes: int = len(LOBES)
+    num_train_timesteps: int = 1000
+    beta_start: float = 0.0015
+    beta_end: float = 0.0155
+    grid: GridConfig = field(default_factory=GridConfig)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Inverse DDIM to ``noise_level`` (L), then guided DDIM back in ``steps`` (K) steps.
+
+    ``guidance_scale`` is *s* in ε̂' = ε̂ − s·√(1−ᾱ_t)·∇ log C(h | x_t, t).
+    ``steps=None`` means one step per timestep (K = L).
+    """
+
+    noise_level: int = 100
+    steps: int | None = 20
+    guidance_scale: float = 20.0
+    seed: int = 0
+    batch_size: int = 32
+    histogram_matching: bool = True
+
+
+@dataclass(frozen=True)
+class PostConfig:
+    """Anomaly map → z-map → clusters. ``z_threshold`` 1.65 is one-sided p = 0.05."""
+
+    smoothing_fwhm_mm: float = 4.0
+    z_threshold: float = 1.65
+    min_cluster_mm3: float = 150.0
+    max_clusters: int = 20
+
+
+@dataclass(frozen=True)
+class PreprocConfig:
+    """Preprocessing switches (all on by default; turning them off is for debugging only)."""
+
+    n4: bool = True
+    brain_threshold: float = 0.5
+    normalise_percentiles: tuple[float, float] = (0.5, 99.5)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One invocation of the participant or group level."""
+
+    bids_dir: str
+    output_dir: str
+    analysis_level: str
+    participant_label: tuple[str, ...] = ()
+    session_label: tuple[str, ...] = ()
+    work_dir: str | None = None
+    model: str | None = None
+    device: str = "auto"
+    nprocs: int = 1
+    skip_bids_validation: bool = False
+    bids_filter_file: str | None = None
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    post: PostConfig = field(default_factory=PostConfig)
+    preproc: PreprocConfig = field(default_factory=PreprocConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (the ``--preset`` fills these; flags override)."""
+
+    preset: str = "default"
+    epochs: int = 30
+    classifier_epochs: int = 30
+    batch_size: int = 16
+    lr: float = 2e-4
+    classifier_lr: float = 3e-4
+    ema_decay: float = 0.995
+    seed: int = 0
+    classifier_max_t: int = 1000
+    min_brain_fraction: float = 0.05
+    net: NetConfig = field(default_factory=NetConfig)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a (nested) config dataclass from :func:`to_dict` output.
+
+    Unknown keys raise ``ValueError`` naming them, so a stale config file fails loudly.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ValueError(f"unknown keys for {cls.__name__}: {sorted(unknown)}")
+    kwargs: dict[str, Any] = {}
+    hints = _resolved_types(cls)
+    for name, value in data.items():
+        ftype = hints[name]
+        if dataclasses.is_dataclass(ftype) and isinstance(value, dict):
+            kwargs[name] = from_dict(ftype, value)  # type: ignore[arg-type]
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _resolved_types(cls: type) -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
+def save_json(cfg: Any, path: str | Path) -> None:
+    """Write a config dataclass as indented JSON."""
+    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def load_json(cls: type[T], path: str | Path) -> T:
+    """Read a config dataclass written by :func:`save_json`."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read config {path}: {exc}") from exc
+    return from_dict(cls, data)

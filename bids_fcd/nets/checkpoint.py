@@ -1,0 +1,119 @@
+"""Model directories: ``config.json`` + ``unet.pt`` + ``classifier.pt`` + ``SHA256SUMS``.
+
+Weights are plain state dicts loaded with ``torch.load(..., weights_only=True)``; the sha256 of
+every file is checked against SHA256SUMS before loading. ``config.json`` carries the network
+config, the software version and free-form training metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bids_fcd import __version__
+from bids_fcd.config import NetConfig, from_dict, to_dict
+from bids_fcd.nets.networks import build_classifier, build_unet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "phantom-default"
+WEIGHT_FILES = ("unet.pt", "classifier.pt")
+
+
+class ModelError(ValueError):
+    """A model directory is missing, incomplete or corrupt; the message says which file."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for sampling (both networks in eval mode on ``device``)."""
+
+    name: str
+    path: Path
+    sha256: str
+    net: NetConfig
+    unet: torch.nn.Module
+    classifier: torch.nn.Module
+    meta: dict[str, Any]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def models_root() -> Path:
+    """Where named models live: ``$BIDS_FCD_MODELS`` if set, else the repository's ``models/``."""
+    env = os.environ.get("BIDS_FCD_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+
+
+def resolve_model(name_or_dir: str | None) -> Path:
+    """A model directory from a path or a name under :func:`models_root` (None → default)."""
+    name = name_or_dir or DEFAULT_MODEL
+    cand = Path(name)
+    if cand.is_dir():
+        return cand
+    named = models_root() / name
+    if named.is_dir():
+        return named
+    raise ModelError(
+        f"model {name!r} not found: it is neither a directory nor a name under {models_root()}; "
+        "pass --model with a directory written by `bids-fcd train`"
+    )
+
+
+def save_model(model_dir: Path, unet: torch.nn.Module, classifier: torch.nn.Module, net: NetConfig,
+               meta: dict[str, Any] | None = None) -> str:
+    """Write a model directory and return the sha256 of its SHA256SUMS (the model's id)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu().float() for k, v in unet.state_dict().items()}, model_dir / "unet.pt")
+    torch.save({k: v.detach().cpu().float() for k, v in classifier.state_dict().items()}, model_dir / "classifier.pt")
+    cfg = {"format": 1, "software_version": __version__, "net": to_dict(net), "meta": meta or {}}
+    (model_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    lines = [f"{sha256_file(model_dir / f)}  {f}" for f in ("config.json", *WEIGHT_FILES)]
+    (model_dir / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return hashlib.sha256((model_dir / "SHA256SUMS").read_bytes()).hexdigest()
+
+
+def verify(model_dir: Path) -> str:
+    """Check every file against SHA256SUMS; returns the model id (sha256 of SHA256SUMS)."""
+    sums = model_dir / "SHA256SUMS"
+    if not sums.exists():
+        raise ModelError(f"{sums} is missing; the model directory is incomplete")
+    for line in sums.read_text().splitlines():
+        if not line.strip():
+            continue
+        digest, name = line.split(maxsplit=1)
+        path = model_dir / name.strip()
+        if not path.exists():
+            raise ModelError(f"{path} is listed in SHA256SUMS but missing")
+        if sha256_file(path) != digest:
+            raise ModelError(f"{path} does not match its sha256 in SHA256SUMS; the file is corrupt or was changed")
+    return hashlib.sha256(sums.read_bytes()).hexdigest()
+
+
+def load_model(name_or_dir: str | None, device: torch.device) -> LoadedModel:
+    """Resolve, verify and load a model directory (``weights_only=True``)."""
+    path = resolve_model(name_or_dir)
+    sha = verify(path)
+    cfg = json.loads((path / "config.json").read_text())
+    net = from_dict(NetConfig, cfg["net"])
+    unet, clf = build_unet(net), build_classifier(net)
+    unet.load_state_dict(torch.load(path / "unet.pt", map_location="cpu", weights_only=True))
+    clf.load_state_dict(torch.load(path / "classifier.pt", map_location="cpu", weights_only=True))
+    unet.to(device).eval()
+    clf.to(device).eval()
+    log.info("model %s (%s) loaded from %s", path.name, sha[:12], path)
+    return LoadedModel(path.name, path, sha, net, unet, clf, cfg.get("meta", {}))

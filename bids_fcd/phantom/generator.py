@@ -1,0 +1,235 @@
+"""``bids-fcd phantom``: a synthetic cohort laid out exactly like OpenNeuro ds004199.
+
+Each subject is the nilearn MNI152NLin2009aSym anatomy pushed through its own affine and smooth
+nonlinear deformation, with a head around the brain, per-subject contrast jitter, a bias field,
+Rician noise and int16 storage; the FLAIR lies in a different grid and orientation from the
+T1w. FCD subjects carry a type II lesion whose mask is the ``_FLAIR_roi`` file. Deterministic
+by seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from bids_fcd import __version__
+from bids_fcd.atlas import load_template
+from bids_fcd.phantom import anatomy
+
+log = logging.getLogger(__name__)
+
+#: Lobe frequencies roughly as in ds004199 (frontal most often).
+LOBE_WEIGHTS = {"FL": 0.50, "TL": 0.17, "PL": 0.17, "OL": 0.08, "IL": 0.08}
+
+
+@dataclass(frozen=True)
+class PhantomSize:
+    """Grids of one size preset: template resolution and the two acquisition grids."""
+
+    template_res: int
+    t1_vox: float
+    t1_fov: tuple[float, float, float]
+    flair_vox: tuple[float, float, float]
+    flair_fov: tuple[float, float, float]
+    lesion_mm: tuple[float, float]
+    noise: float
+
+
+SIZES = {
+    "tiny": PhantomSize(2, 2.5, (180, 220, 200), (3.0, 3.0, 3.5), (180, 220, 200), (7.0, 10.0), 0.015),
+    "full": PhantomSize(1, 1.0, (180, 220, 200), (1.0, 1.0, 1.2), (176, 220, 200), (5.0, 9.0), 0.02),
+}
+
+ACQ = [("iso08", "T2sel"), ("sag111", "tse3dvfl")]
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """What participants.tsv will say about one phantom subject."""
+
+    label: str
+    group: str
+    sex: str
+    age_scan: int
+    hemisphere: str
+    lobe: str
+    split: str
+    acq: tuple[str, str]
+
+
+def cohort_specs(n_fcd: int, n_hc: int, seed: int) -> list[SubjectSpec]:
+    """Participant rows for a cohort; subjects interleaved fcd/hc as labels 00001…"""
+    rng = np.random.default_rng([seed, 17])
+    groups = ["fcd"] * n_fcd + ["hc"] * n_hc
+    order = rng.permutation(len(groups))
+    specs = []
+    lobes, probs = list(LOBE_WEIGHTS), np.array(list(LOBE_WEIGHTS.values()))
+    for i, gi in enumerate(order):
+        group = groups[gi]
+        fcd = group == "fcd"
+        specs.append(
+            SubjectSpec(
+                label=f"{i + 1:05d}",
+                group=group,
+                sex=str(rng.choice(["M", "F"])),
+                age_scan=int(rng.integers(1, 9)),
+                hemisphere=str(rng.choice(["L", "R"])) if fcd else "n/a",
+                lobe=str(rng.choice(lobes, p=probs / probs.sum())) if fcd else "n/a",
+                split="train" if rng.random() < 0.7 else "test",
+                acq=ACQ[int(rng.random() < 0.25)],
+            )
+        )
+    return specs
+
+
+def _grid_affine(vox: tuple[float, float, float], fov: tuple[float, float, float], perm: tuple[int, int, int],
+                 flips: tuple[int, int, int], rot: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """An acquisition grid: voxel sizes, FOV (mm, RAS order), axis permutation and flips."""
+    shape_ras = [int(round(f / v)) for f, v in zip(fov, vox)]
+    cols = []
+    for ax, flip in zip(perm, flips):
+        col = np.zeros(3)
+        col[ax] = vox[ax] * (-1 if flip else 1)
+        cols.append(col)
+    m = rot[:3, :3] @ np.stack(cols, axis=1)
+    shape = tuple(shape_ras[a] for a in perm)
+    centre_vox = (np.array(shape) - 1) / 2.0
+    aff = np.eye(4)
+    aff[:3, :3] = m
+    aff[:3, 3] = -m @ centre_vox + rot[:3, 3]
+    return aff, shape  # type: ignore[return-value]
+
+
+def _sample(vol: np.ndarray, vol_affine: np.ndarray, out_affine: np.ndarray, out_shape: tuple[int, int, int],
+            subj_to_tmpl: np.ndarray, disp: np.ndarray, order: int) -> np.ndarray:
+    """Resample a template-space volume into an acquisition grid through the subject warp.
+
+    A voxel of the output maps to world (subject) mm by ``out_affine``, to template mm by
+    ``subj_to_tmpl``, plus the smooth displacement ``disp`` (3, X, Y, Z in template voxels).
+    """
+    ijk = np.stack(np.meshgrid(*(np.arange(n, dtype=np.float32) for n in out_shape), indexing="ij"), 0)
+    m = np.linalg.inv(vol_affine) @ subj_to_tmpl @ out_affine
+    coords = np.tensordot(m[:3, :3], ijk, axes=1) + m[:3, 3][:, None, None, None]
+    d = np.stack([ndimage.map_coordinates(disp[k], coords, order=1, mode="nearest") for k in range(3)])
+    return ndimage.map_coordinates(vol, coords + d, order=order, mode="constant", cval=0.0).astype(np.float32)
+
+
+def _to_int16(img: np.ndarray, affine: np.ndarray, peak: float) -> nib.Nifti1Image:
+    data = np.clip(np.round(img / peak * 1000.0), 0, 32767).astype(np.int16)
+    out = nib.Nifti1Image(data, affine)
+    out.set_qform(affine, code=1)
+    out.set_sform(affine, code=1)
+    return out
+
+
+def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, nib.Nifti1Image]:
+    """Images of one subject: ``t1w``, ``flair`` and, for fcd, ``roi`` (in the FLAIR grid)."""
+    rng = np.random.default_rng([seed, int(spec.label)])
+    tpl = load_template(size.template_res)
+    aff = tpl["gm"].affine
+    pad = int(np.ceil(16 / size.template_res))
+    tissue = anatomy.head_model(
+        np.asarray(tpl["gm"].get_fdata(), np.float32),
+        np.asarray(tpl["wm"].get_fdata(), np.float32),
+        np.asarray(tpl["mask"].get_fdata()) > 0.5,
+        aff,
+        pad,
+    )
+    lesion = None
+    if spec.group == "fcd":
+        lesion = anatomy.make_lesion(tissue, spec.lobe, spec.hemisphere, rng, rng.uniform(*size.lesion_mm))
+    t1, flair = anatomy.contrasts(tissue, lesion, rng)
+    subj_to_tmpl = anatomy.random_warp(rng, max_rot_deg=8.0, max_shift_mm=8.0, scale_range=0.06)
+    disp = anatomy.displacement_field(t1.shape, rng, amp_vox=3.0 / size.template_res, smooth_vox=14.0 / size.template_res)
+    obl = anatomy.random_warp(rng, max_rot_deg=6.0, max_shift_mm=4.0, scale_range=0.0)
+    t1_aff, t1_shape = _grid_affine((size.t1_vox,) * 3, size.t1_fov, (1, 2, 0), (0, 1, 0), np.eye(4))
+    fl_aff, fl_shape = _grid_affine(size.flair_vox, size.flair_fov, (0, 1, 2), (1, 0, 0), obl)
+    out: dict[str, nib.Nifti1Image] = {}
+    for name, vol, g_aff, g_shape, contrast in (
+        ("t1w", t1, t1_aff, t1_shape, anatomy.T1_MEANS["wm"]),
+        ("flair", flair, fl_aff, fl_shape, anatomy.FLAIR_MEANS["gm"]),
+    ):
+        img = _sample(vol, tissue.affine, g_aff, g_shape, subj_to_tmpl, disp, order=1)
+        img = img * anatomy.bias_field(g_shape, rng, strength=0.4)
+        img = anatomy.rician(img, size.noise * contrast, rng)
+        out[name] = _to_int16(img, g_aff, peak=1.6 * contrast)
+    if lesion is not None:
+        roi = _sample(lesion.mask.astype(np.float32), tissue.affine, fl_aff, fl_shape, subj_to_tmpl, disp, order=1)
+        roi_img = nib.Nifti1Image((roi > 0.5).astype(np.uint8), fl_aff)
+        roi_img.set_qform(fl_aff, code=1)
+        roi_img.set_sform(fl_aff, code=1)
+        out["roi"] = roi_img
+    return out
+
+
+T1_SIDECAR = {"Modality": "MR", "MagneticFieldStrength": 3, "Manufacturer": "Siemens", "MRAcquisitionType": "3D",
+              "ScanningSequence": "GR\\IR", "EchoTime": 0.00254, "RepetitionTime": 1.66, "InversionTime": 0.85,
+              "FlipAngle": 9}
+FLAIR_SIDECAR = {"Modality": "MR", "MagneticFieldStrength": 3, "Manufacturer": "Siemens", "MRAcquisitionType": "3D",
+                 "ScanningSequence": "SE\\IR", "EchoTime": 0.388, "RepetitionTime": 5, "InversionTime": 1.8,
+                 "FlipAngle": 120}
+
+PARTICIPANT_COLUMNS = ["participant_id", "group", "sex", "age_epilepsyonset", "age_scan", "mri_diagnosis",
+                       "hemisphere", "lobe", "split"]
+
+
+def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "tiny") -> list[SubjectSpec]:
+    """Write the whole BIDS dataset. Refuses a non-empty ``out_dir`` (names it in the error)."""
+    if size not in SIZES:
+        raise ValueError(f"unknown phantom size {size!r}; choose one of {sorted(SIZES)}")
+    if n_fcd < 0 or n_hc < 0 or n_fcd + n_hc == 0:
+        raise ValueError("a phantom needs at least one subject: set --n-fcd and/or --n-hc above 0")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ValueError(f"{out_dir} exists and is not empty; choose a new directory for the phantom")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    specs = cohort_specs(n_fcd, n_hc, seed)
+    desc = {
+        "Name": f"bids-fcd phantom cohort (seed {seed}, size {size})",
+        "BIDSVersion": "1.6.0",
+        "DatasetType": "raw",
+        "License": "CC0",
+        "Authors": ["bids-fcd phantom generator"],
+        "GeneratedBy": [{"Name": "bids-fcd phantom", "Version": __version__}],
+    }
+    (out_dir / "dataset_description.json").write_text(json.dumps(desc, indent=2) + "\n")
+    (out_dir / ".bidsignore").write_text("*_roi.nii.gz\n")
+    (out_dir / "README").write_text(
+        "Synthetic FCD type II cohort shaped like OpenNeuro ds004199, made by `bids-fcd phantom`.\n"
+        "Synthetic data: not for clinical or research conclusions.\n"
+    )
+    (out_dir / "participants.json").write_text(json.dumps({
+        "group": {"Description": "the group a person belongs to", "Levels": {"fcd": "FCD", "hc": "healthy control"}},
+        "hemisphere": {"Description": "hemisphere affected by the FCD", "Levels": {"L": "left", "R": "right"}},
+        "lobe": {"Description": "lobe affected by the FCD", "Levels": {"FL": "frontal lobe", "TL": "temporal lobe",
+                 "PL": "parietal lobe", "OL": "occipital lobe", "IL": "insular lobe"}},
+        "split": {"Description": "train/test split", "Levels": {"train": "training", "test": "test"}},
+    }, indent=2) + "\n")
+    rows = ["\t".join(PARTICIPANT_COLUMNS)]
+    for s in specs:
+        fcd = s.group == "fcd"
+        rows.append("\t".join([f"sub-{s.label}", s.group, s.sex, str(s.age_scan - 1) if fcd else "n/a",
+                               str(s.age_scan), "suspicion" if fcd else "n/a", s.hemisphere, s.lobe, s.split]))
+    # ds004199's participants.tsv starts with a UTF-8 byte-order mark; so does ours.
+    (out_dir / "participants.tsv").write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
+    geom = SIZES[size]
+    for s in specs:
+        log.info("phantom: sub-%s (%s%s)", s.label, s.group, f", {s.hemisphere} {s.lobe}" if s.group == "fcd" else "")
+        imgs = make_subject(s, geom, seed)
+        anat = out_dir / f"sub-{s.label}" / "anat"
+        anat.mkdir(parents=True)
+        t1_acq, fl_acq = s.acq
+        base = f"sub-{s.label}"
+        nib.save(imgs["t1w"], anat / f"{base}_acq-{t1_acq}_T1w.nii.gz")
+        nib.save(imgs["flair"], anat / f"{base}_acq-{fl_acq}_FLAIR.nii.gz")
+        (anat / f"{base}_acq-{t1_acq}_T1w.json").write_text(json.dumps(T1_SIDECAR, indent=4) + "\n")
+        (anat / f"{base}_acq-{fl_acq}_FLAIR.json").write_text(json.dumps(FLAIR_SIDECAR, indent=4) + "\n")
+        if "roi" in imgs:
+            nib.save(imgs["roi"], anat / f"{base}_acq-{fl_acq}_FLAIR_roi.nii.gz")
+    return specs

@@ -1,0 +1,41 @@
+"""Anomaly map and z-map (pure numpy): |real − pseudo-healthy| inside the brain, z-scored."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def fwhm_to_sigma(fwhm_mm: float, voxel_mm: float) -> float:
+    """Gaussian σ in voxels for a FWHM in mm."""
+    return fwhm_mm / (2.0 * np.sqrt(2.0 * np.log(2.0))) / voxel_mm
+
+
+def anomaly_map(real: np.ndarray, pseudo: np.ndarray, mask: np.ndarray, fwhm_mm: float, voxel_mm: float) -> np.ndarray:
+    """|real − pseudo| inside ``mask``, smoothed within the mask (normalised convolution).
+
+    Args:
+        real, pseudo: (W, H, S) FLAIR volumes on the same scale. mask: bool, same shape.
+        fwhm_mm: smoothing FWHM in mm (0 = none). voxel_mm: grid spacing.
+    Returns:
+        float32 (W, H, S), zero outside the mask.
+    """
+    mask = np.asarray(mask, bool)
+    diff = np.abs(np.asarray(real, np.float32) - np.asarray(pseudo, np.float32)) * mask
+    if fwhm_mm > 0:
+        sigma = fwhm_to_sigma(fwhm_mm, voxel_mm)
+        num = ndimage.gaussian_filter(diff, sigma)
+        den = ndimage.gaussian_filter(mask.astype(np.float32), sigma)
+        diff = np.where(mask, num / np.maximum(den, 1e-6), 0.0)
+    return diff.astype(np.float32)
+
+
+def z_map(anomaly: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(a − mean_brain) / std_brain inside ``mask``; 0 outside. float32, same shape."""
+    mask = np.asarray(mask, bool)
+    vals = anomaly[mask]
+    if vals.size < 2:
+        return np.zeros_like(anomaly, dtype=np.float32)
+    sd = float(vals.std())
+    z = (anomaly - float(vals.mean())) / (sd if sd > 0 else 1.0)
+    return np.where(mask, z, 0.0).astype(np.float32)

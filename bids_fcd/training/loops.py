@@ -1,0 +1,105 @@
+"""Training loops: the diffusion model (MSE on ε) and the noisy-image classifier (soft CE).
+
+Both run one epoch at a time so that the workflow can checkpoint between epochs. Symbols:
+x_0 clean FLAIR, y T1w, t ~ U{0, T−1}, ε ~ N(0, I), x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε (``add_noise``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Sampler
+
+from bids_fcd.training.datasets import SliceDataset
+from bids_fcd.training.ddp import DistInfo
+
+
+class ShardedWeightedSampler(Sampler[int]):
+    """Draws ⌈N / world⌉ indices per rank per epoch, with replacement, proportional to ``weights``.
+
+    Seeded by (seed, epoch, rank) with a ``torch.Generator``: reproducible, and ranks see
+    different slices. Uniform weights give plain random sampling.
+    """
+
+    def __init__(self, weights: torch.Tensor, seed: int, info: DistInfo) -> None:
+        self.weights = weights.double()
+        self.seed, self.info, self.epoch = seed, info, 0
+        self.n = math.ceil(len(weights) / info.world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 101 + self.info.rank)
+        return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
+
+
+def _autocast(device: torch.device):  # noqa: ANN202
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def diffusion_epoch(unet: torch.nn.Module, ema: torch.optim.swa_utils.AveragedModel | None,
+                    opt: torch.optim.Optimizer, loader: torch.utils.data.DataLoader, alphas_cumprod: torch.Tensor,
+                    device: torch.device, gen: torch.Generator, on_step: Callable[[float], None]) -> float:
+    """One epoch of ε-prediction: ‖ε − ε_θ(x_t ‖ y, t, c)‖². Returns the mean loss."""
+    unet.train()
+    acp = alphas_cumprod.to(device)
+    total, count = 0.0, 0
+    for x, _, label in loader:
+        x, label = x.to(device), label.to(device)
+        x0, cond = x[:, :1], x[:, 1:]
+        t = torch.randint(0, acp.numel(), (x.shape[0],), generator=gen).to(device)
+        eps = torch.randn(x0.shape, generator=gen).to(device)
+        a = acp[t].view(-1, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        with _autocast(device):
+            pred = unet(torch.cat([x_t, cond], dim=1), timesteps=t, class_labels=label)
+        loss = F.mse_loss(pred.float(), eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if ema is not None:
+            ema.update_parameters(unet)
+        total += loss.item() * x.shape[0]
+        count += x.shape[0]
+        on_step(loss.item())
+    return total / max(count, 1)
+
+
+def classifier_epoch(clf: torch.nn.Module, opt: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
+                     alphas_cumprod: torch.Tensor, max_t: int, device: torch.device, gen: torch.Generator,
+                     on_step: Callable[[float], None]) -> tuple[float, float]:
+    """One epoch of soft-label cross-entropy on x_t (t ~ U{0, max_t−1}). Returns (loss, accuracy)."""
+    clf.train()
+    acp = alphas_cumprod.to(device)
+    total, correct, count = 0.0, 0, 0
+    for x, target, label in loader:
+        x0, target, label = x[:, :1].to(device), target.to(device), label.to(device)
+        t = torch.randint(0, max_t, (x0.shape[0],), generator=gen).to(device)
+        eps = torch.randn(x0.shape, generator=gen).to(device)
+        a = acp[t].view(-1, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        with _autocast(device):
+            logits = clf(x_t, t)
+        loss = -(target * torch.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item() * x0.shape[0]
+        correct += int((logits.argmax(dim=-1) == label).sum())
+        count += x0.shape[0]
+        on_step(loss.item())
+    return total / max(count, 1), correct / max(count, 1)
+
+
+def make_loader(ds: SliceDataset, weights: torch.Tensor, batch_size: int, seed: int,
+                info: DistInfo) -> tuple[torch.utils.data.DataLoader, ShardedWeightedSampler]:
+    """A DataLoader over ``ds`` with a :class:`ShardedWeightedSampler`."""
+    sampler = ShardedWeightedSampler(weights, seed, info)
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=False), sampler

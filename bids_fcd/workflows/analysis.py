@@ -1,0 +1,75 @@
+"""The method on one preprocessed participant, arrays in and arrays out (no files).
+
+stack (S, 2, H, W) → inverse DDIM → guided DDIM → histogram matching → anomaly → z → clusters,
+plus the classifier's lobe probabilities. Used by the participant level and the benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bids_fcd.config import GridConfig, PostConfig, SamplerConfig
+from bids_fcd.nets.checkpoint import LoadedModel
+from bids_fcd.nets.networks import build_scheduler
+from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
+from bids_fcd.postprocessing.clusters import Cluster, find_clusters
+from bids_fcd.postprocessing.histmatch import match_histogram
+from bids_fcd.postprocessing.lobes import participant_lobe_probabilities
+from bids_fcd.preprocessing.grid import from_slices, grid_affine
+from bids_fcd.sampling.ddim import class_probabilities, pseudo_healthy
+
+
+@dataclass
+class Analysis:
+    """Volumes are (W, H, S) on the model grid."""
+
+    pseudo_raw: np.ndarray
+    pseudo: np.ndarray
+    anomaly: np.ndarray
+    z: np.ndarray
+    labels: np.ndarray
+    clusters: list[Cluster]
+    lobe_probabilities: dict[str, float]
+    slice_probabilities: np.ndarray
+
+
+def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig,
+               device: torch.device) -> np.ndarray:
+    """Pseudo-healthy FLAIR slices (S, H, W); slices without brain are copied unchanged."""
+    torch.manual_seed(sampler.seed)
+    has_brain = mask.reshape(mask.shape[0], -1).any(axis=1)
+    out = stack[:, 0].copy()
+    if has_brain.any():
+        x = torch.from_numpy(stack[has_brain][:, : model.net.in_channels]).to(device)
+        ph = pseudo_healthy(model.unet, model.classifier, build_scheduler(model.net).to(device), x,
+                            sampler.noise_level, sampler.steps, sampler.guidance_scale, sampler.batch_size)
+        out[has_brain] = ph[:, 0].detach().cpu().numpy()
+    return out
+
+
+def postprocess(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
+                histogram_matching: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Cluster]]:
+    """(pseudo, anomaly, z, labels, clusters) from (W, H, S) real and raw pseudo-healthy volumes."""
+    pseudo = match_histogram(pseudo_raw, real, mask) if histogram_matching else pseudo_raw.astype(np.float32)
+    pseudo = np.where(mask, pseudo, real)
+    anom = anomaly_map(real, pseudo, mask, post.smoothing_fwhm_mm, grid.spacing_mm)
+    z = z_map(anom, mask)
+    aff, _ = grid_affine(grid)
+    labels, clusters = find_clusters(z, aff, post.z_threshold, post.min_cluster_mm3, post.max_clusters)
+    return pseudo, anom, z, labels, clusters
+
+
+def analyse(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig, post: PostConfig,
+            device: torch.device) -> Analysis:
+    """The whole method on one slice stack (S, 2, H, W) with brain mask (S, H, W)."""
+    grid = model.net.grid
+    ph = synthesise(model, stack, mask, sampler, device)
+    real, mask_v = from_slices(stack[:, 0]), from_slices(mask)
+    pseudo_raw = from_slices(ph)
+    pseudo, anom, z, labels, clusters = postprocess(real, pseudo_raw, mask_v, grid, post, sampler.histogram_matching)
+    probs = class_probabilities(model.classifier, torch.from_numpy(stack[:, :1]).to(device)).cpu().numpy()
+    frac = mask.reshape(mask.shape[0], -1).mean(axis=1)
+    return Analysis(pseudo_raw, pseudo, anom, z, labels, clusters, participant_lobe_probabilities(probs, frac), probs)

@@ -1,0 +1,168 @@
+"""``bids-fcd train``: BIDS dataset → model directory (diffusion UNet + lobe classifier).
+
+Reuses the participant preprocessing and its cache in the work dir; single process or
+``torchrun --nproc-per-node N -m bids_fcd train ...`` (DDP). Rank 0 writes checkpoints, the
+JSONL loss log and the final model directory (EMA weights of the UNet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from bids_fcd import __version__
+from bids_fcd.bids.layout import InputError, find_inputs, open_layout
+from bids_fcd.bids.participants import read_participants
+from bids_fcd.config import PreprocConfig, TrainConfig, to_dict
+from bids_fcd.nets.checkpoint import save_model
+from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet, count_parameters
+from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
+from bids_fcd.training import ddp
+from bids_fcd.training.datasets import SliceDataset, SubjectSlices
+from bids_fcd.training.loops import classifier_epoch, diffusion_epoch, make_loader
+from bids_fcd.training.presets import PRESETS
+from bids_fcd.workflows.participant import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def train_config(args) -> TrainConfig:  # noqa: ANN001
+    """The preset with command-line overrides applied."""
+    cfg = PRESETS[args.preset]
+    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr") if getattr(args, k, None) is not None}
+    cfg = dataclasses.replace(cfg, seed=args.seed, **over)
+    if getattr(args, "flair_only", False):
+        cfg = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, in_channels=1))
+    return cfg
+
+
+def training_subjects(bids_dir: Path, labels: list[str], layout) -> list[str]:  # noqa: ANN001
+    """Given labels, or participants.tsv ``split == train``, or every subject when there is no split."""
+    if labels:
+        return labels
+    rows = read_participants(bids_dir)
+    if rows and any("split" in r for r in rows.values()):
+        chosen = sorted(k for k, r in rows.items() if r.get("split") == "train")
+        if chosen:
+            return chosen
+    return sorted(layout.get_subjects())
+
+
+def load_subjects(bids_dir: Path, subjects: list[str], work: Path, cfg: TrainConfig, skip_validation: bool,
+                  info: ddp.DistInfo) -> list[SubjectSlices]:
+    """Preprocess (rank 0 first; cached) and read every training subject's slices."""
+    layout = open_layout(bids_dir, validate=not skip_validation)
+    rows = read_participants(bids_dir)
+    out = []
+    for phase in ("preprocess", "read") if info.enabled else ("both",):
+        if phase == "read":
+            torch.distributed.barrier()
+        if phase == "preprocess" and not info.is_main:
+            continue
+        for s in subjects:
+            try:
+                inp = find_inputs(layout, s, None, {})
+                pre = preprocess(inp.t1w, inp.flair, inp.roi, work / inp.prefix, cfg.net.grid, PreprocConfig())
+            except (InputError, PreprocessingError) as exc:
+                log.error("sub-%s skipped: %s", s, exc)
+                continue
+            if phase == "preprocess":
+                continue
+            stack, mask = pre.slices()
+            out.append(SubjectSlices(s, stack, mask, pre.roi_slices(), rows.get(s, {}).get("lobe", "n/a")))
+    return out
+
+
+def run_train(args) -> int:  # noqa: ANN001
+    """Entry of ``bids-fcd train``; returns the exit code."""
+    cfg = train_config(args)
+    device = resolve_device(args.device)
+    info = ddp.setup(device)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    bids_dir, model_dir = Path(args.bids_dir), Path(args.model_dir)
+    work = Path(args.work_dir) if args.work_dir else model_dir.resolve().parent / "bids-fcd-work"
+    layout = open_layout(bids_dir, validate=not args.skip_bids_validation)
+    subjects = training_subjects(bids_dir, list(args.participant_label), layout)
+    log.info("training on %d participants: %s", len(subjects), " ".join(subjects))
+    data = load_subjects(bids_dir, subjects, work, cfg, args.skip_bids_validation, info)
+    if not data:
+        log.error("no usable training participant in %s", bids_dir)
+        return 1
+    ds = SliceDataset(data, cfg.min_brain_fraction, channels=cfg.net.in_channels)
+    log.info("%d slices (%d with lesion)", len(ds), int((ds.labels > 0).sum()))
+
+    torch.manual_seed(cfg.seed)
+    unet, clf = build_unet(cfg.net).to(device), build_classifier(cfg.net).to(device)
+    ema = AveragedModel(unet, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+    opt_u = torch.optim.Adam(unet.parameters(), lr=cfg.lr)
+    opt_c = torch.optim.Adam(clf.parameters(), lr=cfg.classifier_lr)
+    log.info("UNet %.2f M parameters, classifier %.2f M", count_parameters(unet) / 1e6, count_parameters(clf) / 1e6)
+    start = 0
+    ckpt_path = model_dir / "checkpoint.pt"
+    if args.resume:
+        if not ckpt_path.exists():
+            log.error("--resume: %s does not exist; run without --resume first", ckpt_path)
+            return 1
+        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
+        unet.load_state_dict(ck["unet"])
+        ema.load_state_dict(ck["ema"])
+        clf.load_state_dict(ck["classifier"])
+        opt_u.load_state_dict(ck["opt_unet"])
+        opt_c.load_state_dict(ck["opt_classifier"])
+        start = int(ck["epoch"])
+        log.info("resuming after epoch %d", start)
+    unet_t: torch.nn.Module = DDP(unet) if info.enabled else unet
+    clf_t: torch.nn.Module = DDP(clf) if info.enabled else clf
+    acp = build_scheduler(cfg.net).alphas_cumprod
+    uniform = torch.ones(len(ds))
+    dl_u, s_u = make_loader(ds, uniform, cfg.batch_size, cfg.seed, info)
+    dl_c, s_c = make_loader(ds, ds.sample_weights(), cfg.batch_size, cfg.seed + 1, info)
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + info.rank)
+    if info.is_main:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    log_path = model_dir / "train_log.jsonl"
+    t0 = time.time()
+    last: dict[str, float] = {}
+    for epoch in range(start, cfg.epochs):
+        s_u.set_epoch(epoch)
+        s_c.set_epoch(epoch)
+        bar = tqdm(total=len(dl_u) + len(dl_c), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not info.is_main,
+                   leave=False)
+
+        def step(loss: float, bar: tqdm = bar) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+        loss_u = diffusion_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
+        loss_c, acc_c = classifier_epoch(clf_t, opt_c, dl_c, acp, cfg.classifier_max_t, device, gen, step)
+        bar.close()
+        last = {"epoch": epoch + 1, "diffusion_mse": loss_u, "classifier_ce": loss_c, "classifier_acc": acc_c,
+                "seconds": round(time.time() - t0, 1)}
+        if info.is_main:
+            log.info("epoch %d: diffusion MSE %.4f, classifier CE %.4f (acc %.2f)", epoch + 1, loss_u, loss_c, acc_c)
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(last) + "\n")
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"epoch": epoch + 1, "unet": unet.state_dict(), "ema": ema.state_dict(),
+                        "classifier": clf.state_dict(), "opt_unet": opt_u.state_dict(),
+                        "opt_classifier": opt_c.state_dict()}, tmp)
+            tmp.replace(ckpt_path)
+    if info.is_main:
+        meta = {"train_config": to_dict(cfg), "participants": subjects, "used": [d.subject for d in data],
+                "slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "final": last,
+                "world_size": info.world_size, "device": device.type, "software_version": __version__}
+        sha = save_model(model_dir, ema.module, clf, cfg.net, meta)
+        (model_dir / "split.json").write_text(json.dumps({"train": [d.subject for d in data]}, indent=2) + "\n")
+        log.info("model written to %s (id %s)", model_dir, sha[:12])
+    ddp.teardown(info)
+    return 0
