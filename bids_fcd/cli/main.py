@@ -17,7 +17,13 @@ log = logging.getLogger("bids_fcd")
 def setup_logging(verbosity: int) -> None:
     """Log to stderr: INFO by default, DEBUG with -vv; quiet third-party loggers."""
     level = logging.DEBUG if verbosity >= 2 else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    root = logging.getLogger()
+    if not any(getattr(h, "_bids_fcd", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._bids_fcd = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
     for noisy in ("bids", "nilearn", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -60,7 +66,7 @@ def _run_subcommand(argv: list[str]) -> int:
 
         return run_demo(args, sampler_from_args(args))
     if args.command == "benchmark":
-        from bids_fcd.evaluation.benchmark import run_benchmark
+        from bids_fcd.workflows.benchmark import run_benchmark
 
         return run_benchmark(args, sampler_from_args(args))
     parser.error(f"unknown command {args.command}")

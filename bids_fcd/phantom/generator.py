@@ -91,9 +91,9 @@ def cohort_specs(n_fcd: int, n_hc: int, seed: int) -> list[SubjectSpec]:
 def _grid_affine(vox: tuple[float, float, float], fov: tuple[float, float, float], perm: tuple[int, int, int],
                  flips: tuple[int, int, int], rot: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
     """An acquisition grid: voxel sizes, FOV (mm, RAS order), axis permutation and flips."""
-    shape_ras = [int(round(f / v)) for f, v in zip(fov, vox)]
+    shape_ras = [int(round(f / v)) for f, v in zip(fov, vox, strict=False)]
     cols = []
-    for ax, flip in zip(perm, flips):
+    for ax, flip in zip(perm, flips, strict=False):
         col = np.zeros(3)
         col[ax] = vox[ax] * (-1 if flip else 1)
         cols.append(col)

@@ -25,4 +25,4 @@ def participant_lobe_probabilities(slice_probs: np.ndarray, brain_fraction: np.n
     score = p.max(axis=0)
     score[HEALTHY] = p[:, HEALTHY].min()
     score = score / score.sum()
-    return {name: float(v) for name, v in zip(LOBES, score)}
+    return {name: float(v) for name, v in zip(LOBES, score, strict=False)}

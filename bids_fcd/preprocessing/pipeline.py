@@ -66,11 +66,13 @@ class Preprocessed:
         return to_slices(np.asarray(nib.load(self.roi).get_fdata()))[:, 0] > 0.5
 
 
-def _file_key(path: Path | None) -> list[object]:
+def _file_key(path: Path | None) -> str | None:
+    """sha256 of a file's bytes: the cache follows content, not location (copies hit the cache)."""
     if path is None:
-        return [None]
-    st = path.stat()
-    return [str(path.resolve()), st.st_size, int(st.st_mtime)]
+        return None
+    from bids_fcd.nets.checkpoint import sha256_file
+
+    return sha256_file(path)
 
 
 def cache_key(t1w: Path, flair: Path, roi: Path | None, grid: GridConfig, cfg: PreprocConfig) -> str:

@@ -56,10 +56,17 @@ def postprocess(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid
     pseudo = match_histogram(pseudo_raw, real, mask) if histogram_matching else pseudo_raw.astype(np.float32)
     pseudo = np.where(mask, pseudo, real)
     anom = anomaly_map(real, pseudo, mask, post.smoothing_fwhm_mm, grid.spacing_mm)
+    z, labels, clusters = threshold_anomaly(anom, mask, grid, post)
+    return pseudo, anom, z, labels, clusters
+
+
+def threshold_anomaly(anom: np.ndarray, mask: np.ndarray, grid: GridConfig,
+                      post: PostConfig) -> tuple[np.ndarray, np.ndarray, list[Cluster]]:
+    """(z, labels, clusters) of a (W, H, S) anomaly map: z-score in the brain, threshold, clusters."""
     z = z_map(anom, mask)
     aff, _ = grid_affine(grid)
     labels, clusters = find_clusters(z, aff, post.z_threshold, post.min_cluster_mm3, post.max_clusters)
-    return pseudo, anom, z, labels, clusters
+    return z, labels, clusters
 
 
 def analyse(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig, post: PostConfig,

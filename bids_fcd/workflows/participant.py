@@ -231,7 +231,7 @@ def run_participant_level(cfg: RunConfig) -> int:
             try:
                 inp = find_inputs(layout, subject, session, filters)
             except InputError as exc:
-                log.error("%s failed: %s", prefix, exc)
+                log.error("%s", exc)
                 results.append(ParticipantResult(prefix, False, str(exc)))
                 continue
             log.info("%s: T1w %s, FLAIR %s", prefix, inp.t1w.name, inp.flair.name)

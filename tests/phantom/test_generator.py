@@ -1,0 +1,65 @@
+import json
+import re
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bids_fcd.phantom.generator import cohort_specs, write_cohort
+
+LAYOUT_NAMES = re.compile(r"^sub-\d{5}_acq-(iso08_T1w|sag111_T1w|T2sel_FLAIR|tse3dvfl_FLAIR)(_roi)?\.(nii\.gz|json)$")
+
+
+def test_layout_matches_ds004199(phantom):
+    tsv = (phantom / "participants.tsv").read_bytes()
+    assert tsv.startswith(b"\xef\xbb\xbf"), "ds004199's participants.tsv starts with a BOM"
+    header = tsv.decode("utf-8-sig").splitlines()[0].split("\t")
+    for col in ("participant_id", "group", "sex", "age_scan", "hemisphere", "lobe", "split"):
+        assert col in header
+    assert (phantom / ".bidsignore").read_text().strip() == "*_roi.nii.gz"
+    assert json.loads((phantom / "dataset_description.json").read_text())["BIDSVersion"]
+    rows = [dict(zip(header, line.split("\t"), strict=False)) for line in tsv.decode("utf-8-sig").splitlines()[1:]]
+    assert sorted(r["group"] for r in rows) == ["fcd", "fcd", "hc"]
+    for r in rows:
+        anat = phantom / r["participant_id"] / "anat"
+        names = sorted(p.name for p in anat.iterdir())
+        assert all(LAYOUT_NAMES.match(n) for n in names), names
+        rois = [n for n in names if n.endswith("_roi.nii.gz")]
+        assert len(rois) == (1 if r["group"] == "fcd" else 0)
+        if r["group"] == "fcd":
+            assert r["lobe"] in {"FL", "TL", "PL", "OL", "IL"} and r["hemisphere"] in {"L", "R"}
+        else:
+            assert r["lobe"] == "n/a"
+
+
+def test_images_are_int16_in_different_grids_with_lesion(phantom):
+    anat = next(p for p in sorted(phantom.glob("sub-*/anat")) if list(p.glob("*_roi.nii.gz")))
+    t1 = nib.load(next(anat.glob("*_T1w.nii.gz")))
+    fl = nib.load(next(anat.glob("*_FLAIR.nii.gz")))
+    roi = nib.load(next(anat.glob("*_roi.nii.gz")))
+    assert t1.get_data_dtype() == np.int16 and fl.get_data_dtype() == np.int16
+    assert nib.aff2axcodes(t1.affine) != nib.aff2axcodes(fl.affine)
+    assert t1.shape != fl.shape
+    assert np.allclose(roi.affine, fl.affine)
+    mask = roi.get_fdata() > 0
+    assert 5 < mask.sum() < 0.02 * mask.size
+    flair = fl.get_fdata()
+    # the lesion is hyperintense on FLAIR relative to the rest of the head
+    assert flair[mask].mean() > np.percentile(flair[flair > 0], 60)
+
+
+def test_deterministic_by_seed(tmp_path):
+    a = write_cohort(tmp_path / "a", 1, 0, seed=11, size="tiny")
+    b = write_cohort(tmp_path / "b", 1, 0, seed=11, size="tiny")
+    assert a == b
+    img = f"sub-00001/anat/sub-00001_acq-{a[0].acq[1]}_FLAIR.nii.gz"
+    assert np.array_equal(nib.load(tmp_path / "a" / img).get_fdata(), nib.load(tmp_path / "b" / img).get_fdata())
+    assert cohort_specs(5, 5, 1) != cohort_specs(5, 5, 2)
+
+
+def test_refuses_non_empty_directory(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "file").write_text("keep me")
+    with pytest.raises(ValueError, match="not empty"):
+        write_cohort(tmp_path / "x", 1, 0, seed=0)
+    assert (tmp_path / "x" / "file").read_text() == "keep me"

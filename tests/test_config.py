@@ -1,0 +1,30 @@
+import pytest
+
+from bids_fcd.config import RunConfig, SamplerConfig, TrainConfig, from_dict, load_json, save_json, to_dict
+from bids_fcd.training.presets import PRESETS
+
+
+def test_json_round_trip_nested(tmp_path):
+    cfg = RunConfig(bids_dir="/b", output_dir="/o", analysis_level="participant", participant_label=("01", "02"),
+                    sampler=SamplerConfig(noise_level=60, steps=12, guidance_scale=3.5))
+    save_json(cfg, tmp_path / "c.json")
+    back = load_json(RunConfig, tmp_path / "c.json")
+    assert back == cfg
+    assert back.sampler.steps == 12 and back.participant_label == ("01", "02")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_round_trip(name):
+    cfg = PRESETS[name]
+    assert from_dict(TrainConfig, to_dict(cfg)) == cfg
+
+
+def test_unknown_key_is_an_error():
+    with pytest.raises(ValueError, match="unknown keys"):
+        from_dict(SamplerConfig, {"noise_level": 10, "typo": 1})
+
+
+def test_configs_are_frozen():
+    cfg = SamplerConfig()
+    with pytest.raises(AttributeError):
+        cfg.noise_level = 5  # type: ignore[misc]

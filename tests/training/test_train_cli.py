@@ -1,0 +1,32 @@
+import json
+
+import torch
+
+from bids_fcd.cli.main import main
+from bids_fcd.nets.checkpoint import load_model
+
+
+def test_train_writes_a_loadable_model(tiny_model):
+    m = load_model(str(tiny_model), torch.device("cpu"))
+    assert m.meta["train_config"]["preset"] == "tiny"
+    assert sorted(m.meta["used"]) == ["00001", "00002", "00003"]
+    assert json.loads((tiny_model / "split.json").read_text())["train"]
+    log = [json.loads(line) for line in (tiny_model / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert all(r["diffusion_mse"] > 0 for r in log)
+
+
+def test_resume_continues_from_the_last_checkpoint(phantom, work_dir, tmp_path):
+    model = tmp_path / "m"
+    args = ["train", str(phantom), str(model), "--preset", "tiny", "--participant-label", "00001", "--work-dir",
+            str(work_dir), "--skip-bids-validation"]
+    assert main(args + ["--epochs", "1"]) == 0
+    ck1 = torch.load(model / "checkpoint.pt", weights_only=True)
+    assert ck1["epoch"] == 1
+    assert main(args + ["--epochs", "2", "--resume"]) == 0
+    ck2 = torch.load(model / "checkpoint.pt", weights_only=True)
+    assert ck2["epoch"] == 2
+    epochs = [json.loads(x)["epoch"] for x in (model / "train_log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2], "resume must not redo epoch 1"
+    assert main(["train", str(phantom), str(tmp_path / "none"), "--resume", "--preset", "tiny",
+                 "--participant-label", "00001", "--work-dir", str(work_dir), "--skip-bids-validation"]) == 1
