@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -99,7 +100,11 @@ class PreprocConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One invocation of the participant or group level."""
+    """One invocation of the participant or group level.
+
+    ``post=None`` means "the cluster-forming settings calibrated for the model" (its config.json
+    ``post``), falling back to :class:`PostConfig` defaults; the resolved value is what is logged.
+    """
 
     bids_dir: str
     output_dir: str
@@ -113,7 +118,7 @@ class RunConfig:
     skip_bids_validation: bool = False
     bids_filter_file: str | None = None
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    post: PostConfig = field(default_factory=PostConfig)
+    post: PostConfig | None = None
     preproc: PreprocConfig = field(default_factory=PreprocConfig)
 
 
@@ -123,7 +128,6 @@ class TrainConfig:
 
     preset: str = "default"
     epochs: int = 30
-    classifier_epochs: int = 30
     batch_size: int = 16
     lr: float = 2e-4
     classifier_lr: float = 3e-4
@@ -154,8 +158,9 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     hints = _resolved_types(cls)
     for name, value in data.items():
         ftype = hints[name]
-        if dataclasses.is_dataclass(ftype) and isinstance(value, dict):
-            kwargs[name] = from_dict(ftype, value)  # type: ignore[arg-type]
+        inner = [a for a in typing.get_args(ftype) if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and (dataclasses.is_dataclass(ftype) or inner):
+            kwargs[name] = from_dict(ftype if dataclasses.is_dataclass(ftype) else inner[0], value)  # type: ignore[arg-type]
         elif isinstance(value, list):
             kwargs[name] = tuple(value)
         else:
@@ -164,8 +169,6 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def _resolved_types(cls: type) -> dict[str, Any]:
-    import typing
-
     return typing.get_type_hints(cls)
 
 

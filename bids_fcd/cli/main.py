@@ -43,8 +43,17 @@ def app_config(args) -> RunConfig:  # noqa: ANN001
         skip_bids_validation=args.skip_bids_validation,
         bids_filter_file=str(args.bids_filter_file) if args.bids_filter_file else None,
         sampler=sampler_from_args(args),
-        post=PostConfig(z_threshold=args.z_threshold, min_cluster_mm3=args.min_cluster_mm3),
+        post=post_from_args(args),
     )
+
+
+def post_from_args(args) -> PostConfig | None:  # noqa: ANN001
+    """PostConfig when the user set a cluster flag (the rest from defaults), else None (use the model's)."""
+    if args.z_threshold is None and args.min_cluster_mm3 is None:
+        return None
+    base = PostConfig()
+    return PostConfig(z_threshold=base.z_threshold if args.z_threshold is None else args.z_threshold,
+                      min_cluster_mm3=base.min_cluster_mm3 if args.min_cluster_mm3 is None else args.min_cluster_mm3)
 
 
 def _run_subcommand(argv: list[str]) -> int:

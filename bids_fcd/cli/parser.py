@@ -65,9 +65,10 @@ def build_app_parser() -> argparse.ArgumentParser:
     _flag(p, "bids-filter-file", type=v.existing_file, default=None, metavar="FILE",
           help='JSON of pybids filters, e.g. {"t1w": {"acquisition": "iso08"}, "flair": {...}}')
     post = PostConfig()
-    _flag(p, "z-threshold", type=float, default=post.z_threshold, help="cluster-forming z threshold")
-    _flag(p, "min-cluster-mm3", type=v.non_negative_float, default=post.min_cluster_mm3,
-          help="smallest cluster kept (mm^3)")
+    _flag(p, "z-threshold", type=float, default=None,
+          help=f"cluster-forming z threshold (default: the model's calibrated value, else {post.z_threshold})")
+    _flag(p, "min-cluster-mm3", type=v.non_negative_float, default=None,
+          help=f"smallest cluster kept, mm^3 (default: the model's calibrated value, else {post.min_cluster_mm3:g})")
     _flag(p, "no-histogram-matching", action="store_true", help="skip masked histogram matching (ablation)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     p.add_argument("--version", action="version", version=f"bids-fcd {__version__}")

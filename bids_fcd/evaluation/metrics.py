@@ -26,7 +26,7 @@ def _distance_to_lesion_2d(lesion: np.ndarray) -> np.ndarray:
 
 def lesion_slices(lesion: np.ndarray) -> np.ndarray:
     """(S,) bool: slices holding at least one lesion pixel."""
-    return np.asarray(lesion, bool).reshape(lesion.shape[0], -1).any(axis=1)
+    return np.asarray(np.asarray(lesion, bool).reshape(lesion.shape[0], -1).any(axis=1))
 
 
 def recall_at_k(pred: np.ndarray, lesion: np.ndarray, k: float) -> tuple[int, int]:

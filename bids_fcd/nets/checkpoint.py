@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from bids_fcd import __version__
-from bids_fcd.config import NetConfig, from_dict, to_dict
+from bids_fcd.config import NetConfig, PostConfig, from_dict, to_dict
 from bids_fcd.nets.networks import build_classifier, build_unet
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class LoadedModel:
     unet: torch.nn.Module
     classifier: torch.nn.Module
     meta: dict[str, Any]
+    post: PostConfig
 
 
 def sha256_file(path: Path) -> str:
@@ -75,12 +76,17 @@ def resolve_model(name_or_dir: str | None) -> Path:
 
 
 def save_model(model_dir: Path, unet: torch.nn.Module, classifier: torch.nn.Module, net: NetConfig,
-               meta: dict[str, Any] | None = None) -> str:
-    """Write a model directory and return the sha256 of its SHA256SUMS (the model's id)."""
+               meta: dict[str, Any] | None = None, post: PostConfig | None = None) -> str:
+    """Write a model directory and return the sha256 of its SHA256SUMS (the model's id).
+
+    ``post`` is the cluster-forming setting calibrated for this model (on validation data); the
+    participant level uses it unless the user overrides it.
+    """
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu().float() for k, v in unet.state_dict().items()}, model_dir / "unet.pt")
     torch.save({k: v.detach().cpu().float() for k, v in classifier.state_dict().items()}, model_dir / "classifier.pt")
-    cfg = {"format": 1, "software_version": __version__, "net": to_dict(net), "meta": meta or {}}
+    cfg = {"format": 1, "software_version": __version__, "net": to_dict(net), "post": to_dict(post or PostConfig()),
+           "meta": meta or {}}
     (model_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     lines = [f"{sha256_file(model_dir / f)}  {f}" for f in ("config.json", *WEIGHT_FILES)]
     (model_dir / "SHA256SUMS").write_text("\n".join(lines) + "\n")
@@ -116,4 +122,5 @@ def load_model(name_or_dir: str | None, device: torch.device) -> LoadedModel:
     unet.to(device).eval()
     clf.to(device).eval()
     log.info("model %s (%s) loaded from %s", path.name, sha[:12], path)
-    return LoadedModel(path.name, path, sha, net, unet, clf, cfg.get("meta", {}))
+    post = from_dict(PostConfig, cfg["post"]) if "post" in cfg else PostConfig()
+    return LoadedModel(path.name, path, sha, net, unet, clf, cfg.get("meta", {}), post)

@@ -120,7 +120,7 @@ def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.G
     return Lesion(
         weight=weight.astype(np.float32),
         mask=mask,
-        center_mm=tuple(float(v) for v in centre),
+        center_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         lobe=lobe,
         hemisphere=hemisphere,
         flair_gain=float(rng.uniform(0.10, 0.30)),

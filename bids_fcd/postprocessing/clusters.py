@@ -71,7 +71,7 @@ def find_clusters(z: np.ndarray, affine: np.ndarray, threshold: float, min_size_
             lobe=str(lobe_of_mm(peak_mm)[0]),
             size_mm3=len(idx) * vox_mm3,
             peak_z=peak,
-            peak_mm=tuple(float(v) for v in peak_mm),
-            center_mm=tuple(float(v) for v in centre),
+            peak_mm=(float(peak_mm[0]), float(peak_mm[1]), float(peak_mm[2])),
+            center_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         ))
     return out, clusters

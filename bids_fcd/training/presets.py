@@ -6,22 +6,22 @@ from bids_fcd.config import GridConfig, NetConfig, TrainConfig
 
 PRESETS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(
-        preset="tiny", epochs=2, classifier_epochs=2, batch_size=8, lr=1e-3, classifier_lr=1e-3, ema_decay=0.9,
+        preset="tiny", epochs=2, batch_size=8, lr=1e-3, classifier_lr=1e-3, ema_decay=0.9,
         net=NetConfig(unet_channels=(16, 32), unet_attention=(False, False), unet_head_channels=16,
                       norm_num_groups=8, classifier_channels=(8, 16), classifier_attention=(False, False),
                       grid=GridConfig(shape=(32, 32), spacing_mm=6.0, center_mm=(0.0, -18.0),
                                       z_min_mm=-48.0, z_max_mm=78.0)),
     ),
     "default": TrainConfig(
-        preset="default", epochs=40, classifier_epochs=40, batch_size=16, lr=5e-4, classifier_lr=5e-4,
+        preset="default", epochs=40, batch_size=16, lr=5e-4, classifier_lr=5e-4,
         ema_decay=0.995, classifier_max_t=300,
-        net=NetConfig(unet_channels=(32, 64, 96), unet_attention=(False, False, True), unet_head_channels=32,
+        net=NetConfig(unet_channels=(16, 32, 64), unet_attention=(False, False, False), unet_head_channels=32,
                       norm_num_groups=16, classifier_channels=(16, 32, 64), classifier_attention=(False, False, False),
                       grid=GridConfig(shape=(64, 64), spacing_mm=3.0, center_mm=(0.0, -18.0),
                                       z_min_mm=-51.0, z_max_mm=81.0)),
     ),
     "paper": TrainConfig(
-        preset="paper", epochs=100, classifier_epochs=100, batch_size=12, lr=5e-5, classifier_lr=1e-4,
+        preset="paper", epochs=100, batch_size=12, lr=5e-5, classifier_lr=1e-4,
         ema_decay=0.9999, classifier_max_t=1000,
         net=NetConfig(unet_channels=(96, 96, 192, 192, 384, 384), unet_attention=(False, False, False, True, True, True),
                       unet_res_blocks=2, unet_head_channels=64, norm_num_groups=32,

@@ -139,7 +139,7 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         write_cohort(bids, args.n_fcd, args.n_hc, args.phantom_seed, args.size)
     device = resolve_device(args.device)
     model = load_model(args.model, device)
-    post = PostConfig()
+    post = model.post
     subjects = load_cohort(bids, work, model)
     controls = [s for s in subjects if s.group == "hc"]
     log.info("benchmark: %d participants (%d controls), model %s", len(subjects), len(controls), model.name)
@@ -159,6 +159,9 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
 
     def zbase(sub: Subject) -> np.ndarray:
         others = [c for c in controls if c.label != sub.label]
+        if not others:
+            log.warning("sub-%s: no other control for the z-score baseline; its map is empty", sub.label)
+            return np.zeros_like(sub.flair)
         return control_zscore(sub.flair, [c.flair for c in others], [c.mask for c in others], sub.mask)
 
     maps, secs_b = baseline_maps(subjects, zbase, model, post)

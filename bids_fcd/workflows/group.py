@@ -7,6 +7,7 @@ into the model grid through the participant's own transforms, nearest neighbour)
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,10 @@ def run_group_level(cfg: RunConfig) -> int:
     rows_in = read_participants(bids_dir)
     subjects = list(cfg.participant_label) or sorted(layout.get_subjects())
     rows: list[dict[str, Any]] = []
+    thresholds: list[float] = []
     for subject in subjects:
         for session in subject_sessions(layout, subject, cfg.session_label):
-            def p(suffix: str, ext: str, **e: str | None) -> Path:
+            def p(suffix: str, ext: str, **e: str) -> Path:
                 return deriv.derivative_path(out_dir, subject, session, suffix, ext, **e)  # noqa: B023
             z_path = p("statmap", ".nii.gz", space=deriv.SPACE, stat="z", desc="anomaly")
             if not z_path.exists():
@@ -92,6 +94,8 @@ def run_group_level(cfg: RunConfig) -> int:
                                            p("xfm", ".mat", from_="FLAIR", to="T1w", mode="image"))
             except (InputError, PreprocessingError) as exc:
                 log.warning("sub-%s: lesion mask not used: %s", subject, exc)
+            dseg_side = deriv.sidecar_path(p("dseg", ".nii.gz", space=deriv.SPACE, desc="clusters"))
+            thresholds.append(float(json.loads(dseg_side.read_text())["Threshold"]))
             row.update(score_participant(p("statmap", ".nii.gz", space=deriv.SPACE, desc="anomaly"),
                                          p("dseg", ".nii.gz", space=deriv.SPACE, desc="clusters"),
                                          p("mask", ".nii.gz", space=deriv.SPACE, desc="brain"),
@@ -100,7 +104,7 @@ def run_group_level(cfg: RunConfig) -> int:
     if not rows:
         log.error("no participant outputs found in %s", out_dir)
         return 1
-    summary = cohort_summary(rows, cfg.post.z_threshold)
+    summary = cohort_summary(rows, thresholds[0] if len(set(thresholds)) == 1 else float("nan"))
     with open(out_dir / "group_summary.tsv", "w", newline="") as fh:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
         w.writerow(ROW_COLUMNS)

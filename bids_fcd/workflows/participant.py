@@ -8,6 +8,7 @@ others go on; the exit code is non-zero when any failed.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ from bids_fcd import __version__
 from bids_fcd.bids import derivatives as deriv
 from bids_fcd.bids.layout import InputError, SubjectInputs, find_inputs, open_layout, read_filter_file, subject_sessions
 from bids_fcd.bids.participants import read_participants
-from bids_fcd.config import LOBES, RunConfig, to_dict
+from bids_fcd.config import LOBES, PostConfig, RunConfig, to_dict
 from bids_fcd.nets.checkpoint import LoadedModel, load_model
 from bids_fcd.postprocessing.clusters import TABLE_COLUMNS
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
@@ -34,6 +35,11 @@ from bids_fcd.workflows.analysis import Analysis, analyse
 
 log = logging.getLogger(__name__)
 SPACE = deriv.SPACE
+
+
+def _post(cfg: RunConfig) -> PostConfig:
+    """The resolved cluster settings (run_participant_level fills ``cfg.post`` from the model)."""
+    return cfg.post if cfg.post is not None else PostConfig()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,7 +91,7 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     bids_dir = Path(cfg.bids_dir)
     src = {k: deriv.bids_uri(p, bids_dir) for k, p in (("t1w", inp.t1w), ("flair", inp.flair))}
     s = cfg.sampler
-    common = {
+    common: dict[str, Any] = {
         "SoftwareVersion": __version__,
         "Model": {"Name": model.name, "SHA256": model.sha256},
         "Sampler": {"NoiseLevel": s.noise_level, "Steps": s.steps or s.noise_level, "GuidanceScale": s.guidance_scale,
@@ -119,7 +125,7 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
                             "matching to the real FLAIR", "Sources": both, "SkullStripped": True, **grid_info})
     put_nii(path("statmap", ".nii.gz", space=SPACE, desc="anomaly"), _nifti(res.anomaly, aff, np.float32),
             {"Description": "|FLAIR - pseudo-healthy FLAIR| in the brain mask, smoothed",
-             "SmoothingFWHMmm": cfg.post.smoothing_fwhm_mm, "Sources": both, "SkullStripped": True, **grid_info})
+             "SmoothingFWHMmm": _post(cfg).smoothing_fwhm_mm, "Sources": both, "SkullStripped": True, **grid_info})
     native = to_native(res.anomaly, grid, pre)
     put_nii(path("statmap", ".nii.gz", space="T1w", desc="anomaly"), native,
             {"Description": "The anomaly map resampled to T1w native space (inverse template affine)",
@@ -129,13 +135,13 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
              **grid_info})
     put_nii(path("dseg", ".nii.gz", space=SPACE, desc="clusters"), _nifti(res.labels, aff, np.int16),
             {"Description": "Clusters of z > threshold, labelled by rank (1 = highest peak z)",
-             "Threshold": cfg.post.z_threshold, "MinClusterSizemm3": cfg.post.min_cluster_mm3, "Sources": both,
+             "Threshold": _post(cfg).z_threshold, "MinClusterSizemm3": _post(cfg).min_cluster_mm3, "Sources": both,
              **grid_info})
     table = path("table", ".tsv", desc="clusters")
     _write_tsv(table, [c.row() for c in res.clusters], TABLE_COLUMNS)
     deriv.write_json(deriv.sidecar_path(table), {
         "Description": "One row per cluster, ranked by peak z; coordinates in MNI152NLin2009aSym mm",
-        "Threshold": cfg.post.z_threshold, "Sources": both, **common,
+        "Threshold": _post(cfg).z_threshold, "Sources": both, **common,
         "peak_z_mm": {"Description": "z coordinate (mm) of the peak; peak_z is the z-statistic"}})
     probs = path("probabilities", ".tsv", desc="lobes")
     _write_tsv(probs, [{"lobe": k, "probability": f"{res.lobe_probabilities[k]:.6f}"} for k in LOBES],
@@ -161,7 +167,7 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     order = order or [res.z.shape[2] // 2]
     for i, k in enumerate(order):
         cap = f"cluster {i + 1}, axial slice {k}" if res.clusters else f"axial slice {k}"
-        figs.append((cap, slice_figure(real_fl, res.pseudo, res.z, res.labels, k, cfg.post.z_threshold)))
+        figs.append((cap, slice_figure(real_fl, res.pseudo, res.z, res.labels, k, _post(cfg).z_threshold)))
     report = path("report", ".html", datatype="figures")
     write_report(report, f"bids-fcd: {inp.prefix}", figs, [c.row() for c in res.clusters], res.lobe_probabilities,
                  {"model": f"{model.name} ({model.sha256[:12]})", **common["Sampler"]})
@@ -178,14 +184,14 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
         shutil.rmtree(stage, ignore_errors=True)
         pre = preprocess(inp.t1w, inp.flair, inp.roi, work_dir_for(cfg) / inp.prefix, model.net.grid, cfg.preproc)
         stack, mask = pre.slices()
-        res = analyse(model, stack, mask, cfg.sampler, cfg.post, device)
+        res = analyse(model, stack, mask, cfg.sampler, _post(cfg), device)
         written = write_outputs(stage, inp, cfg, model, pre, res, stack)
         for p in written:
             dst = out_dir / p.relative_to(stage)
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(p, dst)
         log.info("%s: done, %d clusters, top lobe %s (%.0f s)", inp.prefix, len(res.clusters),
-                 max(res.lobe_probabilities, key=res.lobe_probabilities.get), time.time() - start)
+                 max(res.lobe_probabilities, key=lambda k: res.lobe_probabilities[k]), time.time() - start)
         return ParticipantResult(inp.prefix, True, seconds=time.time() - start)
     except (PreprocessingError, InputError, ValueError, OSError, RuntimeError) as exc:
         log.error("%s failed: %s", inp.prefix, exc)
@@ -219,6 +225,8 @@ def run_participant_level(cfg: RunConfig) -> int:
     subjects = list(cfg.participant_label) or sorted(layout.get_subjects())
     missing = [s for s in subjects if s not in layout.get_subjects()]
     model = load_model(cfg.model, device)
+    cfg = dataclasses.replace(cfg, post=cfg.post or model.post)
+    log.info("clusters: z > %g, at least %g mm3", _post(cfg).z_threshold, _post(cfg).min_cluster_mm3)
     deriv.write_dataset_files(out_dir, bids_dir)
     read_participants(bids_dir)  # fail early on a malformed participants.tsv
     results: list[ParticipantResult] = []
