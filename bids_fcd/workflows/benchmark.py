@@ -54,12 +54,12 @@ class Subject:
     roi: np.ndarray | None
 
 
-def load_cohort(bids: Path, work: Path, model: LoadedModel) -> list[Subject]:
-    """Preprocess (cached) every participant of the cohort onto the model's grid."""
+def load_cohort(bids: Path, work: Path, model: LoadedModel, labels: list[str] | None = None) -> list[Subject]:
+    """Preprocess (cached) the participants (default: all) of a cohort onto the model's grid."""
     layout = open_layout(bids, validate=False)
     rows = read_participants(bids)
     out = []
-    for label in sorted(layout.get_subjects()):
+    for label in labels or sorted(layout.get_subjects()):
         inp = find_inputs(layout, label, None, {})
         pre = preprocess(inp.t1w, inp.flair, inp.roi, work / inp.prefix, model.net.grid, PreprocConfig())
         stack, mask_s = pre.slices()
