@@ -38,8 +38,10 @@ class Analysis:
 
 def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig,
                device: torch.device) -> np.ndarray:
-    """Pseudo-healthy FLAIR slices (S, H, W); slices without brain are copied unchanged."""
-    torch.manual_seed(sampler.seed)
+    """Pseudo-healthy FLAIR slices (S, H, W); slices without brain are copied unchanged.
+
+    Deterministic (DDIM with η = 0 both ways): ``sampler.seed`` is recorded but draws nothing.
+    """
     has_brain = mask.reshape(mask.shape[0], -1).any(axis=1)
     out = stack[:, 0].copy()
     if has_brain.any():

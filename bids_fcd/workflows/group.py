@@ -25,6 +25,7 @@ from bids_fcd.preprocessing.pipeline import PreprocessingError, roi_to_grid
 log = logging.getLogger(__name__)
 
 ROW_COLUMNS = ("participant_id", "session", "group", "true_lobe", "predicted_lobe", "predicted_lobe_probability",
+               "healthy_probability",
                "n_clusters", "top_cluster_lobe", "top_cluster_hemisphere", "top_cluster_peak_z", "lesion_slices",
                "r_at_5", "r_at_10", "peak_hit_at_10", "fp_pixels_per_slice", "dice_z", "dice_best", "detected",
                "fp_clusters")
@@ -83,8 +84,9 @@ def run_group_level(cfg: RunConfig) -> int:
             row: dict[str, Any] = {"participant_id": f"sub-{subject}", "session": session,
                                    "group": info.get("group", "n/a"), "true_lobe": info.get("lobe", "n/a")}
             lobes = {r["lobe"]: float(r["probability"]) for r in _read_tsv(p("probabilities", ".tsv", desc="lobes"))}
-            top = max(lobes, key=lambda k: lobes[k])
-            row.update(predicted_lobe=top, predicted_lobe_probability=lobes[top])
+            top = max((k for k in lobes if k != "healthy"), key=lambda k: lobes[k])
+            row.update(predicted_lobe=top, predicted_lobe_probability=lobes[top],
+                       healthy_probability=lobes.get("healthy"))
             roi_grid = None
             try:
                 inp = find_inputs(layout, subject, session, {})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -136,8 +137,9 @@ def run_train(args) -> int:  # noqa: ANN001
     for epoch in range(start, cfg.epochs):
         s_u.set_epoch(epoch)
         s_c.set_epoch(epoch)
-        bar = tqdm(total=len(dl_u) + len(dl_c), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not info.is_main,
-                   leave=False)
+        # a live bar on a terminal; in logs (not a TTY) the per-epoch log line below carries the losses
+        bar = tqdm(total=len(dl_u) + len(dl_c), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not info.is_main or not sys.stderr.isatty(), mininterval=1.0)
 
         def step(loss: float, bar: tqdm = bar) -> None:
             bar.update(1)
