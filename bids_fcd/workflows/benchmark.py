@@ -29,7 +29,7 @@ from bids_fcd.phantom.generator import write_cohort
 from bids_fcd.postprocessing.anomaly import anomaly_map
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.preprocessing.pipeline import preprocess
-from bids_fcd.workflows.analysis import synthesise, threshold_anomaly
+from bids_fcd.workflows.analysis import postprocess, synthesise, threshold_anomaly
 from bids_fcd.workflows.participant import resolve_device
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,11 @@ COLUMNS = ("R@5", "R@10", "dice_best_per_subject", "dice_z", "fp_pixels_per_slic
            "subject_sensitivity", "peak_hit@10", "top_cluster_lobe_accuracy", "seconds_per_subject")
 HEADERS = ("R@5", "R@10", "Dice best", "Dice z", "FP px/slice", "FP clusters/HC", "subject sens.", "peak hit@10",
            "top-cluster lobe acc.", "s/subject")
+
+
+#: The paper's sweeps: guidance scale s (ε-form) and noise level L with its step count K (L/K divides T).
+SCALE_SWEEP = (0.0, 20.0, 80.0)
+LEVEL_SWEEP = ((50, 10), (100, 20), (200, 20))
 
 
 @dataclass
@@ -94,18 +99,26 @@ def evaluate_maps(subjects: list[Subject], maps: dict[str, np.ndarray], model: L
     return summary
 
 
+def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: SamplerConfig,
+                   device: torch.device) -> tuple[dict[str, np.ndarray], float]:
+    """Raw pseudo-healthy FLAIR volumes (W, H, S) per participant, and the seconds taken."""
+    t0 = time.time()
+    raw = {sub.label: from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device)) for sub in subjects}
+    return raw, time.time() - t0
+
+
+def anomaly_maps(subjects: list[Subject], raw: dict[str, np.ndarray], model: LoadedModel, post: PostConfig,
+                 histogram_matching: bool) -> dict[str, np.ndarray]:
+    """Anomaly maps from raw pseudo-healthy volumes (with or without histogram matching)."""
+    return {sub.label: postprocess(sub.flair, raw[sub.label], sub.mask, model.net.grid, post, histogram_matching)[1]
+            for sub in subjects}
+
+
 def method_maps(subjects: list[Subject], model: LoadedModel, sampler: SamplerConfig, post: PostConfig,
                 device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
     """Anomaly maps with and without histogram matching for one sampler setting (+ seconds taken)."""
-    from bids_fcd.workflows.analysis import postprocess
-
-    t0 = time.time()
-    with_hm, without = {}, {}
-    for sub in subjects:
-        raw = from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device))
-        with_hm[sub.label] = postprocess(sub.flair, raw, sub.mask, model.net.grid, post, True)[1]
-        without[sub.label] = postprocess(sub.flair, raw, sub.mask, model.net.grid, post, False)[1]
-    return with_hm, without, time.time() - t0
+    raw, secs = pseudo_volumes(subjects, model, sampler, device)
+    return (anomaly_maps(subjects, raw, model, post, True), anomaly_maps(subjects, raw, model, post, False), secs)
 
 
 def baseline_maps(subjects: list[Subject], fn: Callable[[Subject], np.ndarray], model: LoadedModel,
@@ -144,14 +157,21 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     controls = [s for s in subjects if s.group == "hc"]
     log.info("benchmark: %d participants (%d controls), model %s", len(subjects), len(controls), model.name)
     res: dict[str, dict[str, Any]] = {}
+    done: dict[tuple[float, int, int | None], dict[str, Any]] = {}
 
-    hm, no_hm, secs = method_maps(subjects, model, sampler, post, device)
-    res[f"method (s={sampler.guidance_scale:g}, L={sampler.noise_level}, K={sampler.steps})"] = \
-        evaluate_maps(subjects, hm, model, post, secs)
-    res["ablation: no histogram matching"] = evaluate_maps(subjects, no_hm, model, post, secs)
-    s0 = dataclasses.replace(sampler, guidance_scale=0.0)
-    hm0, _, secs0 = method_maps(subjects, model, s0, post, device)
-    res["ablation: no guidance (s=0)"] = evaluate_maps(subjects, hm0, model, post, secs0)
+    def method(cfg: SamplerConfig) -> dict[str, Any]:
+        """The method's cohort summary for one sampler setting (each setting sampled once)."""
+        key = (cfg.guidance_scale, cfg.noise_level, cfg.steps)
+        if key not in done:
+            hm, no_hm, secs = method_maps(subjects, model, cfg, post, device)
+            done[key] = evaluate_maps(subjects, hm, model, post, secs)
+            if cfg == sampler:
+                res["ablation: no histogram matching"] = evaluate_maps(subjects, no_hm, model, post, secs)
+        return done[key]
+
+    res[f"method (s={sampler.guidance_scale:g}, L={sampler.noise_level}, K={sampler.steps})"] = method(sampler)
+    res["ablation: no histogram matching"] = res.pop("ablation: no histogram matching")
+    res["ablation: no guidance (s=0)"] = method(dataclasses.replace(sampler, guidance_scale=0.0))
     if args.flair_only_model:
         fo = load_model(args.flair_only_model, device)
         hm_fo, _, secs_fo = method_maps(subjects, fo, sampler, post, device)
@@ -171,17 +191,11 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
 
     sweeps: dict[str, dict[str, dict[str, Any]]] = {}
     if args.sweeps:
-        sweeps["guidance scale s"] = {}
-        for s in (0.0, 5.0, 10.0, 20.0, 40.0, 80.0):
-            cfg = dataclasses.replace(sampler, guidance_scale=s)
-            maps, _, secs = method_maps(subjects, model, cfg, post, device)
-            sweeps["guidance scale s"][f"s={s:g}"] = evaluate_maps(subjects, maps, model, post, secs)
-        sweeps["noise level L"] = {}
-        for level in (50, 100, 200, 300):
-            steps = max(1, (sampler.steps or sampler.noise_level) * level // sampler.noise_level)
-            cfg = dataclasses.replace(sampler, noise_level=level, steps=steps)
-            maps, _, secs = method_maps(subjects, model, cfg, post, device)
-            sweeps["noise level L"][f"L={level} (K={steps})"] = evaluate_maps(subjects, maps, model, post, secs)
+        sweeps["guidance scale s"] = {
+            f"s={s:g}": method(dataclasses.replace(sampler, guidance_scale=s)) for s in SCALE_SWEEP}
+        sweeps["noise level L"] = {
+            f"L={level} (K={k})": method(dataclasses.replace(sampler, noise_level=level, steps=k))
+            for level, k in LEVEL_SWEEP}
 
     meta = {"cohort": {"n_fcd": args.n_fcd, "n_hc": args.n_hc, "seed": args.phantom_seed, "size": args.size},
             "model": {"name": model.name, "sha256": model.sha256}, "sampler": dataclasses.asdict(sampler),

@@ -134,6 +134,9 @@ def run_train(args) -> int:  # noqa: ANN001
     log_path = model_dir / "train_log.jsonl"
     t0 = time.time()
     last: dict[str, float] = {}
+    if log_path.exists():  # on --resume, the last logged epoch until a new one is run
+        lines = log_path.read_text().splitlines()
+        last = json.loads(lines[-1]) if lines else {}
     for epoch in range(start, cfg.epochs):
         s_u.set_epoch(epoch)
         s_c.set_epoch(epoch)
