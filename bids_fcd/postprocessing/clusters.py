@@ -49,28 +49,28 @@ def find_clusters(z: np.ndarray, affine: np.ndarray, threshold: float, min_size_
     """
     vox_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
     lab, n = ndimage.label(z > threshold, structure=np.ones((3, 3, 3), bool))
-    found: list[tuple[float, int, np.ndarray]] = []
-    for k in range(1, n + 1):
-        idx = np.argwhere(lab == k)
-        if len(idx) * vox_mm3 < min_size_mm3:
-            continue
-        vals = z[tuple(idx.T)]
-        found.append((float(vals.max()), k, idx))
-    found.sort(key=lambda f: -f[0])
     out = np.zeros(z.shape, np.int16)
-    clusters = []
-    for rank, (peak, _, idx) in enumerate(found[:max_clusters], start=1):
-        vals = z[tuple(idx.T)]
-        peak_vox = idx[int(np.argmax(vals))]
-        peak_mm = affine[:3, :3] @ peak_vox + affine[:3, 3]
-        centre = affine[:3, :3] @ idx.mean(axis=0) + affine[:3, 3]
-        out[tuple(idx.T)] = rank
+    clusters: list[Cluster] = []
+    if n == 0:
+        return out, clusters
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    keep = np.flatnonzero(sizes[1:] * vox_mm3 >= min_size_mm3) + 1
+    if keep.size == 0:
+        return out, clusters
+    peaks = np.asarray(ndimage.maximum(z, lab, keep), dtype=float)
+    order = keep[np.argsort(-peaks, kind="stable")][:max_clusters]
+    peak_pos = ndimage.maximum_position(z, lab, order)
+    centres = ndimage.center_of_mass(np.ones(z.shape, np.float32), lab, order)
+    for rank, (k, pv, cv) in enumerate(zip(order, peak_pos, centres, strict=True), start=1):
+        out[lab == k] = rank
+        peak_mm = affine[:3, :3] @ np.asarray(pv, float) + affine[:3, 3]
+        centre = affine[:3, :3] @ np.asarray(cv, float) + affine[:3, 3]
         clusters.append(Cluster(
             index=rank,
             hemisphere=str(hemisphere_of_mm(peak_mm)[0]),
             lobe=str(lobe_of_mm(peak_mm)[0]),
-            size_mm3=len(idx) * vox_mm3,
-            peak_z=peak,
+            size_mm3=float(sizes[k]) * vox_mm3,
+            peak_z=float(z[tuple(int(v) for v in pv)]),
             peak_mm=(float(peak_mm[0]), float(peak_mm[1]), float(peak_mm[2])),
             center_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         ))
