@@ -72,10 +72,10 @@ class SamplerConfig:
     """
 
     noise_level: int = 100
-    steps: int | None = 20
+    steps: int | None = 10
     guidance_scale: float = 20.0
     seed: int = 0
-    batch_size: int = 32
+    batch_size: int = 64
     histogram_matching: bool = True
 
 

@@ -42,7 +42,7 @@ HEADERS = ("R@5", "R@10", "Dice best", "Dice z", "FP px/slice", "FP clusters/HC"
 
 #: The paper's sweeps: guidance scale s (ε-form) and noise level L with its step count K (L/K divides T).
 SCALE_SWEEP = (0.0, 20.0, 80.0)
-LEVEL_SWEEP = ((50, 10), (100, 20), (200, 20))
+LEVEL_SWEEP = ((50, 5), (100, 10), (200, 10))
 
 
 @dataclass
@@ -103,7 +103,11 @@ def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: Sampler
                    device: torch.device) -> tuple[dict[str, np.ndarray], float]:
     """Raw pseudo-healthy FLAIR volumes (W, H, S) per participant, and the seconds taken."""
     t0 = time.time()
-    raw = {sub.label: from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device)) for sub in subjects}
+    raw = {}
+    for sub in subjects:
+        raw[sub.label] = from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device))
+        log.info("sub-%s: pseudo-healthy (s=%g, L=%d, K=%s) after %.0f s", sub.label, sampler.guidance_scale,
+                 sampler.noise_level, sampler.steps, time.time() - t0)
     return raw, time.time() - t0
 
 
