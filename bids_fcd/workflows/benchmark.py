@@ -161,20 +161,22 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     controls = [s for s in subjects if s.group == "hc"]
     log.info("benchmark: %d participants (%d controls), model %s", len(subjects), len(controls), model.name)
     res: dict[str, dict[str, Any]] = {}
-    done: dict[tuple[float, int, int | None], dict[str, Any]] = {}
+
+    def key(cfg: SamplerConfig) -> tuple[float, int, int | None]:
+        return (cfg.guidance_scale, cfg.noise_level, cfg.steps)
+
+    hm, no_hm, secs = method_maps(subjects, model, sampler, post, device)
+    done = {key(sampler): evaluate_maps(subjects, hm, model, post, secs)}
+    res[f"method (s={sampler.guidance_scale:g}, L={sampler.noise_level}, K={sampler.steps})"] = done[key(sampler)]
+    res["ablation: no histogram matching"] = evaluate_maps(subjects, no_hm, model, post, secs)
 
     def method(cfg: SamplerConfig) -> dict[str, Any]:
         """The method's cohort summary for one sampler setting (each setting sampled once)."""
-        key = (cfg.guidance_scale, cfg.noise_level, cfg.steps)
-        if key not in done:
-            hm, no_hm, secs = method_maps(subjects, model, cfg, post, device)
-            done[key] = evaluate_maps(subjects, hm, model, post, secs)
-            if cfg == sampler:
-                res["ablation: no histogram matching"] = evaluate_maps(subjects, no_hm, model, post, secs)
-        return done[key]
+        if key(cfg) not in done:
+            maps, _, secs = method_maps(subjects, model, cfg, post, device)
+            done[key(cfg)] = evaluate_maps(subjects, maps, model, post, secs)
+        return done[key(cfg)]
 
-    res[f"method (s={sampler.guidance_scale:g}, L={sampler.noise_level}, K={sampler.steps})"] = method(sampler)
-    res["ablation: no histogram matching"] = res.pop("ablation: no histogram matching")
     res["ablation: no guidance (s=0)"] = method(dataclasses.replace(sampler, guidance_scale=0.0))
     if args.flair_only_model:
         fo = load_model(args.flair_only_model, device)
