@@ -68,11 +68,12 @@ def validate_app_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
         stride_for(args.noise_level, args.steps, 1000)
     except ValueError as exc:
         parser.error(str(exc))
-    out, bids = Path(args.output_dir).resolve(), Path(args.bids_dir).resolve()
-    if out == bids or bids in out.parents:
-        parser.error(f"OUTPUT_DIR {args.output_dir} is inside BIDS_DIR {args.bids_dir}; choose a directory outside "
-                     "the input dataset")
-    if args.work_dir is not None:
-        wd = Path(args.work_dir).resolve()
-        if wd == bids or bids in wd.parents:
-            parser.error(f"--work-dir {args.work_dir} is inside BIDS_DIR; choose a directory outside it")
+    from bids_fcd.bids.layout import InputError
+    from bids_fcd.workflows.participant import check_output_not_in_input, work_dir_for
+
+    try:
+        work = work_dir_for(str(args.output_dir), args.work_dir)
+        check_output_not_in_input(Path(args.bids_dir), Path(args.output_dir), work)
+    except InputError as exc:
+        parser.error(str(exc))
+

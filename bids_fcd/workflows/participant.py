@@ -51,11 +51,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def work_dir_for(cfg: RunConfig) -> Path:
+def work_dir_for(output_dir: str, work_dir: str | None) -> Path:
     """``--work-dir`` or ``OUTPUT_DIR/../bids-fcd-work`` (never inside the input dataset)."""
-    if cfg.work_dir:
-        return Path(cfg.work_dir)
-    return Path(cfg.output_dir).resolve().parent / "bids-fcd-work"
+    if work_dir:
+        return Path(work_dir)
+    return Path(output_dir).resolve().parent / "bids-fcd-work"
 
 
 @dataclass
@@ -182,7 +182,8 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
     stage = out_dir / ".staging" / inp.prefix
     try:
         shutil.rmtree(stage, ignore_errors=True)
-        pre = preprocess(inp.t1w, inp.flair, inp.roi, work_dir_for(cfg) / inp.prefix, model.net.grid, cfg.preproc)
+        work = work_dir_for(cfg.output_dir, cfg.work_dir) / inp.prefix
+        pre = preprocess(inp.t1w, inp.flair, inp.roi, work, model.net.grid, cfg.preproc)
         stack, mask = pre.slices()
         res = analyse(model, stack, mask, cfg.sampler, _post(cfg), device)
         written = write_outputs(stage, inp, cfg, model, pre, res, stack)
@@ -216,7 +217,7 @@ def check_output_not_in_input(bids_dir: Path, out_dir: Path, work_dir: Path) -> 
 def run_participant_level(cfg: RunConfig) -> int:
     """Run every selected participant; returns the exit code (0 all ok, 1 any failed)."""
     bids_dir, out_dir = Path(cfg.bids_dir), Path(cfg.output_dir)
-    work = work_dir_for(cfg)
+    work = work_dir_for(cfg.output_dir, cfg.work_dir)
     check_output_not_in_input(bids_dir, out_dir, work)
     device = resolve_device(cfg.device)
     torch.set_num_threads(max(1, cfg.nprocs if cfg.nprocs > 0 else (os.cpu_count() or 1)))

@@ -32,7 +32,7 @@ def test_output_inside_input_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([str(tmp_path), str(tmp_path / "derivatives"), "participant"])
     assert exc.value.code == 2
-    assert "inside BIDS_DIR" in capsys.readouterr().err
+    assert "is inside the input BIDS dataset" in capsys.readouterr().err
 
 
 def test_bad_steps_are_a_usage_error(tmp_path, capsys):
