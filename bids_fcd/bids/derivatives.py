@@ -19,7 +19,7 @@ ENTITY_ORDER = ("sub", "ses", "from", "to", "mode", "space", "stat", "desc")
 
 #: Non-standard suffixes that BIDS validation should ignore in the derivative dataset.
 BIDSIGNORE = ("*_statmap.nii.gz", "*_statmap.json", "*_table.tsv", "*_table.json", "*_probabilities.tsv",
-              "*_probabilities.json", "*_xfm.mat", "*_xfm.json", "*.html", "log/")
+              "*_probabilities.json", "*_xfm.mat", "*_xfm.nii.gz", "*_xfm.json", "*.html", "log/")
 
 
 def derivative_path(root: Path, subject: str, session: str | None, suffix: str, extension: str,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bids_fcd.cli.parser import SUBCOMMANDS, build_app_parser, build_subcommand_parser
 from bids_fcd.cli.validation import validate_app_args
-from bids_fcd.config import PostConfig, RunConfig, SamplerConfig
+from bids_fcd.config import SAMPLER_PRESETS, PostConfig, PreprocConfig, RunConfig, SamplerConfig
 
 log = logging.getLogger("bids_fcd")
 
@@ -29,9 +31,12 @@ def setup_logging(verbosity: int) -> None:
 
 
 def sampler_from_args(args) -> SamplerConfig:  # noqa: ANN001
-    """SamplerConfig from the shared sampler flags."""
-    return SamplerConfig(noise_level=args.noise_level, steps=args.steps, guidance_scale=args.guidance_scale,
-                         seed=args.seed, histogram_matching=not getattr(args, "no_histogram_matching", False))
+    """SamplerConfig from the shared sampler flags: defaults, then ``--sampler-preset``, then explicit flags."""
+    preset: dict[str, Any] = dict(SAMPLER_PRESETS.get(getattr(args, "sampler_preset", None) or "", {}))
+    cfg = dataclasses.replace(SamplerConfig(), **preset)
+    over = {k: getattr(args, k) for k in ("encoding", "noise_level", "steps", "draws") if getattr(args, k, None) is not None}
+    return dataclasses.replace(cfg, **over, guidance_scale=args.guidance_scale, seed=args.seed,
+                               histogram_matching=not getattr(args, "no_histogram_matching", False))
 
 
 def app_config(args) -> RunConfig:  # noqa: ANN001
@@ -39,7 +44,8 @@ def app_config(args) -> RunConfig:  # noqa: ANN001
     return RunConfig(
         bids_dir=str(args.bids_dir), output_dir=str(args.output_dir), analysis_level=args.analysis_level,
         participant_label=tuple(args.participant_label), session_label=tuple(args.session_label),
-        work_dir=args.work_dir, model=args.model, device=args.device, nprocs=args.nprocs or 0,
+        work_dir=args.work_dir, model=args.model, reference=str(args.reference) if args.reference else None,
+        device=args.device, nprocs=args.nprocs or 0, preproc=PreprocConfig(registration=args.registration),
         skip_bids_validation=args.skip_bids_validation,
         bids_filter_file=str(args.bids_filter_file) if args.bids_filter_file else None,
         sampler=sampler_from_args(args),
@@ -48,12 +54,11 @@ def app_config(args) -> RunConfig:  # noqa: ANN001
 
 
 def post_from_args(args) -> PostConfig | None:  # noqa: ANN001
-    """PostConfig when the user set a cluster flag (the rest from defaults), else None (use the model's)."""
-    if args.z_threshold is None and args.min_cluster_mm3 is None:
-        return None
-    base = PostConfig()
-    return PostConfig(z_threshold=base.z_threshold if args.z_threshold is None else args.z_threshold,
-                      min_cluster_mm3=base.min_cluster_mm3 if args.min_cluster_mm3 is None else args.min_cluster_mm3)
+    """PostConfig when the user set a post-processing flag (the rest from defaults), else None (use
+    the setting calibrated on the reference or the model)."""
+    given = {k: getattr(args, k) for k in ("z_threshold", "min_cluster_mm3", "anomaly", "zscore")
+             if getattr(args, k, None) is not None}
+    return dataclasses.replace(PostConfig(), **given) if given else None
 
 
 def _run_subcommand(argv: list[str]) -> int:
@@ -74,6 +79,10 @@ def _run_subcommand(argv: list[str]) -> int:
         from bids_fcd.workflows.demo import run_demo
 
         return run_demo(args, sampler_from_args(args))
+    if args.command == "reference":
+        from bids_fcd.workflows.reference import run_reference
+
+        return run_reference(args, sampler_from_args(args))
     if args.command == "benchmark":
         from bids_fcd.workflows.benchmark import run_benchmark
 

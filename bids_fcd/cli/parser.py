@@ -11,9 +11,11 @@ import argparse
 
 from bids_fcd import __version__
 from bids_fcd.cli import validation as v
-from bids_fcd.config import PostConfig, SamplerConfig
+from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig
 
-SUBCOMMANDS = ("phantom", "train", "demo", "benchmark")
+SUBCOMMANDS = ("phantom", "train", "demo", "benchmark", "reference")
+#: ``bids_fcd.phantom.generator.SIZE_CHOICES`` (kept literal so parsing imports nothing heavy).
+PHANTOM_SIZES = ("tiny", "full", "clinical", "mixed")
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kw: object) -> None:
@@ -25,12 +27,20 @@ def _flag(parser: argparse.ArgumentParser, name: str, **kw: object) -> None:
 
 
 def add_sampler_args(p: argparse.ArgumentParser) -> None:
-    """--noise-level, --steps, --guidance-scale, --seed, --device (shared by app, demo, benchmark)."""
+    """--sampler-preset, --encoding, --noise-level, --steps, --draws, --guidance-scale, --seed, --device."""
     s = SamplerConfig()
-    _flag(p, "noise-level", type=v.positive_int, default=s.noise_level, metavar="L",
-          help="inverse-DDIM noise level L (timesteps out of T=1000) (default: %(default)s)")
-    _flag(p, "steps", type=v.positive_int, default=s.steps, metavar="K",
-          help="DDIM steps each way; must divide L (default: %(default)s)")
+    _flag(p, "sampler-preset", choices=tuple(SAMPLER_PRESETS), default=None,
+          help="fast: stochastic encoding to L=300, K=3, 2 draws (the default values); paper: deterministic "
+               "inverse DDIM to L=100, K=10 (the paper's encoding). Explicit flags override the preset.")
+    _flag(p, "encoding", choices=("stochastic", "deterministic"), default=None,
+          help=f"stochastic: forward noising to L, several draws averaged; deterministic: inverse DDIM (the "
+               f"paper) (default: {s.encoding})")
+    _flag(p, "noise-level", type=v.positive_int, default=None, metavar="L",
+          help=f"noise level L the FLAIR is encoded to (timesteps out of T=1000) (default: {s.noise_level})")
+    _flag(p, "steps", type=v.positive_int, default=None, metavar="K",
+          help=f"DDIM decoding steps (and inversion steps when deterministic); must divide L (default: {s.steps})")
+    _flag(p, "draws", type=v.positive_int, default=None, metavar="D",
+          help=f"stochastic encodings decoded and averaged (default: {s.draws})")
     _flag(p, "guidance-scale", type=v.non_negative_float, default=s.guidance_scale, metavar="S",
           help="classifier-guidance scale s in epsilon-form; 0 disables guidance (default: %(default)s)")
     _flag(p, "seed", type=int, default=s.seed, help="random seed (default: %(default)s)")
@@ -59,6 +69,8 @@ def build_app_parser() -> argparse.ArgumentParser:
                "(default: OUTPUT_DIR/../bids-fcd-work)")
     _flag(p, "model", default=None, metavar="NAME_OR_DIR",
           help="model directory or name under models/ (default: the shipped phantom-default)")
+    _flag(p, "reference", type=v.existing_dir, default=None, metavar="DIR",
+          help="normative reference directory written by `bids-fcd reference` (default: the model's own)")
     add_sampler_args(p)
     _flag(p, "nprocs", type=v.positive_int, default=None, help="CPU threads (default: all cores)")
     _flag(p, "skip-bids-validation", action="store_true", help="index the dataset without BIDS validation")
@@ -70,6 +82,13 @@ def build_app_parser() -> argparse.ArgumentParser:
     _flag(p, "min-cluster-mm3", type=v.non_negative_float, default=None,
           help=f"smallest cluster kept, mm^3 (default: the model's calibrated value, else {post.min_cluster_mm3:g})")
     _flag(p, "no-histogram-matching", action="store_true", help="skip masked histogram matching (ablation)")
+    _flag(p, "anomaly", choices=("signed", "absolute"), default=None,
+          help="signed: FLAIR - pseudo-healthy (FCD is hyperintense); absolute: its magnitude (default: signed)")
+    _flag(p, "zscore", choices=("normative", "within"), default=None,
+          help="normative: against the reference of controls; within: within each brain, the paper's "
+               "(default: normative)")
+    _flag(p, "registration", choices=("syn", "affine"), default="syn",
+          help="T1w to template: ANTs SyN (non-linear) or affine only")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     p.add_argument("--version", action="version", version=f"bids-fcd {__version__}")
     return p
@@ -87,7 +106,9 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(ph, "n-fcd", type=int, default=2, help="FCD subjects")
     _flag(ph, "n-hc", type=int, default=1, help="healthy controls")
     _flag(ph, "seed", type=int, default=0, help="random seed")
-    _flag(ph, "size", choices=("tiny", "full"), default="tiny", help="tiny: 2-3 mm voxels; full: 1 mm")
+    _flag(ph, "size", choices=PHANTOM_SIZES, default="tiny",
+          help="tiny: 2-3 mm voxels; full: 1 mm T1w + 3D FLAIR; clinical: 1 mm T1w + 2D FLAIR with 4-6 mm "
+               "slices; mixed: full or clinical per subject")
     ph.add_argument("-v", "--verbose", action="count", default=0)
 
     tr = sub.add_parser("train", help="train a model directory from a BIDS dataset", formatter_class=fmt)
@@ -101,6 +122,8 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(tr, "lr", type=float, default=None, help="learning rate (default: the preset's)")
     _flag(tr, "device", choices=("auto", "cpu", "cuda"), default="auto")
     _flag(tr, "resume", action="store_true", help="continue from MODEL_DIR/checkpoint.pt")
+    _flag(tr, "max-minutes", type=v.non_negative_float, default=0.0,
+          help="stop after the epoch that passes this much training time and write the model (0 = no limit)")
     _flag(tr, "seed", type=int, default=0)
     _flag(tr, "work-dir", default=None, help="preprocessing cache (default: MODEL_DIR/../bids-fcd-work)")
     _flag(tr, "skip-bids-validation", action="store_true")
@@ -111,7 +134,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     de.add_argument("out", metavar="OUT", help="new directory: OUT/bids, OUT/derivatives, OUT/work")
     _flag(de, "n-fcd", type=int, default=2)
     _flag(de, "n-hc", type=int, default=1)
-    _flag(de, "size", choices=("tiny", "full"), default="tiny")
+    _flag(de, "size", choices=PHANTOM_SIZES, default="tiny")
     _flag(de, "model", default=None)
     de.add_argument("--phantom-seed", type=int, default=1234, help="seed of the demo cohort")
     add_sampler_args(de)
@@ -122,11 +145,33 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     be.add_argument("out", metavar="OUT", help="directory for the cohort, cache and results")
     _flag(be, "n-fcd", type=int, default=8)
     _flag(be, "n-hc", type=int, default=4)
-    _flag(be, "size", choices=("tiny", "full"), default="full")
+    _flag(be, "size", choices=PHANTOM_SIZES, default="mixed")
     _flag(be, "phantom-seed", type=int, default=2026)
     _flag(be, "model", default=None)
     _flag(be, "flair-only-model", default=None, help="model trained with --flair-only, for that ablation")
     _flag(be, "sweeps", action="store_true", help="also sweep the guidance scale s and the noise level L")
     add_sampler_args(be)
+    _flag(be, "reference-bids", default=None, metavar="DIR",
+          help="BIDS dataset of controls for the normative reference (default: a phantom from --reference-seed)")
+    _flag(be, "reference-seed", type=int, default=400, help="seed of the reference phantom")
+    _flag(be, "n-reference", type=int, default=20, help="controls in the reference phantom")
+    _flag(be, "max-fp-per-control", type=v.non_negative_float, default=0.5,
+          help="false-positive budget for calibrating the clusters on the reference controls")
+    _flag(be, "ablations", action="store_true",
+          help="also sample the no-guidance and deterministic (paper) variants (each about doubles the run)")
     be.add_argument("-v", "--verbose", action="count", default=0)
+
+    rf = sub.add_parser("reference", help="build a normative reference from a dataset's controls", formatter_class=fmt)
+    rf.add_argument("bids_dir", type=v.existing_dir, metavar="BIDS_DIR")
+    rf.add_argument("out_dir", metavar="OUT_DIR",
+                    help="new reference directory (MODEL_DIR/reference stores it inside a model and renews its "
+                         "SHA256SUMS)")
+    _flag(rf, "participant-label", nargs="+", type=v.participant_label, default=[],
+          help="controls to use (default: participants.tsv group == hc)")
+    _flag(rf, "model", default=None)
+    _flag(rf, "work-dir", default=None, help="preprocessing cache (default: OUT_DIR/../bids-fcd-work)")
+    _flag(rf, "max-fp-per-control", type=v.non_negative_float, default=0.5,
+          help="false-positive clusters per control allowed when calibrating the cluster setting (leave-one-out)")
+    add_sampler_args(rf)
+    rf.add_argument("-v", "--verbose", action="count", default=0)
     return p

@@ -28,11 +28,13 @@ def control_zscore(flair: np.ndarray, controls: list[np.ndarray], control_masks:
     return np.where(mask, np.clip(z, 0, None), 0.0).astype(np.float32)
 
 
-def asymmetry(flair: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """FLAIR minus its mirror across the mid-sagittal plane (positive part), inside the brain.
+def asymmetry(flair: np.ndarray, mask: np.ndarray, signed: bool = False) -> np.ndarray:
+    """FLAIR minus its mirror across the mid-sagittal plane (positive part, or ``signed``) in the brain.
 
-    The model grid is centred on x = 0, so axis 0 reversed is the mirror image.
+    The model grid is centred on x = 0, so axis 0 reversed is the mirror image. The signed map is
+    what the benchmark z-scores against the reference controls' own asymmetry maps.
     """
     mirrored = flair[::-1]
     both = mask & mask[::-1]
-    return np.where(both, np.clip(flair - mirrored, 0, None), 0.0).astype(np.float32)
+    diff = flair - mirrored
+    return np.where(both, diff if signed else np.clip(diff, 0, None), 0.0).astype(np.float32)

@@ -98,3 +98,16 @@ def cluster_hits_lesion(cluster_mask: np.ndarray, centre_mm: np.ndarray, lesion:
         return True
     pts = np.argwhere(lesion) @ affine[:3, :3].T + affine[:3, 3]
     return bool(np.min(np.linalg.norm(pts - np.asarray(centre_mm), axis=1)) <= max_mm)
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U / (n+ n−), ties counted half); None without both classes."""
+    s = np.asarray(scores, float).ravel()
+    y = np.asarray(positive, bool).ravel()
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    from scipy.stats import rankdata
+
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))

@@ -44,6 +44,12 @@ class LoadedModel:
     meta: dict[str, Any]
     post: PostConfig
 
+    @property
+    def reference_dir(self) -> Path | None:
+        """The model's own normative reference (``reference/`` inside it), if it has one."""
+        d = self.path / "reference"
+        return d if (d / "reference.json").exists() else None
+
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
@@ -88,7 +94,14 @@ def save_model(model_dir: Path, unet: torch.nn.Module, classifier: torch.nn.Modu
     cfg = {"format": 1, "software_version": __version__, "net": to_dict(net), "post": to_dict(post or PostConfig()),
            "meta": meta or {}}
     (model_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    lines = [f"{sha256_file(model_dir / f)}  {f}" for f in ("config.json", *WEIGHT_FILES)]
+    return write_sums(model_dir)
+
+
+def write_sums(model_dir: Path) -> str:
+    """(Re)write SHA256SUMS over config.json, the weights and any ``reference/`` files; returns the id."""
+    files = ["config.json", *WEIGHT_FILES]
+    files += [f"reference/{f}" for f in ("reference.nii.gz", "reference.json") if (model_dir / "reference" / f).exists()]
+    lines = [f"{sha256_file(model_dir / f)}  {f}" for f in files]
     (model_dir / "SHA256SUMS").write_text("\n".join(lines) + "\n")
     return hashlib.sha256((model_dir / "SHA256SUMS").read_bytes()).hexdigest()
 

@@ -127,12 +127,14 @@ def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.G
     )
 
 
-def contrasts(tissue: TissueMaps, lesion: Lesion | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def contrasts(tissue: TissueMaps, lesion: Lesion | None, rng: np.random.Generator,
+              jitter: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """T1w and FLAIR intensities on the template grid from tissue fractions.
 
     FCD type II on T1w: cortical thickening (grey matter grows into white matter) and
     grey/white blurring (the fractions are smoothed locally). On FLAIR: a hyperintensity of
     ``lesion.flair_gain`` × grey-matter FLAIR, strongest at the core, following the tail.
+    ``jitter`` is the relative per-tissue contrast jitter of each subject (scanner differences).
 
     Returns:
         (t1, flair), each (X, Y, Z) float32.
@@ -145,10 +147,10 @@ def contrasts(tissue: TissueMaps, lesion: Lesion | None, rng: np.random.Generato
         vox = float(abs(tissue.affine[0, 0]))
         gm_b, wm_b = ndimage.gaussian_filter(gm, 1.8 / vox), ndimage.gaussian_filter(wm, 1.8 / vox)
         gm, wm = (1 - w) * gm + w * gm_b, (1 - w) * wm + w * wm_b
-    jit = {k: 1.0 + rng.uniform(-0.05, 0.05) for k in T1_MEANS}
+    jit = {k: 1.0 + rng.uniform(-jitter, jitter) for k in T1_MEANS}
     maps = {"gm": gm, "wm": wm, "csf": tissue.csf, "skull": tissue.skull, "scalp": tissue.scalp}
     t1 = sum(T1_MEANS[k] * jit[k] * maps[k] for k in maps)
-    jit = {k: 1.0 + rng.uniform(-0.05, 0.05) for k in FLAIR_MEANS}
+    jit = {k: 1.0 + rng.uniform(-jitter, jitter) for k in FLAIR_MEANS}
     flair = sum(FLAIR_MEANS[k] * jit[k] * maps[k] for k in maps)
     # fine texture so that images are not piecewise constant
     tex = ndimage.gaussian_filter(rng.standard_normal(gm.shape).astype(np.float32), 0.8)

@@ -5,6 +5,11 @@ nonlinear deformation, with a head around the brain, per-subject contrast jitter
 Rician noise and int16 storage; the FLAIR lies in a different grid and orientation from the
 T1w. FCD subjects carry a type II lesion whose mask is the ``_FLAIR_roi`` file. Deterministic
 by seed.
+
+Sizes: ``tiny`` (2-3 mm, tests), ``full`` (1 mm T1w, 3D FLAIR as in ds004199), ``clinical``
+(1 mm T1w, a 2D axial FLAIR with 4-6 mm slices and a slice profile, stronger bias field, other
+contrast, small lesions near sulci as well as large ones) and ``mixed`` (full or clinical per
+subject, half each): the held-out benchmark cohorts are ``mixed``.
 """
 
 from __future__ import annotations
@@ -39,12 +44,25 @@ class PhantomSize:
     flair_fov: tuple[float, float, float]
     lesion_mm: tuple[float, float]
     noise: float
+    #: 2D acquisitions: range of slice thickness (mm) drawn per subject; None = 3D FLAIR.
+    slice_mm: tuple[float, float] | None = None
+    bias_strength: float = 0.4
+    #: Probabilities of a small (2.5-4 mm radius) and a large (10-16 mm) lesion instead of ``lesion_mm``.
+    p_small: float = 0.0
+    p_large: float = 0.0
+    contrast_jitter: float = 0.05
 
 
 SIZES = {
     "tiny": PhantomSize(2, 2.5, (180, 220, 200), (3.0, 3.0, 3.5), (180, 220, 200), (7.0, 10.0), 0.015),
-    "full": PhantomSize(1, 1.0, (180, 220, 200), (1.0, 1.0, 1.2), (176, 220, 200), (5.0, 9.0), 0.02),
+    "full": PhantomSize(1, 1.0, (180, 220, 200), (1.0, 1.0, 1.2), (176, 220, 200), (5.0, 9.0), 0.02,
+                        p_small=0.25, p_large=0.1),
+    "clinical": PhantomSize(1, 1.0, (180, 220, 200), (0.9, 0.9, 5.0), (190, 230, 180), (5.0, 9.0), 0.03,
+                            slice_mm=(4.0, 6.0), bias_strength=0.8, p_small=0.25, p_large=0.2,
+                            contrast_jitter=0.12),
 }
+#: ``mixed`` draws ``full`` or ``clinical`` per subject.
+SIZE_CHOICES = (*SIZES, "mixed")
 
 ACQ = [("iso08", "T2sel"), ("sag111", "tse3dvfl")]
 
@@ -61,10 +79,16 @@ class SubjectSpec:
     lobe: str
     split: str
     acq: tuple[str, str]
+    size: str = "tiny"
 
 
-def cohort_specs(n_fcd: int, n_hc: int, seed: int) -> list[SubjectSpec]:
-    """Participant rows for a cohort; subjects interleaved fcd/hc as labels 00001…"""
+def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny") -> list[SubjectSpec]:
+    """Participant rows for a cohort; subjects interleaved fcd/hc as labels 00001…
+
+    ``size="mixed"`` gives each subject ``full`` or ``clinical`` (a separate random stream, so the
+    rows of the other sizes do not change).
+    """
+    kinds = np.random.default_rng([seed, 29]).random(n_fcd + n_hc) < 0.5
     rng = np.random.default_rng([seed, 17])
     groups = ["fcd"] * n_fcd + ["hc"] * n_hc
     order = rng.permutation(len(groups))
@@ -83,6 +107,7 @@ def cohort_specs(n_fcd: int, n_hc: int, seed: int) -> list[SubjectSpec]:
                 lobe=str(rng.choice(lobes, p=probs / probs.sum())) if fcd else "n/a",
                 split="train" if rng.random() < 0.7 else "test",
                 acq=ACQ[int(rng.random() < 0.25)],
+                size=size if size != "mixed" else ("clinical" if kinds[i] else "full"),
             )
         )
     return specs
@@ -143,20 +168,29 @@ def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, n
     )
     lesion = None
     if spec.group == "fcd":
-        lesion = anatomy.make_lesion(tissue, spec.lobe, spec.hemisphere, rng, rng.uniform(*size.lesion_mm))
-    t1, flair = anatomy.contrasts(tissue, lesion, rng)
+        kind = rng.random()
+        radius = (rng.uniform(2.5, 4.0) if kind < size.p_small else
+                  rng.uniform(10.0, 16.0) if kind > 1.0 - size.p_large else rng.uniform(*size.lesion_mm))
+        lesion = anatomy.make_lesion(tissue, spec.lobe, spec.hemisphere, rng, radius)
+    t1, flair = anatomy.contrasts(tissue, lesion, rng, size.contrast_jitter)
     subj_to_tmpl = anatomy.random_warp(rng, max_rot_deg=8.0, max_shift_mm=8.0, scale_range=0.06)
     disp = anatomy.displacement_field(t1.shape, rng, amp_vox=3.0 / size.template_res, smooth_vox=14.0 / size.template_res)
     obl = anatomy.random_warp(rng, max_rot_deg=6.0, max_shift_mm=4.0, scale_range=0.0)
     t1_aff, t1_shape = _grid_affine((size.t1_vox,) * 3, size.t1_fov, (1, 2, 0), (0, 1, 0), np.eye(4))
-    fl_aff, fl_shape = _grid_affine(size.flair_vox, size.flair_fov, (0, 1, 2), (1, 0, 0), obl)
+    flair_vox = size.flair_vox
+    if size.slice_mm is not None:  # 2D FLAIR: thick axial slices, the slice profile blurs through-plane
+        thick = float(rng.uniform(*size.slice_mm))
+        flair_vox = (size.flair_vox[0], size.flair_vox[1], thick)
+        sigma_vox = thick / (2.0 * np.sqrt(2.0 * np.log(2.0))) / float(abs(tissue.affine[2, 2]))
+        flair = ndimage.gaussian_filter1d(flair, sigma_vox, axis=2)
+    fl_aff, fl_shape = _grid_affine(flair_vox, size.flair_fov, (0, 1, 2), (1, 0, 0), obl)
     out: dict[str, nib.Nifti1Image] = {}
     for name, vol, g_aff, g_shape, contrast in (
         ("t1w", t1, t1_aff, t1_shape, anatomy.T1_MEANS["wm"]),
         ("flair", flair, fl_aff, fl_shape, anatomy.FLAIR_MEANS["gm"]),
     ):
         img = _sample(vol, tissue.affine, g_aff, g_shape, subj_to_tmpl, disp, order=1)
-        img = img * anatomy.bias_field(g_shape, rng, strength=0.4)
+        img = img * anatomy.bias_field(g_shape, rng, strength=size.bias_strength)
         img = anatomy.rician(img, size.noise * contrast, rng)
         out[name] = _to_int16(img, g_aff, peak=1.6 * contrast)
     if lesion is not None:
@@ -181,15 +215,15 @@ PARTICIPANT_COLUMNS = ["participant_id", "group", "sex", "age_epilepsyonset", "a
 
 def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "tiny") -> list[SubjectSpec]:
     """Write the whole BIDS dataset. Refuses a non-empty ``out_dir`` (names it in the error)."""
-    if size not in SIZES:
-        raise ValueError(f"unknown phantom size {size!r}; choose one of {sorted(SIZES)}")
+    if size not in SIZE_CHOICES:
+        raise ValueError(f"unknown phantom size {size!r}; choose one of {list(SIZE_CHOICES)}")
     if n_fcd < 0 or n_hc < 0 or n_fcd + n_hc == 0:
         raise ValueError("a phantom needs at least one subject: set --n-fcd and/or --n-hc above 0")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ValueError(f"{out_dir} exists and is not empty; choose a new directory for the phantom")
     out_dir.mkdir(parents=True, exist_ok=True)
-    specs = cohort_specs(n_fcd, n_hc, seed)
+    specs = cohort_specs(n_fcd, n_hc, seed, size)
     desc = {
         "Name": f"bids-fcd phantom cohort (seed {seed}, size {size})",
         "BIDSVersion": "1.6.0",
@@ -218,10 +252,10 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
                                str(s.age_scan), "suspicion" if fcd else "n/a", s.hemisphere, s.lobe, s.split]))
     # ds004199's participants.tsv starts with a UTF-8 byte-order mark; so does ours.
     (out_dir / "participants.tsv").write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
-    geom = SIZES[size]
     for s in specs:
-        log.info("phantom: sub-%s (%s%s)", s.label, s.group, f", {s.hemisphere} {s.lobe}" if s.group == "fcd" else "")
-        imgs = make_subject(s, geom, seed)
+        log.info("phantom: sub-%s (%s%s, %s)", s.label, s.group, f", {s.hemisphere} {s.lobe}" if s.group == "fcd" else "",
+                 s.size)
+        imgs = make_subject(s, SIZES[s.size], seed)
         anat = out_dir / f"sub-{s.label}" / "anat"
         anat.mkdir(parents=True)
         t1_acq, fl_acq = s.acq

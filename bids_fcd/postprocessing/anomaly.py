@@ -1,4 +1,7 @@
-"""Anomaly map and z-map (pure numpy): |real − pseudo-healthy| inside the brain, z-scored."""
+"""Anomaly map and within-brain z-map (pure numpy): real − pseudo-healthy inside the brain.
+
+The normative z-map (against controls) is in :mod:`bids_fcd.postprocessing.normative`.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +14,27 @@ def fwhm_to_sigma(fwhm_mm: float, voxel_mm: float) -> float:
     return fwhm_mm / (2.0 * np.sqrt(2.0 * np.log(2.0))) / voxel_mm
 
 
-def anomaly_map(real: np.ndarray, pseudo: np.ndarray, mask: np.ndarray, fwhm_mm: float, voxel_mm: float) -> np.ndarray:
-    """|real − pseudo| inside ``mask``, smoothed within the mask (normalised convolution).
+ANOMALY_KINDS = ("signed", "absolute")
+
+
+def anomaly_map(real: np.ndarray, pseudo: np.ndarray, mask: np.ndarray, fwhm_mm: float, voxel_mm: float,
+                kind: str = "absolute") -> np.ndarray:
+    """real − pseudo (``signed``) or |real − pseudo| (``absolute``) inside ``mask``, smoothed
+    within the mask (normalised convolution).
 
     Args:
         real, pseudo: (W, H, S) FLAIR volumes on the same scale. mask: bool, same shape.
         fwhm_mm: smoothing FWHM in mm (0 = none). voxel_mm: grid spacing.
+        kind: ``signed`` (hyperintense residuals positive) or ``absolute``.
     Returns:
         float32 (W, H, S), zero outside the mask.
     """
+    if kind not in ANOMALY_KINDS:
+        raise ValueError(f"unknown anomaly kind {kind!r}; choose one of {ANOMALY_KINDS}")
     mask = np.asarray(mask, bool)
-    diff = np.abs(np.asarray(real, np.float32) - np.asarray(pseudo, np.float32)) * mask
+    diff = (np.asarray(real, np.float32) - np.asarray(pseudo, np.float32)) * mask
+    if kind == "absolute":
+        diff = np.abs(diff)
     if fwhm_mm > 0:
         sigma = fwhm_to_sigma(fwhm_mm, voxel_mm)
         num = ndimage.gaussian_filter(diff, sigma)

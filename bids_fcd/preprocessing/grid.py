@@ -23,24 +23,30 @@ def grid_affine(grid: GridConfig) -> tuple[np.ndarray, tuple[int, int, int]]:
     return aff, (w, h, n_slices)
 
 
-def normalise(img: np.ndarray, mask: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
-    """Scale intensities inside ``mask`` to [-1, 1]; background is −1.
+#: Where the upper of the two normalisation percentiles lands (the lower one lands on −1).
+NORMALISED_MID = 0.6
 
-    The lower percentile maps to −1 and the upper one to 0.85, leaving head-room for
-    hyperintense lesions above the upper percentile before the clip at 1.
+
+def normalise(img: np.ndarray, mask: np.ndarray, percentiles: tuple[float, float]) -> np.ndarray:
+    """Scale intensities inside ``mask`` so that the two brain percentiles map to −1 and 0.6.
+
+    With the default (1, 50) the scale comes from the lower half of the brain's histogram, which a
+    hyperintense lesion cannot move; values below −1 are clipped (CSF, background) but nothing is
+    clipped above, so the hyperintense tail keeps its contrast (a FLAIR lesion stays brighter
+    than the cortex around it). Background is −1.
 
     Args:
         img: (...) float image. mask: same shape, bool (brain).
+        percentiles: (low, mid) percentiles of the brain's intensities.
     Returns:
-        float32 array of the same shape.
+        float32 array of the same shape, ≥ −1.
     """
     vals = img[mask]
     if vals.size == 0:
         raise ValueError("the brain mask is empty, so intensities cannot be normalised")
-    lo, hi = np.percentile(vals, percentiles)
-    scale = max(float(hi - lo), 1e-6)
-    out = -1.0 + 1.85 * (img - lo) / scale
-    out = np.clip(out, -1.0, 1.0)
+    lo, mid = np.percentile(vals, percentiles)
+    scale = max(float(mid - lo), 1e-6)
+    out = np.maximum(-1.0 + (NORMALISED_MID + 1.0) * (img - lo) / scale, -1.0)
     out[~mask] = -1.0
     return out.astype(np.float32)
 

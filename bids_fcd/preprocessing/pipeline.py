@@ -1,14 +1,15 @@
 """Preprocessing of one participant with antspyx and deepbet (design.md §2).
 
-N4 bias correction → deepbet brain mask on the native T1w → FLAIR→T1w rigid → T1w→template
-affine (MNI152NLin2009aSym, nilearn's copy) → both images and the mask resampled into the model
-grid → intensities normalised inside the mask. Every transform is kept (ANTs ``.mat``) so maps
-go back to T1w native space. Results are cached in the work directory: a second call with the
-same inputs and settings reads them back.
+Working resolution → N4 bias correction → deepbet brain mask on the T1w → FLAIR→T1w rigid →
+T1w→template SyN (or affine; MNI152NLin2009aSym, nilearn's copy) → both images and the mask
+resampled into the model grid → intensities normalised inside the mask. Every transform is kept
+(ANTs ``.mat`` and warp fields) so maps go back to T1w native space. Results are cached in the
+work directory: a second call with the same inputs and settings reads them back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,7 +25,7 @@ from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class PreprocessingError(RuntimeError):
@@ -38,8 +39,10 @@ class Preprocessed:
     Attributes:
         folder: the work folder of this participant.
         t1w, flair, mask, roi: grid-space NIfTI paths (roi is None without a lesion mask).
-        t1w_native: the bias-corrected native T1w (reference for going back).
-        xfm_t1w_to_template: ANTs affine, T1w → template.
+        t1w_native: an empty image on the native T1w grid (the reference for going back).
+        xfm_t1w_to_template: ANTs affine, T1w → template (applied first).
+        warp_t1w_to_template: ANTs SyN displacement field T1w → template, or None (affine only).
+        warp_template_to_t1w: its inverse, or None.
         xfm_flair_to_t1w: ANTs rigid, FLAIR → T1w.
     """
 
@@ -50,7 +53,20 @@ class Preprocessed:
     roi: Path | None
     t1w_native: Path
     xfm_t1w_to_template: Path
+    warp_t1w_to_template: Path | None
+    warp_template_to_t1w: Path | None
     xfm_flair_to_t1w: Path
+
+    def to_template(self) -> list[str]:
+        """ANTs transform list T1w → template (``apply_transforms`` order: last listed applied first)."""
+        warp = [str(self.warp_t1w_to_template)] if self.warp_t1w_to_template is not None else []
+        return warp + [str(self.xfm_t1w_to_template)]
+
+    def to_native(self) -> tuple[list[str], list[bool]]:
+        """ANTs transform list and ``whichtoinvert`` template → T1w."""
+        if self.warp_template_to_t1w is None:
+            return [str(self.xfm_t1w_to_template)], [True]
+        return [str(self.xfm_t1w_to_template), str(self.warp_template_to_t1w)], [True, False]
 
     def slices(self) -> tuple[np.ndarray, np.ndarray]:
         """(S, 2, H, W) stack (FLAIR, T1w) in [-1, 1] and the (S, H, W) bool brain mask."""
@@ -129,8 +145,34 @@ def brain_mask(t1_path: Path, out_path: Path, threshold: float) -> None:
     nib.save(mask, out_path)
 
 
+def working_image(img, spacing_mm: float):  # noqa: ANN001, ANN201 - ants images
+    """``img`` smoothed (anti-aliasing) and resampled so no voxel side is finer than ``spacing_mm``.
+
+    Axes already coarser (e.g. the 4-6 mm slices of a 2D FLAIR) keep their spacing. 0 = unchanged.
+    """
+    import ants
+
+    old = np.asarray(img.spacing, float)
+    if spacing_mm <= 0 or old.min() >= spacing_mm * 0.999:
+        return img
+    new = np.maximum(old, spacing_mm)
+    sigma = np.sqrt(np.maximum(new**2 - old**2, 0.0)) / 2.3548
+    smooth = ants.smooth_image(img, sigma.tolist(), sigma_in_physical_coordinates=True)
+    return ants.resample_image(smooth, tuple(new.tolist()), use_voxels=False, interp_type=0)
+
+
+def _empty_like(src: Path, path: Path) -> None:
+    """An all-zero uint8 image on ``src``'s grid: the native reference grid, a few bytes on disk."""
+    img = nib.load(src)
+    nib.save(nib.Nifti1Image(np.zeros(img.shape[:3], np.uint8), img.affine), path)  # type: ignore[attr-defined]
+
+
 def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridConfig, cfg: PreprocConfig) -> Preprocessed:
     """Run (or read back from the cache) the preprocessing of one participant.
+
+    Order: T1w and FLAIR to the working resolution → N4 → deepbet mask on the T1w → FLAIR → T1w
+    rigid → skull-stripped T1w → template (SyN, or affine) → T1w, FLAIR and mask into the model
+    grid through the composed transforms (one interpolation each) → normalisation in the mask.
 
     Args:
         t1w, flair: native images from the BIDS dataset (never written to).
@@ -139,16 +181,21 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
     """
     import ants
 
+    if cfg.registration not in ("syn", "affine"):
+        raise ValueError(f"unknown registration {cfg.registration!r}; use 'syn' or 'affine'")
     key = cache_key(t1w, flair, roi, grid, cfg)
     folder = work / key[:16]
+    syn = cfg.registration == "syn"
     out = Preprocessed(
         folder=folder,
         t1w=folder / "t1w_grid.nii.gz",
         flair=folder / "flair_grid.nii.gz",
         mask=folder / "mask_grid.nii.gz",
         roi=(folder / "roi_grid.nii.gz") if roi is not None else None,
-        t1w_native=folder / "t1w_native_n4.nii.gz",
+        t1w_native=folder / "t1w_native_grid.nii.gz",
         xfm_t1w_to_template=folder / "t1w_to_template.mat",
+        warp_t1w_to_template=(folder / "t1w_to_template_warp.nii.gz") if syn else None,
+        warp_template_to_t1w=(folder / "template_to_t1w_warp.nii.gz") if syn else None,
         xfm_flair_to_t1w=folder / "flair_to_t1w.mat",
     )
     if (folder / "DONE").exists():
@@ -157,33 +204,44 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    tmp_out = dataclasses.replace(out, **{f.name: tmp / getattr(out, f.name).name
+                                          for f in dataclasses.fields(out)
+                                          if f.name != "folder" and getattr(out, f.name) is not None})
 
-    t1 = _read(t1w, "T1w")
-    fl = _read(flair, "FLAIR")
+    t1 = working_image(_read(t1w, "T1w"), cfg.working_mm)
+    fl = working_image(_read(flair, "FLAIR"), cfg.working_mm)
+    _empty_like(t1w, tmp_out.t1w_native)
     if cfg.n4:
         log.info("preprocessing: N4 bias correction")
         t1 = ants.n4_bias_field_correction(t1)
         fl = ants.n4_bias_field_correction(fl)
-    ants.image_write(t1, str(tmp / out.t1w_native.name))
+    ants.image_write(t1, str(tmp / "t1w_n4.nii.gz"))
     log.info("preprocessing: deepbet brain mask")
-    brain_mask(tmp / out.t1w_native.name, tmp / "mask_native.nii.gz", cfg.brain_threshold)
+    brain_mask(tmp / "t1w_n4.nii.gz", tmp / "mask_native.nii.gz", cfg.brain_threshold)
     mask_native = ants.image_read(str(tmp / "mask_native.nii.gz"))
     if float(mask_native.numpy().sum()) == 0:
         raise PreprocessingError(f"{t1w}: deepbet found no brain in the T1w; check the image is a head T1w")
 
     log.info("preprocessing: FLAIR → T1w rigid")
     reg_fl = ants.registration(fixed=t1, moving=fl, type_of_transform="Rigid", random_seed=1)
-    log.info("preprocessing: T1w → MNI152NLin2009aSym affine")
+    log.info("preprocessing: T1w → MNI152NLin2009aSym %s", "SyN" if syn else "affine")
     tpl = ants.image_read(str(template_reference(work.parent)))
     t1_brain = t1 * mask_native
     t1_brain = t1_brain / float(np.percentile(t1_brain.numpy()[mask_native.numpy() > 0], 99))
-    reg_t1 = ants.registration(fixed=tpl, moving=t1_brain, type_of_transform="Affine", random_seed=1)
-    shutil.copyfile(reg_t1["fwdtransforms"][0], tmp / out.xfm_t1w_to_template.name)
-    shutil.copyfile(reg_fl["fwdtransforms"][0], tmp / out.xfm_flair_to_t1w.name)
+    reg_t1 = ants.registration(fixed=tpl, moving=t1_brain, type_of_transform="SyN" if syn else "Affine",
+                               random_seed=1)
+    fwd, inv = reg_t1["fwdtransforms"], reg_t1["invtransforms"]
+    shutil.copyfile([f for f in fwd if f.endswith(".mat")][0], tmp_out.xfm_t1w_to_template)
+    if tmp_out.warp_t1w_to_template is not None and tmp_out.warp_template_to_t1w is not None:
+        shutil.copyfile([f for f in fwd if f.endswith(".nii.gz")][0], tmp_out.warp_t1w_to_template)
+        shutil.copyfile([f for f in inv if f.endswith(".nii.gz")][0], tmp_out.warp_template_to_t1w)
+    shutil.copyfile(reg_fl["fwdtransforms"][0], tmp_out.xfm_flair_to_t1w)
+    for f in {*fwd, *inv, *reg_fl["fwdtransforms"], *reg_fl["invtransforms"]}:
+        Path(f).unlink(missing_ok=True)  # ANTs writes its transforms to the system temporary directory
 
     ref = ants.image_read(str(grid_reference(work.parent, grid)))
-    to_tpl = [str(tmp / out.xfm_t1w_to_template.name)]
-    fl_chain = to_tpl + [str(tmp / out.xfm_flair_to_t1w.name)]
+    to_tpl = tmp_out.to_template()
+    fl_chain = to_tpl + [str(tmp_out.xfm_flair_to_t1w)]
     t1_g = ants.apply_transforms(fixed=ref, moving=t1, transformlist=to_tpl, interpolator="linear").numpy()
     fl_g = ants.apply_transforms(fixed=ref, moving=fl, transformlist=fl_chain, interpolator="linear").numpy()
     m_g = ants.apply_transforms(fixed=ref, moving=mask_native, transformlist=to_tpl, interpolator="linear").numpy() > 0.5
@@ -196,10 +254,11 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
     if roi is not None:
         roi_img = _read(roi, "lesion mask")
         roi_g = ants.apply_transforms(fixed=ref, moving=roi_img, transformlist=fl_chain,
-                                      interpolator="nearestNeighbor").numpy()
+                                      interpolator="linear").numpy()
         save[out.roi.name] = (roi_g > 0.5).astype(np.uint8)  # type: ignore[union-attr]
     for name, arr in save.items():
         nib.save(nib.Nifti1Image(arr, aff), tmp / name)
+    (tmp / "t1w_n4.nii.gz").unlink()
     (tmp / "DONE").write_text(json.dumps({"t1w": str(t1w), "flair": str(flair), "roi": str(roi)}) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
@@ -207,7 +266,7 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
 
 
 def to_native(volume: np.ndarray, grid: GridConfig, pre: Preprocessed, interpolator: str = "linear") -> nib.Nifti1Image:
-    """Map a grid-space volume (W, H, S) back to T1w native space through the inverse affine."""
+    """Map a grid-space volume (W, H, S) back to T1w native space through the inverse transforms."""
     import ants
 
     aff, _ = grid_affine(grid)
@@ -215,8 +274,9 @@ def to_native(volume: np.ndarray, grid: GridConfig, pre: Preprocessed, interpola
     nib.save(nib.Nifti1Image(volume.astype(np.float32), aff), src)
     moving = ants.image_read(str(src))
     fixed = ants.image_read(str(pre.t1w_native))
-    res = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=[str(pre.xfm_t1w_to_template)],
-                                whichtoinvert=[True], interpolator=interpolator)
+    chain, invert = pre.to_native()
+    res = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=chain, whichtoinvert=invert,
+                                interpolator=interpolator)
     dst = pre.folder / "_to_native_dst.nii.gz"
     ants.image_write(res, str(dst))
     img = nib.load(dst)
@@ -226,16 +286,19 @@ def to_native(volume: np.ndarray, grid: GridConfig, pre: Preprocessed, interpola
     return out
 
 
-def roi_to_grid(roi: Path, reference: Path, xfm_t1w_to_template: Path, xfm_flair_to_t1w: Path) -> np.ndarray:
-    """A FLAIR-space lesion mask resampled (nearest neighbour) onto the grid of ``reference``.
+def roi_to_grid(roi: Path, reference: Path, transforms: list[Path]) -> np.ndarray:
+    """A FLAIR-space lesion mask resampled onto the grid of ``reference`` (linear, then > 0.5).
 
-    Uses the same transform chain as the FLAIR (FLAIR → T1w rigid, T1w → template affine).
-    Returns a (W, H, S) bool array.
+    Args:
+        transforms: the FLAIR's chain in ``apply_transforms`` order: [SyN warp,] T1w → template
+            affine, FLAIR → T1w rigid.
+    Returns:
+        (W, H, S) bool array.
     """
     import ants
 
     moving = _read(roi, "lesion mask")
     fixed = ants.image_read(str(reference))
-    res = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=[str(xfm_t1w_to_template),
-                                str(xfm_flair_to_t1w)], interpolator="nearestNeighbor")
+    res = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=[str(t) for t in transforms],
+                                interpolator="linear")
     return res.numpy() > 0.5

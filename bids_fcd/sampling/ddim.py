@@ -1,11 +1,14 @@
-"""Inverse DDIM to noise level L, then classifier-guided DDIM (η = 0) back to t = 0.
+"""Encoding to noise level L, then classifier-guided DDIM (η = 0) back to t = 0.
 
 Symbols (design.md §3): x_0 the clean FLAIR slice, y the T1w slice (the condition), ᾱ_t the
 cumulative product of α = 1 − β (``scheduler.alphas_cumprod``), L = ``noise_level``, K = ``steps``,
-s = ``guidance_scale``, h = the healthy class (index 0).
+s = ``guidance_scale``, h = the healthy class (index 0), D = ``draws``.
 
-Both directions use MONAI's ``DDIMScheduler`` (``reversed_step`` to encode, ``step`` to decode)
-with stride Δ = L / K, so the visited timesteps are 0, Δ, 2Δ, …, L and back. Decoding uses
+Encodings: ``deterministic`` (the paper) is inverse DDIM with MONAI's ``reversed_step``; it encodes
+the lesion into x_L and decoding brings it back. ``stochastic`` forward-noises
+x_L = √ᾱ_L x_0 + √(1−ᾱ_L) ε with ε from a seeded ``torch.Generator``, D times, and averages the D
+decoded x_0: the lesion's detail is drowned at x_L and the T1w-conditioned, healthy-guided decoder
+fills in healthy tissue. Decoding uses MONAI's ``step`` with stride Δ = L / K over L, L−Δ, …, Δ and
 ε̂' = ε̂(x_t, t, h) − s·√(1−ᾱ_t)·∇ₓ log C(h | x_t, t) (guidance in ε-form).
 """
 
@@ -86,24 +89,56 @@ def ddim_guided_decode(unet: torch.nn.Module, classifier: torch.nn.Module | None
     return x
 
 
+def forward_noise(x0: torch.Tensor, alphas_cumprod: torch.Tensor, noise_level: int,
+                  noise: torch.Tensor) -> torch.Tensor:
+    """q(x_L | x_0): √ᾱ_L x_0 + √(1−ᾱ_L) ε for given ε (same shape as x0, (B, 1, H, W))."""
+    a = alphas_cumprod[noise_level].to(x0.device, x0.dtype)
+    return a.sqrt() * x0 + (1.0 - a).sqrt() * noise
+
+
+ENCODINGS = ("stochastic", "deterministic")
+
+
 def pseudo_healthy(unet: torch.nn.Module, classifier: torch.nn.Module | None, scheduler: DDIMScheduler,
                    stack: torch.Tensor, noise_level: int, steps: int | None, scale: float,
-                   batch_size: int = 32) -> torch.Tensor:
+                   batch_size: int = 32, encoding: str = "deterministic", draws: int = 1,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Pseudo-healthy FLAIR for a slice stack.
 
     Args:
         stack: (S, C, H, W), channel 0 FLAIR, channel 1 T1w (absent for FLAIR-only models).
+        encoding: ``deterministic`` (inverse DDIM, the paper) or ``stochastic`` (forward noising).
+        draws: D, stochastic encodings averaged (ignored for deterministic).
+        generator: CPU ``torch.Generator`` for the stochastic ε (required for ``stochastic``); the
+            noise is drawn for the whole stack per draw, so results do not depend on ``batch_size``.
     Returns:
         (S, 1, H, W) pseudo-healthy FLAIR slices (before histogram matching).
     """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
     stride = stride_for(noise_level, steps, scheduler.num_train_timesteps)
-    outs = []
-    for i in range(0, stack.shape[0], batch_size):
-        chunk = stack[i : i + batch_size]
-        x0, cond = chunk[:, :1], (chunk[:, 1:2] if chunk.shape[1] > 1 else None)
-        x_l = ddim_invert(unet, scheduler, x0, cond, noise_level, stride)
-        outs.append(ddim_guided_decode(unet, classifier, scheduler, x_l, cond, noise_level, stride, scale))
-    return torch.cat(outs, dim=0)
+    if encoding == "deterministic":
+        outs = []
+        for i in range(0, stack.shape[0], batch_size):
+            chunk = stack[i : i + batch_size]
+            x0, cond = chunk[:, :1], (chunk[:, 1:2] if chunk.shape[1] > 1 else None)
+            x_l = ddim_invert(unet, scheduler, x0, cond, noise_level, stride)
+            outs.append(ddim_guided_decode(unet, classifier, scheduler, x_l, cond, noise_level, stride, scale))
+        return torch.cat(outs, dim=0)
+    if generator is None:
+        raise ValueError("stochastic encoding needs a torch.Generator")
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+    total = torch.zeros_like(stack[:, :1])
+    for _ in range(draws):
+        noise = torch.randn(tuple(stack[:, :1].shape), generator=generator, dtype=stack.dtype).to(stack.device)
+        for i in range(0, stack.shape[0], batch_size):
+            chunk = stack[i : i + batch_size]
+            x0, cond = chunk[:, :1], (chunk[:, 1:2] if chunk.shape[1] > 1 else None)
+            x_l = forward_noise(x0, scheduler.alphas_cumprod, noise_level, noise[i : i + batch_size])
+            total[i : i + batch_size] += ddim_guided_decode(unet, classifier, scheduler, x_l, cond, noise_level,
+                                                            stride, scale)
+    return total / draws
 
 
 @torch.no_grad()

@@ -78,3 +78,15 @@ class SliceDataset(Dataset):
     def sample_weights(self) -> torch.Tensor:
         """(N,) per-slice weights that balance healthy and lesion slices for a weighted sampler."""
         return (self.targets * self.class_weights()).sum(dim=1)
+
+    def loss_weights(self, power: float = 0.5) -> torch.Tensor:
+        """(6,) class weights ∝ frequency^−power (classes absent → 0), mean 1 over present classes.
+
+        Used with uniform sampling (the real slice distribution, about 9 healthy slices in 10):
+        power 0.5 tempers the imbalance without the 1:5 over-draw of lesion slices that made the
+        classifier call healthy slices lesional.
+        """
+        freq = self.targets.sum(dim=0)
+        w = torch.where(freq > 0, freq.clamp(min=1e-6) ** -power, torch.zeros_like(freq))
+        present = freq > 0
+        return w / w[present].mean()

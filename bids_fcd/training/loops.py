@@ -74,8 +74,11 @@ def diffusion_epoch(unet: torch.nn.Module, ema: torch.optim.swa_utils.AveragedMo
 
 def classifier_epoch(clf: torch.nn.Module, opt: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
                      alphas_cumprod: torch.Tensor, max_t: int, device: torch.device, gen: torch.Generator,
-                     on_step: Callable[[float], None]) -> tuple[float, float]:
-    """One epoch of soft-label cross-entropy on x_t (t ~ U{0, max_t−1}). Returns (loss, accuracy)."""
+                     on_step: Callable[[float], None], class_weights: torch.Tensor | None = None) -> tuple[float, float]:
+    """One epoch of soft-label cross-entropy on x_t (t ~ U{0, max_t−1}). Returns (loss, accuracy).
+
+    ``class_weights`` (6,) weight each class's term of the soft cross-entropy (None = 1).
+    """
     clf.train()
     acp = alphas_cumprod.to(device)
     total, correct, count = 0.0, 0, 0
@@ -87,7 +90,8 @@ def classifier_epoch(clf: torch.nn.Module, opt: torch.optim.Optimizer, loader: t
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
         with _autocast(device):
             logits = clf(x_t, t)
-        loss = -(target * torch.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
+        w = target if class_weights is None else target * class_weights.to(device)
+        loss = -(w * torch.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,7 +1,8 @@
 """The method on one preprocessed participant, arrays in and arrays out (no files).
 
-stack (S, 2, H, W) → inverse DDIM → guided DDIM → histogram matching → anomaly → z → clusters,
-plus the classifier's lobe probabilities. Used by the participant level and the benchmark.
+stack (S, 2, H, W) → encoding → guided DDIM → histogram matching → signed anomaly → z against
+the normative reference (or within the brain) → clusters, plus the classifier's lobe
+probabilities. Used by the participant level, the reference builder and the benchmark.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
 from bids_fcd.postprocessing.clusters import Cluster, find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.lobes import participant_lobe_probabilities
+from bids_fcd.postprocessing.normative import NormativeReference, normative_z
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.sampling.ddim import class_probabilities, pseudo_healthy
 
@@ -40,45 +42,68 @@ def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler:
                device: torch.device) -> np.ndarray:
     """Pseudo-healthy FLAIR slices (S, H, W); slices without brain are copied unchanged.
 
-    Deterministic (DDIM with η = 0 both ways): ``sampler.seed`` is recorded but draws nothing.
+    The stochastic encoding draws its noise from a ``torch.Generator`` seeded with
+    ``sampler.seed``; the deterministic one draws nothing.
     """
     has_brain = mask.reshape(mask.shape[0], -1).any(axis=1)
     out = stack[:, 0].copy()
     if has_brain.any():
         x = torch.from_numpy(stack[has_brain][:, : model.net.in_channels]).to(device)
+        gen = torch.Generator().manual_seed(sampler.seed)
         ph = pseudo_healthy(model.unet, model.classifier, build_scheduler(model.net).to(device), x,
-                            sampler.noise_level, sampler.steps, sampler.guidance_scale, sampler.batch_size)
+                            sampler.noise_level, sampler.steps, sampler.guidance_scale, sampler.batch_size,
+                            sampler.encoding, sampler.draws, gen)
         out[has_brain] = ph[:, 0].detach().cpu().numpy()
     return out
 
 
-def postprocess(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
-                histogram_matching: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Cluster]]:
-    """(pseudo, anomaly, z, labels, clusters) from (W, H, S) real and raw pseudo-healthy volumes."""
+def residual(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
+             histogram_matching: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(matched pseudo-healthy, smoothed anomaly map) from (W, H, S) real and raw pseudo-healthy volumes."""
     pseudo = match_histogram(pseudo_raw, real, mask) if histogram_matching else pseudo_raw.astype(np.float32)
     pseudo = np.where(mask, pseudo, real)
-    anom = anomaly_map(real, pseudo, mask, post.smoothing_fwhm_mm, grid.spacing_mm)
-    z, labels, clusters = threshold_anomaly(anom, mask, grid, post)
+    return pseudo, anomaly_map(real, pseudo, mask, post.smoothing_fwhm_mm, grid.spacing_mm, post.anomaly)
+
+
+def postprocess(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
+                histogram_matching: bool, reference: NormativeReference | None = None,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Cluster]]:
+    """(pseudo, anomaly, z, labels, clusters) from (W, H, S) real and raw pseudo-healthy volumes."""
+    pseudo, anom = residual(real, pseudo_raw, mask, grid, post, histogram_matching)
+    z, labels, clusters = threshold_anomaly(anom, mask, grid, post, reference)
     return pseudo, anom, z, labels, clusters
 
 
-def threshold_anomaly(anom: np.ndarray, mask: np.ndarray, grid: GridConfig,
-                      post: PostConfig) -> tuple[np.ndarray, np.ndarray, list[Cluster]]:
-    """(z, labels, clusters) of a (W, H, S) anomaly map: z-score in the brain, threshold, clusters."""
-    z = z_map(anom, mask)
+def score(anom: np.ndarray, mask: np.ndarray, post: PostConfig, reference: NormativeReference | None,
+          name: str = "anomaly") -> np.ndarray:
+    """The z-map of a (W, H, S) map: against the reference (``post.zscore == "normative"``) or within the brain."""
+    if post.zscore == "normative":
+        if reference is None:
+            raise ValueError("a normative z-map needs a reference: use a model that ships one, pass --reference, "
+                             "or choose --zscore within")
+        return normative_z(anom, mask, reference, name)
+    return z_map(anom, mask)
+
+
+def threshold_anomaly(anom: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
+                      reference: NormativeReference | None = None,
+                      name: str = "anomaly") -> tuple[np.ndarray, np.ndarray, list[Cluster]]:
+    """(z, labels, clusters) of a (W, H, S) map: z-score, threshold, clusters ranked by peak z."""
+    z = score(anom, mask, post, reference, name)
     aff, _ = grid_affine(grid)
     labels, clusters = find_clusters(z, aff, post.z_threshold, post.min_cluster_mm3, post.max_clusters)
     return z, labels, clusters
 
 
 def analyse(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig, post: PostConfig,
-            device: torch.device) -> Analysis:
+            device: torch.device, reference: NormativeReference | None = None) -> Analysis:
     """The whole method on one slice stack (S, 2, H, W) with brain mask (S, H, W)."""
     grid = model.net.grid
     ph = synthesise(model, stack, mask, sampler, device)
     real, mask_v = from_slices(stack[:, 0]), from_slices(mask)
     pseudo_raw = from_slices(ph)
-    pseudo, anom, z, labels, clusters = postprocess(real, pseudo_raw, mask_v, grid, post, sampler.histogram_matching)
+    pseudo, anom, z, labels, clusters = postprocess(real, pseudo_raw, mask_v, grid, post, sampler.histogram_matching,
+                                                    reference)
     probs = class_probabilities(model.classifier, torch.from_numpy(stack[:, :1]).to(device)).cpu().numpy()
     frac = mask.reshape(mask.shape[0], -1).mean(axis=1)
     return Analysis(pseudo_raw, pseudo, anom, z, labels, clusters, participant_lobe_probabilities(probs, frac), probs)

@@ -1,8 +1,19 @@
-"""``bids-fcd benchmark``: the method, its ablations and two baselines on one held-out phantom.
+"""``bids-fcd benchmark``: detection on a held-out phantom, every variant scored the same way.
 
-Every variant sees the same preprocessed inputs and the same scoring (design.md §4); the table
-is printed in the paper's form (R@5, R@10, Dice) with false-positive and subject-level columns.
-Results go to OUT/results.json and OUT/results.md.
+Cohorts (never used to train the networks): the test cohort OUT/bids (``--n-fcd`` FCD +
+``--n-hc`` controls from ``--phantom-seed``, ``--size mixed``: 3D and clinical 2D FLAIR) and the
+reference controls (``--reference-bids``, else a phantom OUT/ref-bids from ``--reference-seed``).
+For every variant, the reference controls give the normative reference of that variant's map and,
+leave-one-out, its cluster setting for ``--max-fp-per-control``; then the test cohort is scored
+(design.md §4): R@5/R@10 with false-positive pixels, Dice, subject-level detection (top-ranked
+cluster), false-positive clusters per test control. Variants: the method (default sampler),
+post-processing ablations (no histogram matching, within-brain z, absolute anomaly), with
+``--ablations`` the sampler ablations (no guidance; the paper's deterministic inverse DDIM), an
+optional FLAIR-only model, and two baselines repaired the same way (FLAIR and FLAIR asymmetry,
+each z-scored against the reference controls). Also: lesion removal, pseudo-healthy error on
+controls, the classifier's lesion-slice AUC per t and the guidance-gradient concentration.
+Results go to OUT/results.json and OUT/results.md (and OUT/guidance_gradient.png); the method's
+reference (as ``bids-fcd reference`` builds it from the reference controls) to OUT/reference.
 """
 
 from __future__ import annotations
@@ -12,129 +23,194 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from bids_fcd.bids.layout import find_inputs, open_layout
-from bids_fcd.bids.participants import read_participants
-from bids_fcd.config import PostConfig, PreprocConfig, SamplerConfig
-from bids_fcd.evaluation.baselines import asymmetry, control_zscore
+from bids_fcd.config import PostConfig, SamplerConfig, to_dict
+from bids_fcd.evaluation.baselines import asymmetry
+from bids_fcd.evaluation.calibration import choose, fp_table
+from bids_fcd.evaluation.metrics import roc_auc
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
 from bids_fcd.nets.checkpoint import LoadedModel, load_model
+from bids_fcd.nets.networks import build_scheduler
 from bids_fcd.phantom.generator import write_cohort
-from bids_fcd.postprocessing.anomaly import anomaly_map
-from bids_fcd.preprocessing.grid import from_slices, grid_affine
-from bids_fcd.preprocessing.pipeline import preprocess
-from bids_fcd.workflows.analysis import postprocess, synthesise, threshold_anomaly
+from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
+from bids_fcd.postprocessing.clusters import find_clusters
+from bids_fcd.postprocessing.histmatch import match_histogram
+from bids_fcd.postprocessing.normative import build_reference, leave_one_out_z, normative_z
+from bids_fcd.preprocessing.grid import grid_affine, to_slices
+from bids_fcd.sampling.ddim import forward_noise
+from bids_fcd.sampling.guidance import log_prob_grad
+from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 from bids_fcd.workflows.participant import resolve_device
+from bids_fcd.workflows.reference import reference_from_cohort, save_reference
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("R@5", "R@10", "dice_best_per_subject", "dice_z", "fp_pixels_per_slice", "fp_clusters_per_control",
-           "subject_sensitivity", "peak_hit@10", "top_cluster_lobe_accuracy", "seconds_per_subject")
-HEADERS = ("R@5", "R@10", "Dice best", "Dice z", "FP px/slice", "FP clusters/HC", "subject sens.", "peak hit@10",
-           "top-cluster lobe acc.", "s/subject")
+__all__ = ["Subject", "run_benchmark", "evaluate_variant", "markdown_table"]
+
+COLUMNS = ("subject_sensitivity", "fp_clusters_per_control", "R@5", "R@10", "fp_pixels_per_slice", "dice_z",
+           "dice_best_per_subject", "peak_hit@10", "z_threshold", "min_cluster_mm3", "lesion_removal",
+           "control_mae", "control_ssim", "seconds_per_subject")
+HEADERS = ("subject sens.", "FP clusters/HC", "R@5", "R@10", "FP px/slice", "Dice z", "Dice best", "peak hit@10",
+           "z thr", "min mm³", "lesion removal", "HC MAE", "HC SSIM", "s/subject")
+
+#: ``--sweeps``: noise levels L (with K) and guidance scales s around the default.
+LEVEL_SWEEP = ((200, 4), (500, 10))
+SCALE_SWEEP = (0.0, 60.0)
+AUC_TIMESTEPS = (0, 100, 300, 500)
 
 
-#: The paper's sweeps: guidance scale s (ε-form) and noise level L with its step count K (L/K divides T).
-SCALE_SWEEP = (0.0, 20.0, 80.0)
-LEVEL_SWEEP = ((50, 5), (100, 10), (200, 10))
+def calibrated_z(test: dict[str, np.ndarray], ref_maps: list[np.ndarray], ref_masks: list[np.ndarray],
+                 masks: dict[str, np.ndarray], post: PostConfig, affine: np.ndarray,
+                 budget: float) -> tuple[dict[str, np.ndarray], PostConfig, dict[str, Any]]:
+    """z-maps of the test maps and the cluster setting calibrated on the reference controls.
+
+    Normative: against the reference of ``ref_maps``, calibrated leave-one-out; within-brain: each
+    map z-scored in its own brain, calibrated on the reference controls' own z-maps.
+    """
+    if post.zscore == "normative":
+        ref = build_reference({"anomaly": ref_maps}, ref_masks)
+        ctrl_z = leave_one_out_z(ref_maps, ref_masks)
+        zs = {k: normative_z(m, masks[k], ref) for k, m in test.items()}
+    else:
+        ctrl_z = [z_map(m, mk) for m, mk in zip(ref_maps, ref_masks, strict=True)]
+        zs = {k: z_map(m, masks[k]) for k, m in test.items()}
+    chosen = choose(fp_table(ctrl_z, affine), budget)
+    return zs, dataclasses.replace(post, z_threshold=chosen["z_threshold"],
+                                   min_cluster_mm3=chosen["min_cluster_mm3"]), chosen
 
 
-@dataclass
-class Subject:
-    """One benchmark participant on the model grid: volumes are (W, H, S)."""
-
-    label: str
-    group: str
-    lobe: str
-    stack: np.ndarray  # (S, 2, H, W)
-    mask_s: np.ndarray  # (S, H, W)
-    flair: np.ndarray
-    mask: np.ndarray
-    roi: np.ndarray | None
-
-
-def load_cohort(bids: Path, work: Path, model: LoadedModel, labels: list[str] | None = None) -> list[Subject]:
-    """Preprocess (cached) the participants (default: all) of a cohort onto the model's grid."""
-    layout = open_layout(bids, validate=False)
-    rows = read_participants(bids)
-    out = []
-    for label in labels or sorted(layout.get_subjects()):
-        inp = find_inputs(layout, label, None, {})
-        pre = preprocess(inp.t1w, inp.flair, inp.roi, work / inp.prefix, model.net.grid, PreprocConfig())
-        stack, mask_s = pre.slices()
-        roi = pre.roi_slices()
-        row = rows.get(label, {})
-        out.append(Subject(label, row.get("group", "n/a"), row.get("lobe", "n/a"), stack, mask_s,
-                           from_slices(stack[:, 0]), from_slices(mask_s),
-                           from_slices(roi) if roi is not None else None))
-    return out
-
-
-def evaluate_maps(subjects: list[Subject], maps: dict[str, np.ndarray], model: LoadedModel, post: PostConfig,
-                  seconds: float) -> dict[str, Any]:
-    """Score anomaly maps {label: (W, H, S)} of a variant; returns the cohort summary."""
-    grid = model.net.grid
-    aff, _ = grid_affine(grid)
+def evaluate_variant(subjects: list[Subject], z: dict[str, np.ndarray], affine: np.ndarray, post: PostConfig,
+                     seconds: float) -> dict[str, Any]:
+    """Cluster and score the test cohort's z-maps {label: (W, H, S)}; returns the cohort summary."""
     rows = []
     for sub in subjects:
-        z, labels, clusters = threshold_anomaly(maps[sub.label], sub.mask, grid, post)
-        row = score_subject(maps[sub.label], labels, [np.array(c.center_mm) for c in clusters], sub.mask, sub.roi,
-                            aff)
+        labels, clusters = find_clusters(z[sub.label], affine, post.z_threshold, post.min_cluster_mm3,
+                                         post.max_clusters)
+        row = score_subject(z[sub.label], labels, [np.array(c.center_mm) for c in clusters], sub.mask, sub.roi,
+                            affine)
         row.update(group=sub.group, true_lobe=sub.lobe)
         if clusters:
             row["predicted_lobe"] = clusters[0].lobe
         rows.append(row)
     summary = cohort_summary(rows, post.z_threshold)
     summary["top_cluster_lobe_accuracy"] = summary.pop("lobe_accuracy")
-    summary["seconds_per_subject"] = seconds / max(len(subjects), 1)
+    summary.update(z_threshold=post.z_threshold, min_cluster_mm3=post.min_cluster_mm3,
+                   seconds_per_subject=seconds / max(len(subjects), 1))
     summary["per_subject"] = [{k: r.get(k) for k in ("group", "true_lobe", "predicted_lobe", "detected", "r_at_10",
                                                      "n_clusters", "dice_z")} | {"label": s.label}
                               for r, s in zip(rows, subjects, strict=True)]
     return summary
 
 
-def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: SamplerConfig,
-                   device: torch.device) -> tuple[dict[str, np.ndarray], float]:
-    """Raw pseudo-healthy FLAIR volumes (W, H, S) per participant, and the seconds taken."""
-    t0 = time.time()
-    raw = {}
+def cortex_on_grid(model: LoadedModel) -> np.ndarray:
+    """(W, H, S) bool: the template's grey matter (probability > 0.5) on the model grid."""
+    from nilearn.image import resample_img
+
+    from bids_fcd.atlas import load_template
+
+    aff, shape = grid_affine(model.net.grid)
+    gm = resample_img(load_template(2)["gm"], target_affine=aff, target_shape=shape, interpolation="linear",
+                      force_resample=True, copy_header=True)
+    return np.asarray(gm.get_fdata()) > 0.5
+
+
+def synthesis_quality(subjects: list[Subject], raw: dict[str, np.ndarray], cortex: np.ndarray,
+                      histogram_matching: bool) -> dict[str, float | None]:
+    """Lesion removal (mean residual in lesions ÷ mean |residual| in the rest of the cortex, pooled
+    over FCD subjects; ≫ 1 when the pseudo-healthy FLAIR leaves the lesion out) and the
+    pseudo-healthy error on controls (MAE and MONAI SSIM against their own FLAIR, in the brain)."""
+    from monai.metrics import SSIMMetric
+
+    ratios, maes, ssims = [], [], []
     for sub in subjects:
-        raw[sub.label] = from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device))
-        log.info("sub-%s: pseudo-healthy (s=%g, L=%d, K=%s) after %.0f s", sub.label, sampler.guidance_scale,
-                 sampler.noise_level, sampler.steps, time.time() - t0)
-    return raw, time.time() - t0
+        pseudo = match_histogram(raw[sub.label], sub.flair, sub.mask) if histogram_matching else raw[sub.label]
+        r = np.where(sub.mask, sub.flair - pseudo, 0.0)
+        if sub.roi is not None and sub.roi.any():
+            rest = cortex & sub.mask & ~sub.roi
+            ratios.append(float(r[sub.roi].mean()) / max(float(np.abs(r[rest]).mean()), 1e-6))
+        elif sub.group == "hc":
+            maes.append(float(np.abs(r[sub.mask]).mean()))
+            a = torch.from_numpy(np.where(sub.mask, pseudo, -1.0).astype(np.float32))[None, None]
+            b = torch.from_numpy(np.where(sub.mask, sub.flair, -1.0).astype(np.float32))[None, None]
+            rng = float(sub.flair[sub.mask].max() - sub.flair[sub.mask].min())
+            val = SSIMMetric(spatial_dims=3, data_range=rng)(a, b)
+            ssims.append(float(torch.as_tensor(val).mean()))
+    return {"lesion_removal": float(np.mean(ratios)) if ratios else None,
+            "control_mae": float(np.mean(maes)) if maes else None,
+            "control_ssim": float(np.mean(ssims)) if ssims else None}
 
 
-def anomaly_maps(subjects: list[Subject], raw: dict[str, np.ndarray], model: LoadedModel, post: PostConfig,
-                 histogram_matching: bool) -> dict[str, np.ndarray]:
-    """Anomaly maps from raw pseudo-healthy volumes (with or without histogram matching)."""
-    return {sub.label: postprocess(sub.flair, raw[sub.label], sub.mask, model.net.grid, post, histogram_matching)[1]
-            for sub in subjects}
-
-
-def method_maps(subjects: list[Subject], model: LoadedModel, sampler: SamplerConfig, post: PostConfig,
-                device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
-    """Anomaly maps with and without histogram matching for one sampler setting (+ seconds taken)."""
-    raw, secs = pseudo_volumes(subjects, model, sampler, device)
-    return (anomaly_maps(subjects, raw, model, post, True), anomaly_maps(subjects, raw, model, post, False), secs)
-
-
-def baseline_maps(subjects: list[Subject], fn: Callable[[Subject], np.ndarray], model: LoadedModel,
-                  post: PostConfig) -> tuple[dict[str, np.ndarray], float]:
-    """Smoothed baseline maps (same smoothing as the method's anomaly map)."""
-    t0 = time.time()
-    maps = {}
+@torch.no_grad()
+def classifier_auc(model: LoadedModel, subjects: list[Subject], seed: int) -> dict[str, float | None]:
+    """AUC of 1 − C(h | x_t, t) for lesion slices vs healthy slices, per t (held-out cohort)."""
+    acp = build_scheduler(model.net).alphas_cumprod
+    x0, y = [], []
     for sub in subjects:
-        base = fn(sub)
-        maps[sub.label] = anomaly_map(base, np.zeros_like(base), sub.mask, post.smoothing_fwhm_mm,
-                                      model.net.grid.spacing_mm)
-    return maps, time.time() - t0
+        keep = sub.mask_s.reshape(len(sub.mask_s), -1).mean(axis=1) >= 0.05
+        les = np.zeros(len(keep), bool)
+        if sub.roi is not None:
+            les = np.asarray((to_slices(sub.roi)[:, 0] > 0.5).reshape(len(keep), -1).any(axis=1))
+        x0.append(sub.stack[keep][:, :1])
+        y.append(les[keep])
+    x = torch.from_numpy(np.concatenate(x0))
+    labels = np.concatenate(y)
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, float | None] = {}
+    for t in AUC_TIMESTEPS:
+        xt = forward_noise(x, acp, t, torch.randn(x.shape, generator=gen)) if t else x
+        tt = torch.full((x.shape[0],), t, dtype=torch.long)
+        p = torch.cat([torch.softmax(model.classifier(xt[i:i + 64], tt[i:i + 64]), -1) for i in range(0, len(x), 64)])
+        out[f"t={t}"] = roc_auc(1.0 - p[:, 0].numpy(), labels)
+    return out
+
+
+def guidance_gradient(model: LoadedModel, subjects: list[Subject], t: int, seed: int,
+                      figure: Path | None) -> float | None:
+    """Mean |∇ log C(h | x_t)| inside lesions ÷ in the brain over FCD lesion slices (> 1: the gradient
+    lands on the lesion); draws one slice's FLAIR, x_t and gradient into ``figure``."""
+    acp = build_scheduler(model.net).alphas_cumprod
+    gen = torch.Generator().manual_seed(seed)
+    ratios, shown = [], False
+    for sub in subjects:
+        if sub.roi is None or not sub.roi.any():
+            continue
+        roi_s = to_slices(sub.roi)[:, 0] > 0.5
+        ks = np.flatnonzero(roi_s.reshape(len(roi_s), -1).any(axis=1))
+        x0 = torch.from_numpy(sub.stack[ks][:, :1])
+        xt = forward_noise(x0, acp, t, torch.randn(x0.shape, generator=gen))
+        g = log_prob_grad(model.classifier, xt, torch.full((len(ks),), t, dtype=torch.long), 0)[:, 0].abs().numpy()
+        brain = sub.mask_s[ks]
+        ratios.append(float(g[roi_s[ks]].mean()) / max(float(g[brain].mean()), 1e-12))
+        if figure is not None and not shown:
+            j = int(np.argmax(roi_s[ks].reshape(len(ks), -1).sum(axis=1)))
+            _draw_gradient(figure, x0[j, 0].numpy(), xt[j, 0].numpy(), g[j], roi_s[ks][j], t, sub.label)
+            shown = True
+    return float(np.mean(ratios)) if ratios else None
+
+
+def _draw_gradient(path: Path, x0: np.ndarray, xt: np.ndarray, g: np.ndarray, roi: np.ndarray, t: int,
+                   label: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 3, figsize=(9, 3.4))
+    for a, img, title, cmap in ((ax[0], x0, f"FLAIR (sub-{label})", "gray"), (ax[1], xt, f"x_t, t={t}", "gray"),
+                                (ax[2], g, "|grad log C(h | x_t)|", "inferno")):
+        a.imshow(img, origin="lower", cmap=cmap)
+        a.contour(roi, levels=[0.5], colors="cyan", linewidths=0.8)
+        a.set_title(title, fontsize=9)
+        a.axis("off")
+    fig.suptitle("Guidance gradient on a lesion slice (cyan: lesion mask)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def markdown_table(results: dict[str, dict[str, Any]], first: str = "variant") -> str:
@@ -148,69 +224,128 @@ def markdown_table(results: dict[str, dict[str, Any]], first: str = "variant") -
     return "\n".join(lines)
 
 
+def _smoothed(x: np.ndarray, mask: np.ndarray, post: PostConfig, spacing: float) -> np.ndarray:
+    return anomaly_map(x, np.zeros_like(x), mask, post.smoothing_fwhm_mm, spacing, "signed")
+
+
 def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     """Entry of ``bids-fcd benchmark``; returns the exit code."""
     out = Path(args.out)
     bids, work = out / "bids", out / "work"
     if not (bids / "dataset_description.json").exists():
         write_cohort(bids, args.n_fcd, args.n_hc, args.phantom_seed, args.size)
+    ref_bids = Path(args.reference_bids) if args.reference_bids else out / "ref-bids"
+    if not (ref_bids / "dataset_description.json").exists():
+        write_cohort(ref_bids, 0, args.n_reference, args.reference_seed, args.size)
     device = resolve_device(args.device)
     model = load_model(args.model, device)
-    post = model.post
+    aff, _ = grid_affine(model.net.grid)
+    spacing = model.net.grid.spacing_mm
+    post0 = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
+    budget = args.max_fp_per_control
     subjects = load_cohort(bids, work, model)
-    controls = [s for s in subjects if s.group == "hc"]
-    log.info("benchmark: %d participants (%d controls), model %s", len(subjects), len(controls), model.name)
+    refs = load_cohort(ref_bids, out / "ref-work", model, controls_of(ref_bids))
+    masks = {s.label: s.mask for s in subjects}
+    ref_masks = [s.mask for s in refs]
+    cortex = cortex_on_grid(model)
+    log.info("benchmark: %d test participants (%d controls), %d reference controls, model %s", len(subjects),
+             sum(s.group == "hc" for s in subjects), len(refs), model.name)
     res: dict[str, dict[str, Any]] = {}
 
-    def key(cfg: SamplerConfig) -> tuple[float, int, int | None]:
-        return (cfg.guidance_scale, cfg.noise_level, cfg.steps)
+    def variant(name: str, test_maps: dict[str, np.ndarray], ref_maps: list[np.ndarray], post: PostConfig,
+                seconds: float, extra: dict[str, Any] | None = None) -> None:
+        zs, cal, chosen = calibrated_z(test_maps, ref_maps, ref_masks, masks, post, aff, budget)
+        res[name] = evaluate_variant(subjects, zs, aff, cal, seconds) | (extra or {})
+        res[name]["calibration_fp_per_control"] = chosen["fp_clusters_per_control"]
+        flush()
+        log.info("%s: sensitivity %s, FP clusters/HC %s (z > %g, >= %g mm3)", name, res[name]["subject_sensitivity"],
+                 res[name]["fp_clusters_per_control"], cal.z_threshold, cal.min_cluster_mm3)
 
-    hm, no_hm, secs = method_maps(subjects, model, sampler, post, device)
-    done = {key(sampler): evaluate_maps(subjects, hm, model, post, secs)}
-    res[f"method (s={sampler.guidance_scale:g}, L={sampler.noise_level}, K={sampler.steps})"] = done[key(sampler)]
-    res["ablation: no histogram matching"] = evaluate_maps(subjects, no_hm, model, post, secs)
+    def sampled(cfg: SamplerConfig, mdl: LoadedModel = model) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                                                      float]:
+        raw_t, secs = pseudo_volumes(subjects, mdl, cfg, device)
+        raw_r, _ = pseudo_volumes(refs, mdl, cfg, device)
+        return raw_t, raw_r, secs
 
-    def method(cfg: SamplerConfig) -> dict[str, Any]:
-        """The method's cohort summary for one sampler setting (each setting sampled once)."""
-        if key(cfg) not in done:
-            maps, _, secs = method_maps(subjects, model, cfg, post, device)
-            done[key(cfg)] = evaluate_maps(subjects, maps, model, post, secs)
-        return done[key(cfg)]
+    def method_rows(prefix: str, cfg: SamplerConfig, mdl: LoadedModel = model, post_rows: bool = False) -> None:
+        raw_t, raw_r, secs = sampled(cfg, mdl)
+        if post_rows:  # the method's own reference, exactly as `bids-fcd reference` builds it
+            ref, _, meta = reference_from_cohort(refs, raw_r, mdl, cfg, post0, budget)
+            save_reference(out / "reference", ref, aff, {**meta, "dataset": ref_bids.name})
+        quality = synthesis_quality(subjects, raw_t, cortex, cfg.histogram_matching)
+        variants: list[tuple[str, PostConfig, bool]] = [(prefix, post0, cfg.histogram_matching)]
+        if post_rows:
+            variants += [("ablation: no histogram matching", post0, False),
+                         ("ablation: within-brain z (the paper's z)", dataclasses.replace(post0, zscore="within"),
+                          cfg.histogram_matching),
+                         ("ablation: absolute anomaly", dataclasses.replace(post0, anomaly="absolute"),
+                          cfg.histogram_matching),
+                         ("paper's post-processing (absolute, within-brain z)",
+                          dataclasses.replace(post0, anomaly="absolute", zscore="within"), cfg.histogram_matching)]
+        for name, post, hm in variants:
+            t_maps = anomaly_maps(subjects, raw_t, mdl, post, hm)
+            r_maps = anomaly_maps(refs, raw_r, mdl, post, hm)
+            q = quality if hm == cfg.histogram_matching else synthesis_quality(subjects, raw_t, cortex, hm)
+            variant(name, t_maps, [r_maps[s.label] for s in refs], post, secs, q)
 
-    res["ablation: no guidance (s=0)"] = method(dataclasses.replace(sampler, guidance_scale=0.0))
-    if args.flair_only_model:
-        fo = load_model(args.flair_only_model, device)
-        hm_fo, _, secs_fo = method_maps(subjects, fo, sampler, post, device)
-        res["ablation: FLAIR-only model"] = evaluate_maps(subjects, hm_fo, fo, post, secs_fo)
+    def describe(cfg: SamplerConfig) -> str:
+        return (f"{cfg.encoding}, L={cfg.noise_level}, K={cfg.steps}" + (f", D={cfg.draws}" if cfg.encoding ==
+                "stochastic" else "") + f", s={cfg.guidance_scale:g}")
 
-    def zbase(sub: Subject) -> np.ndarray:
-        others = [c for c in controls if c.label != sub.label]
-        if not others:
-            log.warning("sub-%s: no other control for the z-score baseline; its map is empty", sub.label)
-            return np.zeros_like(sub.flair)
-        return control_zscore(sub.flair, [c.flair for c in others], [c.mask for c in others], sub.mask)
-
-    maps, secs_b = baseline_maps(subjects, zbase, model, post)
-    res["baseline: FLAIR z-score vs controls"] = evaluate_maps(subjects, maps, model, post, secs_b)
-    maps, secs_b = baseline_maps(subjects, lambda s: asymmetry(s.flair, s.mask), model, post)
-    res["baseline: FLAIR asymmetry"] = evaluate_maps(subjects, maps, model, post, secs_b)
+    def baseline(name: str, fn: Callable[[Subject], np.ndarray]) -> None:
+        t0 = time.time()
+        t_maps = {s.label: _smoothed(fn(s), s.mask, post0, spacing) for s in subjects}
+        secs = time.time() - t0
+        variant(name, t_maps, [_smoothed(fn(s), s.mask, post0, spacing) for s in refs], post0, secs)
 
     sweeps: dict[str, dict[str, dict[str, Any]]] = {}
-    if args.sweeps:
-        sweeps["guidance scale s"] = {
-            f"s={s:g}": method(dataclasses.replace(sampler, guidance_scale=s)) for s in SCALE_SWEEP}
-        sweeps["noise level L"] = {
-            f"L={level} (K={k})": method(dataclasses.replace(sampler, noise_level=level, steps=k))
-            for level, k in LEVEL_SWEEP}
-
+    diagnostics: dict[str, Any] = {}
     meta = {"cohort": {"n_fcd": args.n_fcd, "n_hc": args.n_hc, "seed": args.phantom_seed, "size": args.size},
-            "model": {"name": model.name, "sha256": model.sha256}, "sampler": dataclasses.asdict(sampler),
-            "post": dataclasses.asdict(post), "device": str(device),
+            "reference": {"bids": str(ref_bids), "n_controls": len(refs), "seed": args.reference_seed},
+            "model": {"name": model.name, "sha256": model.sha256}, "sampler": to_dict(sampler),
+            "post": to_dict(post0), "max_fp_per_control": budget, "device": str(device),
             "date": time.strftime("%Y-%m-%d")}
-    (out / "results.json").write_text(json.dumps({"meta": meta, "results": res, "sweeps": sweeps}, indent=2) + "\n")
-    text = [markdown_table(res)]
-    for name, table in sweeps.items():
-        text += ["", f"Sweep: {name}", "", markdown_table(table, name)]
-    (out / "results.md").write_text("\n".join(text) + "\n")
-    log.info("benchmark results:\n%s", "\n".join(text))
+
+    def flush() -> None:
+        """Write what is done so far (a long run interrupted keeps its finished rows)."""
+        (out / "results.json").write_text(json.dumps({"meta": meta, "results": res, "sweeps": sweeps,
+                                                      "diagnostics": diagnostics}, indent=2) + "\n")
+        text = [markdown_table(res)]
+        for name, table in sweeps.items():
+            text += ["", f"Sweep: {name}", "", markdown_table(table, name)]
+        if diagnostics:
+            text += ["", "Classifier AUC (lesion vs healthy slice, 1 - C(h | x_t)): " +
+                     ", ".join(f"{k}: {v:.3f}" if v is not None else f"{k}: n/a"
+                               for k, v in diagnostics["classifier_auc_lesion_slice"].items()),
+                     f"Guidance gradient |grad| lesion / brain at t={sampler.noise_level}: "
+                     f"{diagnostics['guidance_gradient_lesion_to_brain']}"]
+        (out / "results.md").write_text("\n".join(text) + "\n")
+
+    method_rows(f"method ({describe(sampler)})", sampler, post_rows=True)
+    baseline("baseline: FLAIR z vs reference controls", lambda s: s.flair)
+    baseline("baseline: FLAIR asymmetry vs reference controls", lambda s: asymmetry(s.flair, s.mask, signed=True))
+    diagnostics["classifier_auc_lesion_slice"] = classifier_auc(model, subjects, args.seed)
+    diagnostics["guidance_gradient_lesion_to_brain"] = guidance_gradient(
+        model, subjects, sampler.noise_level, args.seed, out / "guidance_gradient.png")
+    flush()
+    if args.ablations:
+        method_rows("ablation: no guidance (s=0)", dataclasses.replace(sampler, guidance_scale=0.0))
+        # the paper's encoding at about the default's cost (K = 5 each way; the CLI preset `paper` uses K = 10)
+        paper = dataclasses.replace(sampler, encoding="deterministic", noise_level=100, steps=5, draws=1)
+        method_rows(f"paper preset ({describe(paper)})", paper)
+    if args.flair_only_model:
+        method_rows("ablation: FLAIR-only model", sampler, load_model(args.flair_only_model, device))
+
+
+    if args.sweeps:
+        for level, k in LEVEL_SWEEP:
+            cfg = dataclasses.replace(sampler, noise_level=level, steps=k)
+            method_rows(f"L={level} (K={k})", cfg)
+            sweeps.setdefault("noise level L", {})[f"L={level} (K={k})"] = res.pop(f"L={level} (K={k})")
+        for scale in SCALE_SWEEP:
+            cfg = dataclasses.replace(sampler, guidance_scale=scale)
+            method_rows(f"s={scale:g}", cfg)
+            sweeps.setdefault("guidance scale s", {})[f"s={scale:g}"] = res.pop(f"s={scale:g}")
+    flush()
+    log.info("benchmark results:\n%s", (out / "results.md").read_text())
     return 0

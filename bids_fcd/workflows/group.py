@@ -1,7 +1,7 @@
 """The group level: a row per participant and cohort figures, scored where lesion masks exist.
 
 Reads only the participant-level derivatives in OUTPUT_DIR and the raw ``_roi`` masks (mapped
-into the model grid through the participant's own transforms, nearest neighbour).
+into the model grid through the participant's own transforms, SyN warp included).
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ def _fmt(v: Any) -> str:
 
 def score_participant(anomaly_path: Path, dseg_path: Path, mask_path: Path, table: list[dict[str, str]],
                       roi_grid: np.ndarray | None) -> dict[str, Any]:
-    """Metrics of one participant from its derivatives (and lesion mask on the same grid, if any)."""
+    """Metrics of one participant from its derivatives (and lesion mask on the same grid, if any).
+
+    ``anomaly_path`` is the map the threshold-free figures use: the z-map, as in the benchmark.
+    """
     dseg_img = nib.load(dseg_path)
     labels = np.asarray(dseg_img.get_fdata()).astype(int)  # type: ignore[attr-defined]
     anomaly = np.asarray(nib.load(anomaly_path).get_fdata(), np.float32)  # type: ignore[attr-defined]
@@ -91,14 +94,16 @@ def run_group_level(cfg: RunConfig) -> int:
             try:
                 inp = find_inputs(layout, subject, session, {})
                 if inp.roi is not None:
-                    roi_grid = roi_to_grid(inp.roi, z_path,
-                                           p("xfm", ".mat", from_="T1w", to=deriv.SPACE, mode="image"),
-                                           p("xfm", ".mat", from_="FLAIR", to="T1w", mode="image"))
+                    warp = p("xfm", ".nii.gz", from_="T1w", to=deriv.SPACE, mode="image", desc="warp")
+                    chain = ([warp] if warp.exists() else []) + [
+                        p("xfm", ".mat", from_="T1w", to=deriv.SPACE, mode="image"),
+                        p("xfm", ".mat", from_="FLAIR", to="T1w", mode="image")]
+                    roi_grid = roi_to_grid(inp.roi, z_path, chain)
             except (InputError, PreprocessingError) as exc:
                 log.warning("sub-%s: lesion mask not used: %s", subject, exc)
             dseg_side = deriv.sidecar_path(p("dseg", ".nii.gz", space=deriv.SPACE, desc="clusters"))
             thresholds.append(float(json.loads(dseg_side.read_text())["Threshold"]))
-            row.update(score_participant(p("statmap", ".nii.gz", space=deriv.SPACE, desc="anomaly"),
+            row.update(score_participant(z_path,  # the thresholded map (peak hit, best-threshold Dice)
                                          p("dseg", ".nii.gz", space=deriv.SPACE, desc="clusters"),
                                          p("mask", ".nii.gz", space=deriv.SPACE, desc="brain"),
                                          _read_tsv(p("table", ".tsv", desc="clusters")), roi_grid))

@@ -32,6 +32,7 @@ from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.preprocessing.pipeline import Preprocessed, PreprocessingError, preprocess, to_native
 from bids_fcd.reports.participant import slice_figure, write_report
 from bids_fcd.workflows.analysis import Analysis, analyse
+from bids_fcd.workflows.reference import LoadedReference, load_reference
 
 log = logging.getLogger(__name__)
 SPACE = deriv.SPACE
@@ -83,8 +84,19 @@ def _nifti(arr: np.ndarray, affine: np.ndarray, dtype: type) -> nib.Nifti1Image:
     return img
 
 
+def _z_description(post: PostConfig, ref: LoadedReference | None) -> dict[str, Any]:
+    """Sidecar fields of the z-map: how it was scored and against which reference."""
+    if post.zscore != "normative" or ref is None:
+        return {"Description": "Anomaly map z-scored within the brain mask (the paper's z; no normative reference)"}
+    return {"Description": "Anomaly map z-scored voxelwise against a normative reference of controls: "
+                           "(anomaly - reference median) / reference robust SD, inside the reference's coverage",
+            "Reference": {"Path": ref.path.name if ref.path.name != "reference" else f"{ref.path.parent.name}/reference",
+                          "SHA256": ref.sha256, "NumberOfControls": ref.ref.n,
+                          "AgeRange": ref.meta.get("age_range"), "Dataset": ref.meta.get("dataset")}}
+
+
 def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, pre: Preprocessed,
-                  res: Analysis, stack: np.ndarray) -> list[Path]:
+                  res: Analysis, stack: np.ndarray, ref: LoadedReference | None = None) -> list[Path]:
     """Write every derivative of one participant under ``stage`` (paths relative like OUTPUT_DIR)."""
     grid = model.net.grid
     aff, _ = grid_affine(grid)
@@ -94,7 +106,8 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     common: dict[str, Any] = {
         "SoftwareVersion": __version__,
         "Model": {"Name": model.name, "SHA256": model.sha256},
-        "Sampler": {"NoiseLevel": s.noise_level, "Steps": s.steps or s.noise_level, "GuidanceScale": s.guidance_scale,
+        "Sampler": {"Encoding": s.encoding, "NoiseLevel": s.noise_level, "Steps": s.steps or s.noise_level,
+                    "Draws": s.draws if s.encoding == "stochastic" else 1, "GuidanceScale": s.guidance_scale,
                     "Seed": s.seed, "HistogramMatching": s.histogram_matching},
     }
     grid_info = {"Resolution": f"{grid.spacing_mm:g} mm isotropic model grid, {grid.shape[1]}x{grid.shape[0]} axial"}
@@ -113,26 +126,28 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     mask = np.asarray(nib.load(pre.mask).get_fdata()) > 0.5
     both = [src["t1w"], src["flair"]]
     put_nii(path("T1w", ".nii.gz", space=SPACE, desc="preproc"), _nifti(real_t1, aff, np.float32),
-            {"Description": "T1w: N4, affine to template, skull-stripped, normalised to [-1, 1] in the brain",
+            {"Description": f"T1w: N4, {cfg.preproc.registration} to template, skull-stripped, brain percentiles "
+                            f"{cfg.preproc.normalise_percentiles} mapped to -1 and 0.6 (no upper clipping)",
              "Sources": [src["t1w"]], "SkullStripped": True, **grid_info})
     put_nii(path("FLAIR", ".nii.gz", space=SPACE, desc="preproc"), _nifti(real_fl, aff, np.float32),
-            {"Description": "FLAIR: N4, rigid to T1w, affine to template, skull-stripped, normalised to [-1, 1]",
+            {"Description": f"FLAIR: N4, rigid to T1w, {cfg.preproc.registration} to template, skull-stripped, "
+                            f"brain percentiles {cfg.preproc.normalise_percentiles} mapped to -1 and 0.6",
              "Sources": [src["flair"], src["t1w"]], "SkullStripped": True, **grid_info})
     put_nii(path("mask", ".nii.gz", space=SPACE, desc="brain"), _nifti(mask, aff, np.uint8),
             {"Description": "deepbet brain mask of the T1w", "Sources": [src["t1w"]], "Type": "Brain", **grid_info})
     put_nii(path("FLAIR", ".nii.gz", space=SPACE, desc="pseudohealthy"), _nifti(res.pseudo, aff, np.float32),
-            {"Description": "Pseudo-healthy FLAIR: inverse DDIM to L, healthy-guided DDIM to 0, masked histogram "
-                            "matching to the real FLAIR", "Sources": both, "SkullStripped": True, **grid_info})
+            {"Description": f"Pseudo-healthy FLAIR: {s.encoding} encoding to L, healthy-guided DDIM to 0, masked "
+                            "histogram matching to the real FLAIR", "Sources": both, "SkullStripped": True, **grid_info})
     put_nii(path("statmap", ".nii.gz", space=SPACE, desc="anomaly"), _nifti(res.anomaly, aff, np.float32),
-            {"Description": "|FLAIR - pseudo-healthy FLAIR| in the brain mask, smoothed",
+            {"Description": ("FLAIR - pseudo-healthy FLAIR (signed; FCD is hyperintense)" if _post(cfg).anomaly ==
+                             "signed" else "|FLAIR - pseudo-healthy FLAIR|") + " in the brain mask, smoothed",
              "SmoothingFWHMmm": _post(cfg).smoothing_fwhm_mm, "Sources": both, "SkullStripped": True, **grid_info})
     native = to_native(res.anomaly, grid, pre)
     put_nii(path("statmap", ".nii.gz", space="T1w", desc="anomaly"), native,
-            {"Description": "The anomaly map resampled to T1w native space (inverse template affine)",
+            {"Description": "The anomaly map resampled to T1w native space (inverse template transforms)",
              "Sources": both, "SkullStripped": True})
     put_nii(path("statmap", ".nii.gz", space=SPACE, stat="z", desc="anomaly"), _nifti(res.z, aff, np.float32),
-            {"Description": "Anomaly map z-scored within the brain mask", "Sources": both, "SkullStripped": True,
-             **grid_info})
+            {**_z_description(_post(cfg), ref), "Sources": both, "SkullStripped": True, **grid_info})
     put_nii(path("dseg", ".nii.gz", space=SPACE, desc="clusters"), _nifti(res.labels, aff, np.int16),
             {"Description": "Clusters of z > threshold, labelled by rank (1 = highest peak z)",
              "Threshold": _post(cfg).z_threshold, "MinClusterSizemm3": _post(cfg).min_cluster_mm3, "Sources": both,
@@ -150,12 +165,17 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
         "Description": "Lobe classifier C(c | FLAIR, t=0) aggregated over slices: max over slices per lobe, "
                        "min over slices for healthy, normalised to sum to 1", "Sources": [src["flair"]], **common})
     written += [table, deriv.sidecar_path(table), probs, deriv.sidecar_path(probs)]
-    for frm, to, f, xsrc in (("T1w", SPACE, pre.xfm_t1w_to_template, [src["t1w"]]),
-                             ("FLAIR", "T1w", pre.xfm_flair_to_t1w, [src["flair"], src["t1w"]])):
-        p = path("xfm", ".mat", from_=frm, to=to, mode="image")
+    xfms: list[tuple[str, str, Path, list[str], str, str | None]] = [
+        ("T1w", SPACE, pre.xfm_t1w_to_template, [src["t1w"]], ".mat", None),
+        ("FLAIR", "T1w", pre.xfm_flair_to_t1w, [src["flair"], src["t1w"]], ".mat", None)]
+    if pre.warp_t1w_to_template is not None:
+        xfms.append(("T1w", SPACE, pre.warp_t1w_to_template, [src["t1w"]], ".nii.gz", "warp"))
+    for frm, to, f, xsrc, ext, desc in xfms:
+        p = path("xfm", ext, from_=frm, to=to, mode="image", desc=desc)
         shutil.copyfile(f, p)
-        deriv.write_json(deriv.sidecar_path(p), {"Description": f"ANTs affine transform {frm} -> {to}",
-                                                 "Sources": xsrc, **common})
+        what = ("ANTs SyN displacement field, applied before the affine of the same name (antsApplyTransforms "
+                "order: warp, then .mat)" if desc == "warp" else f"ANTs affine transform {frm} -> {to}")
+        deriv.write_json(deriv.sidecar_path(p), {"Description": what, "Sources": xsrc, **common})
         written += [p, deriv.sidecar_path(p)]
     cfg_path = path("config", ".json", datatype="log")
     deriv.write_json(cfg_path, {"run": to_dict(cfg), "model": {"name": model.name, "sha256": model.sha256,
@@ -175,7 +195,8 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     return written
 
 
-def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torch.device) -> ParticipantResult:
+def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torch.device,
+            ref: LoadedReference | None = None) -> ParticipantResult:
     """Preprocess, analyse and write one participant; never raises for bad input."""
     start = time.time()
     out_dir = Path(cfg.output_dir)
@@ -185,8 +206,8 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
         work = work_dir_for(cfg.output_dir, cfg.work_dir) / inp.prefix
         pre = preprocess(inp.t1w, inp.flair, inp.roi, work, model.net.grid, cfg.preproc)
         stack, mask = pre.slices()
-        res = analyse(model, stack, mask, cfg.sampler, _post(cfg), device)
-        written = write_outputs(stage, inp, cfg, model, pre, res, stack)
+        res = analyse(model, stack, mask, cfg.sampler, _post(cfg), device, ref.ref if ref is not None else None)
+        written = write_outputs(stage, inp, cfg, model, pre, res, stack, ref)
         for p in written:
             dst = out_dir / p.relative_to(stage)
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +223,36 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
         shutil.rmtree(stage, ignore_errors=True)
         if (out_dir / ".staging").exists() and not any((out_dir / ".staging").iterdir()):
             (out_dir / ".staging").rmdir()
+
+
+def resolve_reference(cfg: RunConfig, model: LoadedModel) -> tuple[LoadedReference | None, PostConfig]:
+    """The normative reference (``--reference`` or the model's own) and the resolved post setting.
+
+    Precedence for the cluster setting: the user's flags (``cfg.post``), then the setting calibrated
+    on the reference, then the model's. Without any reference the z-map falls back to within-brain
+    scoring, with a warning. A reference built with other sampler settings is used with a warning.
+    """
+    ref_dir = Path(cfg.reference) if cfg.reference else model.reference_dir
+    ref = load_reference(ref_dir) if ref_dir is not None else None
+    post = cfg.post or (ref.post if ref is not None and ref.post is not None else model.post)
+    if post.zscore == "normative" and ref is None:
+        log.warning("model %s has no normative reference and --reference was not given: z-scoring within the "
+                    "brain instead (rim and sulcal residuals can outrank lesions; build one with "
+                    "`bids-fcd reference`)", model.name)
+        post = dataclasses.replace(post, zscore="within")
+    if ref is not None and post.zscore == "normative":
+        built = ref.meta.get("sampler", {})
+        now = to_dict(cfg.sampler)
+        differ = sorted(k for k in ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching")
+                        if k in built and built[k] != now.get(k))
+        if differ:
+            log.warning("the reference %s was built with other sampler settings (%s); its z-scores and calibrated "
+                        "clusters may not hold: build a reference with these settings", ref.path, ", ".join(differ))
+        rpost = ref.meta.get("post", {})
+        if rpost and (rpost.get("smoothing_fwhm_mm"), rpost.get("anomaly")) != (post.smoothing_fwhm_mm, post.anomaly):
+            log.warning("the reference %s was built for another anomaly map (smoothing %s mm, %s)", ref.path,
+                        rpost.get("smoothing_fwhm_mm"), rpost.get("anomaly"))
+    return ref, post
 
 
 def check_output_not_in_input(bids_dir: Path, out_dir: Path, work_dir: Path) -> None:
@@ -226,8 +277,11 @@ def run_participant_level(cfg: RunConfig) -> int:
     subjects = list(cfg.participant_label) or sorted(layout.get_subjects())
     missing = [s for s in subjects if s not in layout.get_subjects()]
     model = load_model(cfg.model, device)
-    cfg = dataclasses.replace(cfg, post=cfg.post or model.post)
-    log.info("clusters: z > %g, at least %g mm3", _post(cfg).z_threshold, _post(cfg).min_cluster_mm3)
+    ref, post = resolve_reference(cfg, model)
+    cfg = dataclasses.replace(cfg, post=post)
+    log.info("z-map: %s%s; clusters: z > %g, at least %g mm3", post.zscore,
+             f" against {ref.path} ({ref.ref.n} controls)" if ref is not None else "", post.z_threshold,
+             post.min_cluster_mm3)
     deriv.write_dataset_files(out_dir, bids_dir)
     read_participants(bids_dir)  # fail early on a malformed participants.tsv
     results: list[ParticipantResult] = []
@@ -244,7 +298,7 @@ def run_participant_level(cfg: RunConfig) -> int:
                 results.append(ParticipantResult(prefix, False, str(exc)))
                 continue
             log.info("%s: T1w %s, FLAIR %s", prefix, inp.t1w.name, inp.flair.name)
-            results.append(run_one(inp, cfg, model, device))
+            results.append(run_one(inp, cfg, model, device, ref))
     failed = [r for r in results if not r.ok]
     log.info("participant level: %d ok, %d failed", len(results) - len(failed), len(failed))
     for r in failed:

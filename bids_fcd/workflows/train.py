@@ -127,7 +127,9 @@ def run_train(args) -> int:  # noqa: ANN001
     acp = build_scheduler(cfg.net).alphas_cumprod
     uniform = torch.ones(len(ds))
     dl_u, s_u = make_loader(ds, uniform, cfg.batch_size, cfg.seed, info)
-    dl_c, s_c = make_loader(ds, ds.sample_weights(), cfg.batch_size, cfg.seed + 1, info)
+    # the classifier sees the real slice distribution (uniform draws) with a tempered class-weighted loss
+    dl_c, s_c = make_loader(ds, uniform, cfg.batch_size, cfg.seed + 1, info)
+    class_w = ds.loss_weights()
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + info.rank)
     if info.is_main:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +151,7 @@ def run_train(args) -> int:  # noqa: ANN001
             bar.set_postfix(loss=f"{loss:.4f}")
 
         loss_u = diffusion_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
-        loss_c, acc_c = classifier_epoch(clf_t, opt_c, dl_c, acp, cfg.classifier_max_t, device, gen, step)
+        loss_c, acc_c = classifier_epoch(clf_t, opt_c, dl_c, acp, cfg.classifier_max_t, device, gen, step, class_w)
         bar.close()
         last = {"epoch": epoch + 1, "diffusion_mse": loss_u, "classifier_ce": loss_c, "classifier_acc": acc_c,
                 "seconds": round(time.time() - t0, 1)}
@@ -162,6 +164,10 @@ def run_train(args) -> int:  # noqa: ANN001
                         "classifier": clf.state_dict(), "opt_unet": opt_u.state_dict(),
                         "opt_classifier": opt_c.state_dict()}, tmp)
             tmp.replace(ckpt_path)
+        if args.max_minutes and time.time() - t0 > 60.0 * args.max_minutes and epoch + 1 < cfg.epochs:
+            log.warning("--max-minutes %g reached after epoch %d of %d; writing the model now (--resume "
+                        "continues)", args.max_minutes, epoch + 1, cfg.epochs)
+            break
     if info.is_main:
         meta = {"train_config": to_dict(cfg), "participants": subjects, "used": [d.subject for d in data],
                 "slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "final": last,

@@ -1,0 +1,111 @@
+"""Normative reference (pure numpy): voxelwise mean and robust SD of a map over controls, and the
+z-map of a participant against it, the way PET is read against a normal database.
+
+A reference holds, on the model grid (W, H, S), a coverage mask (voxels where at least
+``min_coverage`` of the controls have brain) and, per named map (``anomaly``: the residual
+FLAIR − pseudo-healthy; ``flair``: the FLAIR itself, for the baseline), the voxelwise median μ
+and a robust SD σ: 1.4826 × the median absolute deviation over the controls, smoothed within the
+coverage mask and floored at ``sd_floor_fraction`` × its median over the coverage, so neither a
+few agreeing controls nor the brain's edge can make σ collapse. z = (x − μ) / σ inside
+mask ∩ coverage, 0 elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+#: Robust-SD factor: MAD × 1.4826 estimates σ for normal data.
+MAD_TO_SD = 1.4826
+
+
+@dataclass(frozen=True)
+class ReferenceParams:
+    """How a reference is built (recorded in ``reference.json``)."""
+
+    min_coverage: float = 0.8
+    sd_smoothing_vox: float = 1.0
+    sd_floor_fraction: float = 0.5
+    min_controls: int = 2
+
+
+@dataclass
+class NormativeReference:
+    """Coverage (W, H, S) bool; ``stats[name] = (mean, sd)``, each (W, H, S) float32; ``n`` controls."""
+
+    coverage: np.ndarray
+    stats: dict[str, tuple[np.ndarray, np.ndarray]]
+    n: int
+    params: ReferenceParams = field(default_factory=ReferenceParams)
+
+
+def _smooth_within(vol: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0:
+        return vol
+    num = ndimage.gaussian_filter(np.where(mask, vol, 0.0).astype(np.float32), sigma)
+    den = ndimage.gaussian_filter(mask.astype(np.float32), sigma)
+    return np.where(mask, num / np.maximum(den, 1e-6), vol).astype(np.float32)
+
+
+def robust_stats(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], coverage: np.ndarray,
+                 params: ReferenceParams) -> tuple[np.ndarray, np.ndarray]:
+    """Voxelwise median and floored, smoothed MAD-SD of ``maps`` where each control has brain.
+
+    Args:
+        maps: N arrays (W, H, S). masks: N bool brain masks. coverage: (W, H, S) bool.
+    Returns:
+        (mean, sd) float32 (W, H, S); outside ``coverage`` mean 0 and sd 1.
+    """
+    stack = np.stack([np.where(m, x, np.nan) for x, m in zip(maps, masks, strict=True)]).astype(np.float32)
+    cov = np.asarray(coverage, bool)
+    mean = np.zeros(stack.shape[1:], np.float32)
+    sd = np.ones(stack.shape[1:], np.float32)
+    if not cov.any():
+        return mean, sd
+    vals = stack[:, cov]
+    med = np.nanmedian(vals, axis=0)
+    mad = np.nanmedian(np.abs(vals - med), axis=0) * MAD_TO_SD
+    mean[cov] = med
+    sd[cov] = mad
+    sd = _smooth_within(sd, cov, params.sd_smoothing_vox)
+    floor = max(float(np.median(sd[cov])) * params.sd_floor_fraction, 1e-6)
+    sd = np.where(cov, np.maximum(sd, floor), 1.0).astype(np.float32)
+    return mean, sd
+
+
+def build_reference(maps: dict[str, Sequence[np.ndarray]], masks: Sequence[np.ndarray],
+                    params: ReferenceParams | None = None) -> NormativeReference:
+    """A reference from N controls: ``maps[name]`` is N (W, H, S) arrays, ``masks`` their brain masks."""
+    params = params or ReferenceParams()
+    n = len(masks)
+    if n < params.min_controls:
+        raise ValueError(f"a normative reference needs at least {params.min_controls} controls, got {n}")
+    coverage = np.mean(np.stack([np.asarray(m, bool) for m in masks]), axis=0) >= params.min_coverage
+    stats = {name: robust_stats(vols, masks, coverage, params) for name, vols in maps.items()}
+    return NormativeReference(coverage, stats, n, params)
+
+
+def normative_z(x: np.ndarray, mask: np.ndarray, ref: NormativeReference, name: str = "anomaly") -> np.ndarray:
+    """z = (x − μ) / σ inside ``mask`` ∩ coverage, 0 elsewhere. float32, (W, H, S)."""
+    if name not in ref.stats:
+        raise ValueError(f"the reference has no {name!r} statistics (it has {sorted(ref.stats)})")
+    mean, sd = ref.stats[name]
+    if mean.shape != np.shape(x):
+        raise ValueError(f"the reference grid {mean.shape} does not match the map {np.shape(x)}; "
+                         "build the reference with the same model")
+    inside = np.asarray(mask, bool) & ref.coverage
+    return np.where(inside, (x - mean) / sd, 0.0).astype(np.float32)
+
+
+def leave_one_out_z(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+                    params: ReferenceParams | None = None) -> list[np.ndarray]:
+    """Each control's z-map against a reference of the other N − 1 (for calibrating on controls)."""
+    out = []
+    for i in range(len(maps)):
+        rest = [j for j in range(len(maps)) if j != i]
+        ref = build_reference({"anomaly": [maps[j] for j in rest]}, [masks[j] for j in rest], params)
+        out.append(normative_z(maps[i], masks[i], ref))
+    return out

@@ -1,0 +1,80 @@
+"""A cohort on the model grid: preprocessing (cached), pseudo-healthy volumes and anomaly maps for
+many participants at once (shared by the reference builder, calibration and the benchmark)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bids_fcd.bids.layout import find_inputs, open_layout
+from bids_fcd.bids.participants import read_participants
+from bids_fcd.config import PostConfig, PreprocConfig, SamplerConfig
+from bids_fcd.nets.checkpoint import LoadedModel
+from bids_fcd.preprocessing.grid import from_slices
+from bids_fcd.preprocessing.pipeline import preprocess
+from bids_fcd.workflows.analysis import residual, synthesise
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Subject:
+    """One participant on the model grid: volumes are (W, H, S)."""
+
+    label: str
+    group: str
+    lobe: str
+    stack: np.ndarray  # (S, 2, H, W)
+    mask_s: np.ndarray  # (S, H, W)
+    flair: np.ndarray
+    mask: np.ndarray
+    roi: np.ndarray | None
+    age: str = "n/a"
+
+
+def load_cohort(bids: Path, work: Path, model: LoadedModel, labels: list[str] | None = None,
+                preproc: PreprocConfig | None = None) -> list[Subject]:
+    """Preprocess (cached) the participants (default: all) of a cohort onto the model's grid."""
+    layout = open_layout(bids, validate=False)
+    rows = read_participants(bids)
+    out = []
+    for label in labels or sorted(layout.get_subjects()):
+        inp = find_inputs(layout, label, None, {})
+        pre = preprocess(inp.t1w, inp.flair, inp.roi, work / inp.prefix, model.net.grid, preproc or PreprocConfig())
+        stack, mask_s = pre.slices()
+        roi = pre.roi_slices()
+        row = rows.get(label, {})
+        out.append(Subject(label, row.get("group", "n/a"), row.get("lobe", "n/a"), stack, mask_s,
+                           from_slices(stack[:, 0]), from_slices(mask_s),
+                           from_slices(roi) if roi is not None else None, row.get("age_scan", "n/a")))
+    return out
+
+
+def controls_of(bids: Path) -> list[str]:
+    """Labels of participants.tsv rows with ``group`` = hc (case-insensitive), sorted."""
+    rows = read_participants(bids)
+    return sorted(k for k, r in rows.items() if str(r.get("group", "")).lower() in ("hc", "control"))
+
+
+def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: SamplerConfig,
+                   device: torch.device) -> tuple[dict[str, np.ndarray], float]:
+    """Raw pseudo-healthy FLAIR volumes (W, H, S) per participant, and the seconds taken."""
+    t0 = time.time()
+    raw = {}
+    for sub in subjects:
+        raw[sub.label] = from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device))
+        log.info("sub-%s: pseudo-healthy (%s, s=%g, L=%d, K=%s, D=%d) after %.0f s", sub.label, sampler.encoding,
+                 sampler.guidance_scale, sampler.noise_level, sampler.steps, sampler.draws, time.time() - t0)
+    return raw, time.time() - t0
+
+
+def anomaly_maps(subjects: list[Subject], raw: dict[str, np.ndarray], model: LoadedModel, post: PostConfig,
+                 histogram_matching: bool) -> dict[str, np.ndarray]:
+    """Smoothed anomaly maps (W, H, S) from raw pseudo-healthy volumes."""
+    return {sub.label: residual(sub.flair, raw[sub.label], sub.mask, model.net.grid, post, histogram_matching)[1]
+            for sub in subjects}

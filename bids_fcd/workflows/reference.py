@@ -1,0 +1,153 @@
+"""``bids-fcd reference`` and reference directories: a normative reference on the model grid, saved beside (or inside) a model.
+
+A reference directory holds ``reference.nii.gz`` (4D float32 on the model grid: coverage, then
+mean and SD of each named map) and ``reference.json`` (how it was built: the controls, their
+number and ages, the sampler and post-processing settings it is valid for, the cluster setting
+calibrated on it). The shipped model keeps its reference in ``models/<name>/reference/``, listed
+in the model's SHA256SUMS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+
+from bids_fcd.config import PostConfig, SamplerConfig, from_dict, to_dict
+from bids_fcd.evaluation.calibration import choose, fp_table
+from bids_fcd.nets.checkpoint import WEIGHT_FILES, LoadedModel, ModelError, load_model, sha256_file, write_sums
+from bids_fcd.postprocessing.normative import NormativeReference, ReferenceParams, build_reference, leave_one_out_z
+from bids_fcd.preprocessing.grid import grid_affine
+from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
+
+log = logging.getLogger(__name__)
+
+REFERENCE_FILES = ("reference.nii.gz", "reference.json")
+
+
+@dataclass
+class LoadedReference:
+    """A reference read from disk; ``post`` is the cluster setting calibrated on it (or None)."""
+
+    path: Path
+    sha256: str
+    ref: NormativeReference
+    meta: dict[str, Any]
+    post: PostConfig | None
+
+
+def save_reference(out_dir: Path, ref: NormativeReference, affine: np.ndarray, meta: dict[str, Any]) -> Path:
+    """Write ``reference.nii.gz`` + ``reference.json`` into ``out_dir`` (created); returns ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = sorted(ref.stats)
+    vols = [ref.coverage.astype(np.float32)]
+    for name in names:
+        vols += [ref.stats[name][0], ref.stats[name][1]]
+    img = nib.Nifti1Image(np.stack(vols, axis=-1).astype(np.float32), affine)
+    tmp = out_dir / "reference.tmp.nii.gz"
+    nib.save(img, tmp)
+    tmp.replace(out_dir / "reference.nii.gz")
+    record = {"format": 1, "volumes": ["coverage"] + [f"{n}_{s}" for n in names for s in ("mean", "sd")],
+              "n_controls": ref.n, "params": to_dict(ref.params), **meta}
+    (out_dir / "reference.json").write_text(json.dumps(record, indent=2) + "\n")
+    return out_dir
+
+
+def load_reference(path: Path) -> LoadedReference:
+    """Read a reference directory; raises :class:`ModelError` naming the file that is wrong."""
+    nii, js = path / "reference.nii.gz", path / "reference.json"
+    for f in (nii, js):
+        if not f.exists():
+            raise ModelError(f"{f} is missing; a reference directory holds {' and '.join(REFERENCE_FILES)} "
+                             "(build one with `bids-fcd reference`)")
+    try:
+        meta = json.loads(js.read_text())
+        data = np.asarray(nib.load(nii).dataobj, np.float32)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read the reference ({exc})") from exc
+    vols = meta.get("volumes", [])
+    if data.ndim != 4 or data.shape[-1] != len(vols) or not vols or vols[0] != "coverage":
+        raise ModelError(f"{nii}: expected a 4D image with volumes {vols} as listed in reference.json")
+    stats = {}
+    for i in range(1, len(vols), 2):
+        name = vols[i].rsplit("_", 1)[0]
+        stats[name] = (data[..., i], data[..., i + 1])
+    params = from_dict(ReferenceParams, meta.get("params", {}))
+    ref = NormativeReference(data[..., 0] > 0.5, stats, int(meta.get("n_controls", 0)), params)
+    post = from_dict(PostConfig, meta["post"]) if "post" in meta else None
+    sha = sha256_file(nii)
+    log.info("normative reference %s: %d controls (%s)", path, ref.n, sha[:12])
+    return LoadedReference(path, sha, ref, meta, post)
+
+
+def calibrate_reference(anoms: list[np.ndarray], masks: list[np.ndarray], base: PostConfig, affine: np.ndarray,
+                        params: ReferenceParams, max_fp_per_control: float) -> tuple[PostConfig, dict[str, Any]]:
+    """Leave-one-out calibration of (z threshold, minimum size) on the reference's own controls."""
+    z_maps = leave_one_out_z(anoms, masks, params)
+    table = fp_table(z_maps, affine)
+    chosen = choose(table, max_fp_per_control)
+    post = dataclasses.replace(base, z_threshold=chosen["z_threshold"], min_cluster_mm3=chosen["min_cluster_mm3"])
+    return post, {"method": "leave-one-out over the reference controls", "max_fp_per_control": max_fp_per_control,
+                  "chosen": chosen, "table": table}
+
+
+def reference_from_cohort(subjects: list[Subject], raw: dict[str, np.ndarray], model: LoadedModel,
+                          sampler: SamplerConfig, post: PostConfig, max_fp_per_control: float,
+                          params: ReferenceParams | None = None) -> tuple[NormativeReference, PostConfig, dict[str, Any]]:
+    """Reference (anomaly and FLAIR statistics) + LOO-calibrated cluster setting + its record."""
+    params = params or ReferenceParams()
+    anoms = anomaly_maps(subjects, raw, model, post, sampler.histogram_matching)
+    masks = [s.mask for s in subjects]
+    ref = build_reference({"anomaly": [anoms[s.label] for s in subjects], "flair": [s.flair for s in subjects]},
+                          masks, params)
+    aff, _ = grid_affine(model.net.grid)
+    cal_post, calib = calibrate_reference([anoms[s.label] for s in subjects], masks, post, aff, params,
+                                          max_fp_per_control)
+    ages = [float(s.age) for s in subjects if _is_number(s.age)]
+    meta = {"participants": [s.label for s in subjects], "age_range": [min(ages), max(ages)] if ages else None,
+            "sampler": to_dict(sampler), "post": to_dict(cal_post), "calibration": calib,
+            "network_sha256": {f: sha256_file(model.path / f) for f in WEIGHT_FILES}, "model": model.name}
+    return ref, cal_post, meta
+
+
+def _is_number(x: object) -> bool:
+    try:
+        float(str(x))
+    except ValueError:
+        return False
+    return True
+
+
+def run_reference(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
+    """``bids-fcd reference BIDS_DIR OUT_DIR``: a normative reference from a dataset's controls."""
+    bids, out = Path(args.bids_dir), Path(args.out_dir)
+    labels = list(args.participant_label) or controls_of(bids)
+    if len(labels) < 2:
+        log.error("%s: found %d controls (participants.tsv group = hc); a reference needs at least 2 "
+                  "(20 or more recommended)", bids, len(labels))
+        return 1
+    if len(labels) < 20:
+        log.warning("building a reference from %d controls; 20 or more are recommended", len(labels))
+    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+    model = load_model(args.model, device)
+    post = dataclasses.replace(model.post, zscore="normative")
+    work = Path(args.work_dir) if args.work_dir else out.resolve().parent / "bids-fcd-work"
+    subjects = load_cohort(bids, work, model, labels)
+    raw, secs = pseudo_volumes(subjects, model, sampler, device)
+    ref, cal_post, meta = reference_from_cohort(subjects, raw, model, sampler, post, args.max_fp_per_control)
+    aff, _ = grid_affine(model.net.grid)
+    save_reference(out, ref, aff, {**meta, "dataset": bids.name, "seconds_sampling": round(secs, 1)})
+    if out.name == "reference" and (out.parent / "SHA256SUMS").exists() and (out.parent / "config.json").exists():
+        write_sums(out.parent)
+        log.info("reference stored inside the model %s; its SHA256SUMS renewed", out.parent)
+    log.info("reference: %d controls written to %s; calibrated clusters z > %g, >= %g mm3 (%.2f FP per control, "
+             "leave-one-out)", ref.n, out, cal_post.z_threshold, cal_post.min_cluster_mm3,
+             meta["calibration"]["chosen"]["fp_clusters_per_control"])
+    return 0
