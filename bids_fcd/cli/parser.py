@@ -29,17 +29,17 @@ def _flag(parser: argparse.ArgumentParser, name: str, **kw: object) -> None:
 def add_sampler_args(p: argparse.ArgumentParser) -> None:
     """--sampler-preset, --encoding, --noise-level, --steps, --draws, --guidance-scale, --seed, --device."""
     s = SamplerConfig()
-    _flag(p, "sampler-preset", choices=tuple(SAMPLER_PRESETS), default=None,
+    _flag(p, "sampler-preset", choices=tuple(SAMPLER_PRESETS), default=argparse.SUPPRESS,
           help="fast: stochastic encoding to L=300, K=3, 2 draws (the default values); paper: deterministic "
                "inverse DDIM to L=100, K=10 (the paper's encoding). Explicit flags override the preset.")
-    _flag(p, "encoding", choices=("stochastic", "deterministic"), default=None,
+    _flag(p, "encoding", choices=("stochastic", "deterministic"), default=argparse.SUPPRESS,
           help=f"stochastic: forward noising to L, several draws averaged; deterministic: inverse DDIM (the "
                f"paper) (default: {s.encoding})")
-    _flag(p, "noise-level", type=v.positive_int, default=None, metavar="L",
+    _flag(p, "noise-level", type=v.positive_int, default=argparse.SUPPRESS, metavar="L",
           help=f"noise level L the FLAIR is encoded to (timesteps out of T=1000) (default: {s.noise_level})")
-    _flag(p, "steps", type=v.positive_int, default=None, metavar="K",
+    _flag(p, "steps", type=v.positive_int, default=argparse.SUPPRESS, metavar="K",
           help=f"DDIM decoding steps (and inversion steps when deterministic); must divide L (default: {s.steps})")
-    _flag(p, "draws", type=v.positive_int, default=None, metavar="D",
+    _flag(p, "draws", type=v.positive_int, default=argparse.SUPPRESS, metavar="D",
           help=f"stochastic encodings decoded and averaged (default: {s.draws})")
     _flag(p, "guidance-scale", type=v.non_negative_float, default=s.guidance_scale, metavar="S",
           help="classifier-guidance scale s in epsilon-form; 0 disables guidance (default: %(default)s)")

@@ -62,10 +62,12 @@ def non_negative_float(value: str) -> float:
 
 def validate_app_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Cross-argument checks for the BIDS App form; calls ``parser.error`` on failure."""
+    from bids_fcd.cli.main import sampler_from_args
     from bids_fcd.sampling.ddim import stride_for
 
     try:
-        stride_for(args.noise_level, args.steps, 1000)
+        cfg = sampler_from_args(args)  # the preset and defaults resolved, then checked together
+        stride_for(cfg.noise_level, cfg.steps, 1000)
     except ValueError as exc:
         parser.error(str(exc))
     from bids_fcd.bids.layout import InputError

@@ -37,6 +37,9 @@ def choose(table: list[dict[str, Any]], max_fp_per_control: float, max_min_size_
     """The lowest z threshold within the false-positive budget (ties: smaller size); the strictest
     pair when none is within it."""
     ok = [t for t in table if t["min_cluster_mm3"] <= max_min_size_mm3]
+    if not ok:
+        raise ValueError(f"no calibration row has a minimum cluster size <= {max_min_size_mm3:g} mm3; "
+                         "include smaller sizes in the size grid")
     within = [t for t in ok if t["fp_clusters_per_control"] <= max_fp_per_control]
     if not within:
         return max(ok, key=lambda t: (t["z_threshold"], t["min_cluster_mm3"]))

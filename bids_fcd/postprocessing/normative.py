@@ -83,7 +83,8 @@ def build_reference(maps: dict[str, Sequence[np.ndarray]], masks: Sequence[np.nd
     n = len(masks)
     if n < params.min_controls:
         raise ValueError(f"a normative reference needs at least {params.min_controls} controls, got {n}")
-    coverage = np.mean(np.stack([np.asarray(m, bool) for m in masks]), axis=0) >= params.min_coverage
+    frac = np.mean(np.stack([np.asarray(m, bool) for m in masks]), axis=0)
+    coverage = (frac >= params.min_coverage) & (frac > 0)
     stats = {name: robust_stats(vols, masks, coverage, params) for name, vols in maps.items()}
     return NormativeReference(coverage, stats, n, params)
 

@@ -69,7 +69,7 @@ class Preprocessed:
         return [str(self.xfm_t1w_to_template), str(self.warp_template_to_t1w)], [True, False]
 
     def slices(self) -> tuple[np.ndarray, np.ndarray]:
-        """(S, 2, H, W) stack (FLAIR, T1w) in [-1, 1] and the (S, H, W) bool brain mask."""
+        """(S, 2, H, W) stack (FLAIR, T1w), normalised (background −1) and the (S, H, W) bool brain mask."""
         fl = np.asarray(nib.load(self.flair).get_fdata(), np.float32)
         t1 = np.asarray(nib.load(self.t1w).get_fdata(), np.float32)
         mask = np.asarray(nib.load(self.mask).get_fdata()) > 0.5

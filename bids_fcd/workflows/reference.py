@@ -129,9 +129,10 @@ def run_reference(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     """``bids-fcd reference BIDS_DIR OUT_DIR``: a normative reference from a dataset's controls."""
     bids, out = Path(args.bids_dir), Path(args.out_dir)
     labels = list(args.participant_label) or controls_of(bids)
-    if len(labels) < 2:
-        log.error("%s: found %d controls (participants.tsv group = hc); a reference needs at least 2 "
-                  "(20 or more recommended)", bids, len(labels))
+    need = ReferenceParams().min_controls + 1  # leave-one-out calibration builds references of N − 1
+    if len(labels) < need:
+        log.error("%s: found %d controls (participants.tsv group = hc, or --participant-label); a reference "
+                  "needs at least %d (20 or more recommended)", bids, len(labels), need)
         return 1
     if len(labels) < 20:
         log.warning("building a reference from %d controls; 20 or more are recommended", len(labels))

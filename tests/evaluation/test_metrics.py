@@ -7,6 +7,7 @@ from bids_fcd.evaluation.metrics import (
     false_positive_pixels,
     peak_hit_at_k,
     recall_at_k,
+    roc_auc,
 )
 
 
@@ -62,3 +63,16 @@ def test_subject_level_detection_distance():
     over = np.zeros_like(lesion)
     over[11, 11, 11] = True
     assert cluster_hits_lesion(over, np.array([29, 29, 29.0]), lesion, aff)
+
+
+def test_roc_auc():
+    pos = np.array([False, False, True, True, False, True])
+    assert roc_auc(np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7]), pos) == 1.0
+    assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2, 0.7, 0.3]), pos) == 0.0
+    assert roc_auc(np.full(6, 0.5), pos) == 0.5                      # all tied: half credit
+    # one positive above two of three negatives, one tie with the third: (2 + 0.5) / 3
+    assert np.isclose(roc_auc(np.array([0.1, 0.2, 0.3, 0.3]), np.array([False, False, False, True])), 2.5 / 3)
+    assert roc_auc(np.array([0.1, 0.2]), np.array([True, True])) is None
+    assert roc_auc(np.array([0.1, 0.2]), np.array([False, False])) is None
+    # 2-D inputs are flattened
+    assert roc_auc(np.array([[0.1, 0.9], [0.2, 0.8]]), np.array([[False, True], [False, True]])) == 1.0

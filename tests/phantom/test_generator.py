@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import re
 
@@ -5,7 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bids_fcd.phantom.generator import cohort_specs, write_cohort
+from bids_fcd.phantom.generator import SIZE_CHOICES, SIZES, cohort_specs, write_cohort
 
 LAYOUT_NAMES = re.compile(r"^sub-\d{5}_acq-(iso08_T1w|sag111_T1w|T2sel_FLAIR|tse3dvfl_FLAIR)(_roi)?\.(nii\.gz|json)$")
 
@@ -63,3 +64,26 @@ def test_refuses_non_empty_directory(tmp_path):
     with pytest.raises(ValueError, match="not empty"):
         write_cohort(tmp_path / "x", 1, 0, seed=0)
     assert (tmp_path / "x" / "file").read_text() == "keep me"
+
+
+def test_mixed_cohort_draws_full_or_clinical_per_subject():
+    assert {"tiny", "full", "clinical", "mixed"} == set(SIZE_CHOICES) and "mixed" not in SIZES
+    assert SIZES["clinical"].slice_mm is not None and 4.0 <= min(SIZES["clinical"].slice_mm)
+    assert max(SIZES["clinical"].slice_mm) <= 6.0 and SIZES["full"].slice_mm is None
+    mixed = cohort_specs(8, 4, seed=2026, size="mixed")
+    kinds = [s.size for s in mixed]
+    assert set(kinds) == {"full", "clinical"}
+    assert cohort_specs(8, 4, seed=2026, size="mixed") == mixed        # deterministic
+    assert [s.size for s in cohort_specs(8, 4, seed=2027, size="mixed")] != kinds
+    # the per-subject size comes from its own stream: everything else is the same as for one size
+    tiny = cohort_specs(8, 4, seed=2026)
+    assert all(s.size == "tiny" for s in tiny)
+    assert [dataclasses.replace(s, size="tiny") for s in mixed] == tiny
+    assert all(s.size == "clinical" for s in cohort_specs(8, 4, seed=2026, size="clinical"))
+    assert sorted(s.group for s in mixed) == ["fcd"] * 8 + ["hc"] * 4
+
+
+def test_unknown_size_is_refused_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="unknown phantom size 'huge'"):
+        write_cohort(tmp_path / "p", 1, 0, seed=0, size="huge")
+    assert not (tmp_path / "p").exists()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet
-from bids_fcd.sampling.ddim import ddim_guided_decode, ddim_invert, pseudo_healthy, stride_for
+from bids_fcd.sampling.ddim import ddim_guided_decode, ddim_invert, forward_noise, pseudo_healthy, stride_for
 from bids_fcd.sampling.guidance import log_prob_grad
 from bids_fcd.training.presets import PRESETS
 
@@ -62,3 +62,71 @@ def test_stride_validation():
         stride_for(90, 6, 1000)
     with pytest.raises(ValueError, match="noise level"):
         stride_for(1000, 10, 1000)
+
+
+def _stochastic(u, c, s, x, seed, **kw):
+    kw = {"draws": 1, "batch_size": 32} | kw
+    return pseudo_healthy(u, c, s, x, noise_level=20, steps=5, scale=5.0, encoding="stochastic",
+                          generator=torch.Generator().manual_seed(seed), **kw)
+
+
+def test_forward_noise_is_q_of_x_l_given_x0():
+    _, _, s, x = _models()
+    x0 = x[:, :1]
+    a = s.alphas_cumprod[300]
+    assert torch.allclose(forward_noise(x0, s.alphas_cumprod, 300, torch.zeros_like(x0)), a.sqrt() * x0)
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(3))
+    out = forward_noise(x0, s.alphas_cumprod, 300, eps)
+    assert torch.allclose(out, a.sqrt() * x0 + (1 - a).sqrt() * eps, atol=1e-6)
+    assert float(a) < 1.0 and not torch.allclose(out, x0, atol=1e-2)
+
+
+def test_stochastic_encoding_is_seeded():
+    u, c, s, x = _models()
+    a, b, other = _stochastic(u, c, s, x, 7), _stochastic(u, c, s, x, 7), _stochastic(u, c, s, x, 8)
+    assert a.shape == (2, 1, 32, 32) and torch.isfinite(a).all()
+    assert torch.equal(a, b)
+    assert (a - other).abs().max() > 1e-3
+    # and it is not the deterministic (inverse DDIM) result
+    det = pseudo_healthy(u, c, s, x, noise_level=20, steps=5, scale=5.0)
+    assert (a - det).abs().max() > 1e-3
+
+
+def test_stochastic_encoding_matches_forward_noise_then_guided_decode():
+    u, c, s, x = _models()
+    out = _stochastic(u, c, s, x, 7)
+    eps = torch.randn((2, 1, 32, 32), generator=torch.Generator().manual_seed(7))
+    x_l = forward_noise(x[:, :1], s.alphas_cumprod, 20, eps)
+    manual = ddim_guided_decode(u, c, s, x_l, x[:, 1:], 20, stride_for(20, 5, 1000), 5.0)
+    assert torch.allclose(out, manual, atol=1e-5)
+
+
+def test_stochastic_encoding_does_not_depend_on_batch_size():
+    u, c, s, _ = _models()
+    x = torch.rand(5, 2, 32, 32, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    a = _stochastic(u, c, s, x, 7, batch_size=2, draws=2)
+    b = _stochastic(u, c, s, x, 7, batch_size=5, draws=2)
+    assert a.shape == (5, 1, 32, 32)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_draws_are_averaged_in_generator_order():
+    u, c, s, x = _models()
+    two = _stochastic(u, c, s, x, 7, draws=2)
+    g = torch.Generator().manual_seed(7)
+    singles = [pseudo_healthy(u, c, s, x, noise_level=20, steps=5, scale=5.0, encoding="stochastic", draws=1,
+                              generator=g) for _ in range(2)]
+    assert (singles[0] - singles[1]).abs().max() > 1e-3, "the second draw continues the generator"
+    assert torch.allclose(two, (singles[0] + singles[1]) / 2, atol=1e-5)
+    assert (two - singles[0]).abs().max() > 1e-4
+
+
+def test_encoding_arguments_are_checked():
+    u, c, s, x = _models()
+    with pytest.raises(ValueError, match="needs a torch.Generator"):
+        pseudo_healthy(u, c, s, x, noise_level=20, steps=5, scale=5.0, encoding="stochastic")
+    with pytest.raises(ValueError, match="unknown encoding 'forward'"):
+        pseudo_healthy(u, c, s, x, noise_level=20, steps=5, scale=5.0, encoding="forward",
+                       generator=torch.Generator())
+    with pytest.raises(ValueError, match="draws must be at least 1"):
+        _stochastic(u, c, s, x, 0, draws=0)

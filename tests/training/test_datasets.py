@@ -27,3 +27,13 @@ def test_dataset_balance_and_channels():
     w = ds.sample_weights()
     # the lesion slice weighs as much as all 7 healthy slices together
     assert torch.isclose(w[ds.labels == 1].sum(), w[ds.labels == 0].sum())
+
+
+def test_loss_weights_temper_the_class_imbalance():
+    ds = SliceDataset([_subject("FL", [2]), _subject("n/a", [])], channels=1)
+    w = ds.loss_weights()
+    assert w.shape == (6,)
+    assert torch.all(w[2:] == 0), "absent classes weigh nothing"
+    assert torch.isclose(w[:2].mean(), torch.tensor(1.0))
+    assert torch.isclose(w[1] / w[0], torch.tensor(7.0) ** 0.5)   # 7 healthy : 1 lesion slice, power 0.5
+    assert torch.isclose(ds.loss_weights(power=1.0)[1] / ds.loss_weights(power=1.0)[0], torch.tensor(7.0))

@@ -3,24 +3,59 @@ import shutil
 from types import SimpleNamespace
 
 from bids_fcd.config import SamplerConfig
-from bids_fcd.workflows.benchmark import run_benchmark
+from bids_fcd.evaluation.calibration import SIZE_GRID, Z_GRID
+from bids_fcd.workflows.benchmark import AUC_TIMESTEPS, run_benchmark
+from bids_fcd.workflows.reference import load_reference
+
+POST_ROWS = ["ablation: no histogram matching", "ablation: within-brain z (the paper's z)", "ablation: absolute anomaly",
+             "paper's post-processing (absolute, within-brain z)"]
+BASELINES = ["baseline: FLAIR z vs reference controls", "baseline: FLAIR asymmetry vs reference controls"]
+
+
+def _all_controls(bids):
+    """Mark every participant of a copied phantom as a control (participants.tsv keeps its BOM)."""
+    tsv = bids / "participants.tsv"
+    raw = tsv.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    lines = raw.decode("utf-8-sig").splitlines()
+    col = lines[0].split("\t").index("group")
+    rows = [line.split("\t") for line in lines[1:]]
+    for r in rows:
+        r[col] = "hc"
+    tsv.write_text("\ufeff" + "\n".join(["\t".join(lines[0].split("\t"))] + ["\t".join(r) for r in rows]) + "\n",
+                   encoding="utf-8")
 
 
 def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
     out = tmp_path / "bench"
     shutil.copytree(phantom, out / "bids")
-    shutil.copytree(work_dir, out / "work")   # reuse the preprocessing cache (keyed by content)
+    shutil.copytree(phantom, out / "ref-bids")
+    _all_controls(out / "ref-bids")
+    shutil.copytree(work_dir, out / "work")       # reuse the preprocessing cache (keyed by content)
+    shutil.copytree(work_dir, out / "ref-work")
     args = SimpleNamespace(out=str(out), n_fcd=2, n_hc=1, phantom_seed=3, size="tiny", device="cpu",
-                           model=str(tiny_model), flair_only_model=None, sweeps=False)
-    assert run_benchmark(args, SamplerConfig(noise_level=20, steps=5, guidance_scale=5.0)) == 0
-    res = json.loads((out / "results.json").read_text())["results"]
-    names = list(res)
-    assert names[0].startswith("method (s=5")
-    assert {"ablation: no histogram matching", "ablation: no guidance (s=0)", "baseline: FLAIR z-score vs controls",
-            "baseline: FLAIR asymmetry"} <= set(names)
-    for summary in res.values():
-        assert summary["n_scored"] == 2 and summary["n_controls"] == 1
-        assert 0 <= summary["R@5"] <= summary["R@10"] <= 1
+                           model=str(tiny_model), flair_only_model=None, sweeps=False, ablations=False,
+                           reference_bids=None, reference_seed=400, n_reference=3, max_fp_per_control=1.0, seed=0)
+    sampler = SamplerConfig(noise_level=20, steps=5, guidance_scale=5.0, encoding="stochastic", draws=1)
+    assert run_benchmark(args, sampler) == 0
+    doc = json.loads((out / "results.json").read_text())
+    res = doc["results"]
+    assert list(res) == ["method (stochastic, L=20, K=5, D=1, s=5)", *POST_ROWS, *BASELINES]
+    for name, summary in res.items():
+        assert summary["n_scored"] == 2 and summary["n_controls"] == 1, name
+        assert 0 <= summary["R@5"] <= summary["R@10"] <= 1, name
+        assert summary["z_threshold"] in Z_GRID and summary["min_cluster_mm3"] in SIZE_GRID, name
+        assert summary["calibration_fp_per_control"] >= 0
         assert len(summary["per_subject"]) == 3
+    assert doc["sweeps"] == {}
+    assert doc["meta"]["reference"]["n_controls"] == 3 and doc["meta"]["max_fp_per_control"] == 1.0
+    aucs = doc["diagnostics"]["classifier_auc_lesion_slice"]
+    assert list(aucs) == [f"t={t}" for t in AUC_TIMESTEPS]
+    assert all(v is not None and 0.0 <= v <= 1.0 for v in aucs.values())
+    # the method's reference, as `bids-fcd reference` would build it from the three reference controls
+    ref = load_reference(out / "reference")
+    assert ref.ref.n == 3 and ref.post is not None and ref.post.min_cluster_mm3 <= 150
     table = (out / "results.md").read_text()
-    assert table.count("\n") >= 7 and "| R@5 | R@10 |" in table
+    assert "| variant | subject sens. | FP clusters/HC | R@5 | R@10 |" in table
+    assert table.count("\n") >= 9 and "Classifier AUC" in table
+    assert (out / "guidance_gradient.png").stat().st_size > 0

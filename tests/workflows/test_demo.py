@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import bids
+import nibabel as nib
+import numpy as np
 
 from bids_fcd.cli.main import main
 
@@ -24,3 +26,28 @@ def test_demo_on_the_shipped_model(tmp_path):
     layout = bids.BIDSLayout(str(derivs), validate=False, is_derivative=True)
     assert len(layout.get_subjects()) == 3
     assert not any((out / "bids").rglob("*desc-*")), "nothing written into the input dataset"
+    ratios = lesion_residual_ratios(out)
+    assert len(ratios) == 2
+    assert min(ratios) > 2.0, f"lesion residual / residual elsewhere = {ratios}: the lesion is being reconstructed"
+
+
+def _grid(path: Path) -> np.ndarray:
+    return np.asarray(nib.load(path).get_fdata(), np.float32)
+
+
+def lesion_residual_ratios(out: Path) -> list[float]:
+    """Per FCD participant of a demo run: mean (FLAIR − pseudo-healthy) inside the lesion ÷ mean
+    |FLAIR − pseudo-healthy| in the rest of the brain. Catches lesion reconstruction: where the
+    pseudo-healthy FLAIR keeps the lesion the ratio falls towards 1 or below."""
+    derivs = out / "derivatives"
+    ratios = []
+    for roi_path in sorted((out / "work").rglob("roi_grid.nii.gz")):
+        roi = _grid(roi_path) > 0.5
+        prefix = roi_path.parents[1].name
+        anat = derivs / prefix / "anat"
+        real = _grid(anat / f"{prefix}_space-MNI152NLin2009aSym_desc-preproc_FLAIR.nii.gz")
+        pseudo = _grid(anat / f"{prefix}_space-MNI152NLin2009aSym_desc-pseudohealthy_FLAIR.nii.gz")
+        brain = _grid(anat / f"{prefix}_space-MNI152NLin2009aSym_desc-brain_mask.nii.gz") > 0.5
+        resid = real - pseudo
+        ratios.append(float(resid[roi & brain].mean()) / float(np.abs(resid[brain & ~roi]).mean()))
+    return ratios

@@ -52,7 +52,8 @@ def test_output_contents(participant_run, tiny_model):
     anom = nib.load(anat / f"{p}desc-anomaly_statmap.nii.gz").get_fdata()
     real = nib.load(anat / f"{p}desc-preproc_FLAIR.nii.gz").get_fdata()
     pseudo = nib.load(anat / f"{p}desc-pseudohealthy_FLAIR.nii.gz").get_fdata()
-    assert np.all(anom >= 0) and np.all(anom[~mask] == 0)
+    # signed anomaly (the default): FLAIR - pseudo-healthy has both signs in the brain, 0 outside
+    assert anom.min() < 0 < anom.max() and np.all(anom[~mask] == 0)
     # histogram matching: the pseudo-healthy FLAIR has the real FLAIR's intensity distribution in the brain
     assert np.allclose(np.sort(pseudo[mask]), np.sort(real[mask]), atol=1e-5)
     assert not np.allclose(pseudo[mask], real[mask])
@@ -72,9 +73,17 @@ def test_output_contents(participant_run, tiny_model):
         probs = {r["lobe"]: float(r["probability"]) for r in csv.DictReader(fh, delimiter="\t")}
     assert list(probs) == ["healthy", "FL", "TL", "PL", "OL", "IL"] and abs(sum(probs.values()) - 1) < 1e-4
     side = json.loads((anat / f"{p}desc-pseudohealthy_FLAIR.json").read_text())
-    assert side["Sampler"] == {"NoiseLevel": 20, "Steps": 5, "GuidanceScale": 5.0, "Seed": 0, "HistogramMatching": True}
+    assert side["Sampler"] == {"Encoding": "stochastic", "NoiseLevel": 20, "Steps": 5, "Draws": 1, "GuidanceScale": 5.0,
+                               "Seed": 0, "HistogramMatching": True}
     assert side["Model"]["SHA256"] and side["SkullStripped"] is True
     assert all(s.startswith("bids:raw:sub-00001/anat/") for s in side["Sources"])
+    # the tiny model has no normative reference: the z-map falls back to within-brain scoring
+    zside = json.loads((anat / f"{p}stat-z_desc-anomaly_statmap.json").read_text())
+    assert "within the brain" in zside["Description"] and "Reference" not in zside
+    warp = anat / "sub-00001_from-T1w_to-MNI152NLin2009aSym_mode-image_desc-warp_xfm.nii.gz"
+    assert nib.load(warp).shape[-1] == 3, "a displacement field: one 3-vector per voxel"
+    wside = json.loads(warp.with_name(warp.name.replace(".nii.gz", ".json")).read_text())
+    assert "SyN" in wside["Description"]
     cfg = json.loads((participant_run / "sub-00001" / "log" / "sub-00001_config.json").read_text())
     assert cfg["run"]["sampler"]["noise_level"] == 20
     assert "<img src='data:image/png;base64," in (participant_run / "sub-00001/figures/sub-00001_report.html").read_text()

@@ -1,0 +1,142 @@
+import numpy as np
+import pytest
+
+from bids_fcd.postprocessing.normative import (
+    MAD_TO_SD,
+    ReferenceParams,
+    build_reference,
+    leave_one_out_z,
+    normative_z,
+    robust_stats,
+)
+
+SHAPE = (16, 16, 8)
+
+
+def _population(seed: int = 0):
+    """A voxel-varying mean (rough) and SD (smooth, 0.8-1.6) on SHAPE."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(0.0, 2.0, SHAPE).astype(np.float32)
+    sd = np.broadcast_to(np.linspace(0.8, 1.6, SHAPE[0])[:, None, None], SHAPE).astype(np.float32)
+    return mu, sd
+
+
+def _controls(n: int, seed: int = 1):
+    mu, sd = _population()
+    rng = np.random.default_rng(seed)
+    maps = [(mu + sd * rng.standard_normal(SHAPE)).astype(np.float32) for _ in range(n)]
+    masks = [np.ones(SHAPE, bool) for _ in range(n)]
+    return maps, masks
+
+
+def test_new_control_has_standard_normal_z():
+    maps, masks = _controls(25)
+    ref = build_reference({"anomaly": maps}, masks)
+    assert ref.n == 25 and ref.coverage.all()
+    mu, sd = _population()
+    mean, ref_sd = ref.stats["anomaly"]
+    # the robust statistics estimate the population's mean and SD
+    assert np.abs(mean - mu).mean() < 0.35
+    assert abs(float(np.median(ref_sd / sd)) - 1.0) < 0.15
+    new = (mu + sd * np.random.default_rng(99).standard_normal(SHAPE)).astype(np.float32)
+    z = normative_z(new, np.ones(SHAPE, bool), ref)
+    assert z.dtype == np.float32 and z.shape == SHAPE
+    assert abs(float(z.mean())) < 0.15
+    assert 0.8 < float(z.std()) < 1.25
+    # a within-brain z of the raw map would not be standard normal: the voxel-varying mean dominates
+    assert float(((new - new.mean()) / new.std() - z).std()) > 0.5
+
+
+def test_shifting_the_reference_mean_shifts_z():
+    maps, masks = _controls(12)
+    new = _controls(1, seed=5)[0][0]
+    ref = build_reference({"anomaly": maps}, masks)
+    d = 0.7
+    shifted = build_reference({"anomaly": [m + d for m in maps]}, masks)
+    _, sd = ref.stats["anomaly"]
+    assert np.allclose(shifted.stats["anomaly"][1], sd, atol=1e-5), "the robust SD is shift-invariant"
+    z = normative_z(new, masks[0], ref)
+    z_shift = normative_z(new, masks[0], shifted)
+    assert np.allclose(z_shift, z - d / sd, atol=1e-4)
+    assert np.all(z_shift < z)
+
+
+def test_voxels_covered_by_too_few_controls_get_zero():
+    maps, _ = _controls(10)
+    masks = []
+    for i in range(10):
+        m = np.ones(SHAPE, bool)
+        m[:, :, 0] = i < 8           # 8 of 10 controls have brain: covered (min_coverage 0.8)
+        m[:, :, 1] = i < 7           # 7 of 10: not covered
+        masks.append(m)
+    ref = build_reference({"anomaly": maps}, masks, ReferenceParams(min_coverage=0.8))
+    assert ref.coverage[:, :, 0].all() and not ref.coverage[:, :, 1].any() and ref.coverage[:, :, 2:].all()
+    mean, sd = ref.stats["anomaly"]
+    assert np.all(mean[:, :, 1] == 0) and np.all(sd[:, :, 1] == 1)
+    x = maps[0] + 100.0              # far outside the controls everywhere
+    z = normative_z(x, np.ones(SHAPE, bool), ref)
+    assert np.all(z[:, :, 1] == 0)
+    assert np.all(z[:, :, 0] > 10) and np.all(z[:, :, 2:] > 10)
+    # the participant's own mask counts too
+    own = np.ones(SHAPE, bool)
+    own[3] = False
+    assert np.all(normative_z(x, own, ref)[3] == 0)
+    # at a partly covered voxel only the controls with brain there enter the statistics
+    m0, _ = robust_stats(maps, masks, ref.coverage, ReferenceParams())
+    assert np.allclose(m0[:, :, 0], np.median(np.stack(maps[:8])[:, :, :, 0], axis=0), atol=1e-5)
+
+
+def test_sd_floor_keeps_z_finite_where_controls_agree():
+    maps, masks = _controls(10)
+    for m in maps:
+        m[4, 4, 4] = 3.0             # every control has exactly the same value here: MAD = 0
+    params = ReferenceParams(sd_smoothing_vox=0.0, sd_floor_fraction=0.5)
+    ref = build_reference({"anomaly": maps}, masks, params)
+    mean, sd = ref.stats["anomaly"]
+    assert mean[4, 4, 4] == 3.0
+    floor = 0.5 * float(np.median(sd))
+    assert sd[4, 4, 4] >= floor * 0.999 and sd.min() >= floor * 0.999
+    x = maps[0].copy()
+    x[4, 4, 4] = 4.0
+    z = normative_z(x, masks[0], ref)
+    assert np.all(np.isfinite(z))
+    assert np.isclose(z[4, 4, 4], 1.0 / sd[4, 4, 4], rtol=1e-5) and z[4, 4, 4] < 5.0
+    # without the floor the raw MAD-SD is 0 there
+    raw_mad = np.median(np.abs(np.stack(maps)[:, 4, 4, 4] - 3.0)) * MAD_TO_SD
+    assert raw_mad == 0.0
+
+
+def test_too_few_controls_raise():
+    maps, masks = _controls(4)
+    with pytest.raises(ValueError, match="at least 2 controls"):
+        build_reference({"anomaly": maps[:1]}, masks[:1])
+    with pytest.raises(ValueError, match="at least 5 controls, got 4"):
+        build_reference({"anomaly": maps}, masks, ReferenceParams(min_controls=5))
+    assert build_reference({"anomaly": maps}, masks).n == 4
+
+
+def test_leave_one_out_does_not_score_a_control_against_itself():
+    maps, masks = _controls(8)
+    maps[0][5, 5, 5] += 6.0          # control 0 is an outlier at one voxel
+    params = ReferenceParams()
+    loo = leave_one_out_z(maps, masks, params)
+    assert len(loo) == 8 and all(z.shape == SHAPE for z in loo)
+    full = build_reference({"anomaly": maps}, masks, params)
+    for i in range(8):
+        assert not np.allclose(loo[i], normative_z(maps[i], masks[i], full))
+    # the outlier is stronger when the control is left out of its own reference (median and MAD are
+    # robust, so only a little)
+    assert loo[0][5, 5, 5] > normative_z(maps[0], masks[0], full)[5, 5, 5] + 0.1
+    # and equals the z against a reference built from the other seven
+    rest = build_reference({"anomaly": maps[1:]}, masks[1:], params)
+    assert np.allclose(loo[0], normative_z(maps[0], masks[0], rest), atol=1e-6)
+
+
+def test_grid_mismatch_and_unknown_map_raise():
+    maps, masks = _controls(3)
+    ref = build_reference({"anomaly": maps, "flair": maps}, masks)
+    with pytest.raises(ValueError, match="does not match"):
+        normative_z(np.zeros((16, 16, 9), np.float32), np.ones((16, 16, 9), bool), ref)
+    with pytest.raises(ValueError, match="no 'asymmetry' statistics"):
+        normative_z(maps[0], masks[0], ref, name="asymmetry")
+    assert normative_z(maps[0], masks[0], ref, name="flair").shape == SHAPE
