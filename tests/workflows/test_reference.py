@@ -58,12 +58,12 @@ def test_reference_inside_a_model_and_a_participant_run_against_it(phantom, tiny
     assert (dseg["Threshold"], dseg["MinClusterSizemm3"]) == (loaded.post.z_threshold, loaded.post.min_cluster_mm3)
 
 
-def test_reference_needs_two_controls(phantom, tiny_model, work_dir, tmp_path, caplog):
+def test_reference_needs_three_controls(phantom, tiny_model, work_dir, tmp_path, caplog):
     out = tmp_path / "ref"
     code = main(["reference", str(phantom), str(out), "--participant-label", "00003", "--model", str(tiny_model),
                  "--work-dir", str(work_dir), *SAMPLER])
     assert code == 1
-    assert "a reference needs at least 2" in caplog.text
+    assert "a reference needs at least 3" in caplog.text
     assert not out.exists()
     # by default the controls are participants.tsv's hc rows: the phantom has one
     assert main(["reference", str(phantom), str(out), "--model", str(tiny_model), "--work-dir", str(work_dir),
