@@ -13,7 +13,8 @@ optional FLAIR-only model, and two baselines repaired the same way (FLAIR and FL
 each z-scored against the reference controls). Also: lesion removal, pseudo-healthy error on
 controls, the classifier's lesion-slice AUC per t and the guidance-gradient concentration.
 Results go to OUT/results.json and OUT/results.md (and OUT/guidance_gradient.png); the method's
-reference (as ``bids-fcd reference`` builds it from the reference controls) to OUT/reference.
+reference (as ``bids-fcd reference`` builds it from the reference controls) to OUT/reference, and its raw
+pseudo-healthy volumes to OUT/method_pseudo_healthy.npz.
 """
 
 from __future__ import annotations
@@ -272,6 +273,9 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         if post_rows:  # the method's own reference, exactly as `bids-fcd reference` builds it
             ref, _, meta = reference_from_cohort(refs, raw_r, mdl, cfg, post0, budget)
             save_reference(out / "reference", ref, aff, {**meta, "dataset": ref_bids.name})
+            # raw pseudo-healthy volumes (W, H, S) for re-analysis without sampling again
+            np.savez_compressed(out / "method_pseudo_healthy.npz", **{f"test_{k}": v for k, v in raw_t.items()},
+                                **{f"ref_{k}": v for k, v in raw_r.items()})
         quality = synthesis_quality(subjects, raw_t, cortex, cfg.histogram_matching)
         variants: list[tuple[str, PostConfig, bool]] = [(prefix, post0, cfg.histogram_matching)]
         if post_rows:
