@@ -98,8 +98,13 @@ class PostConfig:
     ``anomaly``: ``signed`` scores FLAIR − pseudo-healthy (FCD is FLAIR-hyperintense; hypointense
     residuals count as 0 in clusters), ``absolute`` its magnitude. ``zscore``: ``normative``
     against a reference of controls (the default; needs a reference) or ``within`` the brain
-    (the paper's). ``z_threshold`` and ``min_cluster_mm3`` are calibrated on controls (the
-    reference's leave-one-out calibration); 1.65 and 150 are the fallbacks.
+    (the paper's). Normative scoring: each map loses its low-frequency drift (block medians of
+    ``drift_block_mm``; 0 = off), is z-scored against the reference, re-standardised by its own
+    robust spread (``restandardise``), and the residual's z and the FLAIR's own normative z are
+    combined as ((1 − w)·z_residual + w·z_FLAIR) / √((1 − w)² + w²) with w = ``flair_weight``
+    (0 = the pseudo-healthy residual alone, 1 = the FLAIR-z baseline). ``z_threshold`` and
+    ``min_cluster_mm3`` are calibrated on controls (the reference's leave-one-out calibration);
+    1.65 and 150 are the fallbacks.
     """
 
     smoothing_fwhm_mm: float = 4.0
@@ -108,6 +113,9 @@ class PostConfig:
     max_clusters: int = 20
     anomaly: str = "signed"
     zscore: str = "normative"
+    drift_block_mm: float = 8.0
+    restandardise: bool = True
+    flair_weight: float = 0.5
 
 
 @dataclass(frozen=True)

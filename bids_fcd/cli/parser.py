@@ -155,7 +155,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
           help="BIDS dataset of controls for the normative reference (default: a phantom from --reference-seed)")
     _flag(be, "reference-seed", type=int, default=400, help="seed of the reference phantom")
     _flag(be, "n-reference", type=int, default=20, help="controls in the reference phantom")
-    _flag(be, "max-fp-per-control", type=v.non_negative_float, default=0.5,
+    _flag(be, "max-fp-per-control", type=v.non_negative_float, default=0.25,
           help="false-positive budget for calibrating the clusters on the reference controls")
     _flag(be, "ablations", action="store_true",
           help="also sample the no-guidance and deterministic (paper) variants (each about doubles the run)")
@@ -170,7 +170,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
           help="controls to use (default: participants.tsv group == hc)")
     _flag(rf, "model", default=None)
     _flag(rf, "work-dir", default=None, help="preprocessing cache (default: OUT_DIR/../bids-fcd-work)")
-    _flag(rf, "max-fp-per-control", type=v.non_negative_float, default=0.5,
+    _flag(rf, "max-fp-per-control", type=v.non_negative_float, default=0.25,
           help="false-positive clusters per control allowed when calibrating the cluster setting (leave-one-out)")
     add_sampler_args(rf)
     rf.add_argument("-v", "--verbose", action="count", default=0)

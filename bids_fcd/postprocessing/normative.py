@@ -12,7 +12,7 @@ mask ∩ coverage, 0 elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,7 +76,7 @@ def robust_stats(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], covera
     return mean, sd
 
 
-def build_reference(maps: dict[str, Sequence[np.ndarray]], masks: Sequence[np.ndarray],
+def build_reference(maps: Mapping[str, Sequence[np.ndarray]], masks: Sequence[np.ndarray],
                     params: ReferenceParams | None = None) -> NormativeReference:
     """A reference from N controls: ``maps[name]`` is N (W, H, S) arrays, ``masks`` their brain masks."""
     params = params or ReferenceParams()
@@ -109,4 +109,80 @@ def leave_one_out_z(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
         rest = [j for j in range(len(maps)) if j != i]
         ref = build_reference({"anomaly": [maps[j] for j in rest]}, [masks[j] for j in rest], params)
         out.append(normative_z(maps[i], masks[i], ref))
+    return out
+
+
+def remove_drift(x: np.ndarray, mask: np.ndarray, block_vox: int) -> np.ndarray:
+    """``x`` minus its low-frequency drift inside ``mask`` (0 = unchanged).
+
+    The drift is the median of ``x`` over brain voxels in blocks of ``block_vox``³ voxels (blocks
+    with < 30 % brain are left out), smoothed across blocks and interpolated back: a residual bias
+    field or contrast difference spreads over many blocks, while a lesion, which fills less than
+    half of a block, barely moves a median. Pure array; (W, H, S) in, float32 (W, H, S) out.
+    """
+    if block_vox <= 1:
+        return np.asarray(x, np.float32)
+    mask = np.asarray(mask, bool)
+    shape = x.shape
+    pad = [(0, (-n) % block_vox) for n in shape]
+    a = np.pad(np.where(mask, x, np.nan).astype(np.float32), pad, constant_values=np.nan)
+    nb = [n // block_vox for n in a.shape]
+    blocks = a.reshape(nb[0], block_vox, nb[1], block_vox, nb[2], block_vox).transpose(0, 2, 4, 1, 3, 5)
+    blocks = blocks.reshape(*nb, -1)
+    frac = np.mean(~np.isnan(blocks), axis=-1)
+    ok = frac >= 0.3
+    med = np.zeros(nb, np.float32)
+    if ok.any():
+        med[ok] = np.nanmedian(blocks[ok], axis=-1)
+    num = ndimage.gaussian_filter(med, 1.0)
+    den = ndimage.gaussian_filter(ok.astype(np.float32), 1.0)
+    low = np.where(den > 0.05, num / np.maximum(den, 1e-6), 0.0)
+    up = ndimage.zoom(low, block_vox, order=1)[: shape[0], : shape[1], : shape[2]]
+    return np.where(mask, x - up, 0.0).astype(np.float32)
+
+
+def restandardise(z: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Re-centre and re-scale a z-map by its own robust spread inside ``inside`` (median, 1.4826 × MAD).
+
+    A scan noisier than the reference (a thick-slice 2D FLAIR, another scanner) then needs a
+    larger deviation before it counts, and one quieter than the reference a smaller one; a lesion
+    is too small to move the median or the MAD. 0 outside ``inside``.
+    """
+    inside = np.asarray(inside, bool)
+    vals = z[inside]
+    if vals.size < 10:
+        return np.where(inside, z, 0.0).astype(np.float32)
+    med = float(np.median(vals))
+    mad = float(np.median(np.abs(vals - med))) * MAD_TO_SD
+    return np.where(inside, (z - med) / max(mad, 1e-6), 0.0).astype(np.float32)
+
+
+def combined_z(maps: dict[str, np.ndarray], mask: np.ndarray, ref: NormativeReference, weights: dict[str, float],
+               restandardised: bool = True) -> np.ndarray:
+    """Σ_k w_k z_k / √(Σ_k w_k²) of the normative z-maps of several maps (a standardised sum).
+
+    Args:
+        maps: {name: (W, H, S)} maps, each with statistics in ``ref``. weights: {name: w ≥ 0};
+            names with w = 0 are skipped. restandardised: apply :func:`restandardise` to each z.
+    """
+    used = {k: w for k, w in weights.items() if w > 0}
+    if not used:
+        raise ValueError("at least one map needs a positive weight")
+    inside = np.asarray(mask, bool) & ref.coverage
+    total = np.zeros(np.shape(mask), np.float32)
+    for name, w in used.items():
+        z = normative_z(maps[name], mask, ref, name)
+        total += w * (restandardise(z, inside) if restandardised else z)
+    return (total / np.sqrt(sum(w * w for w in used.values()))).astype(np.float32)
+
+
+def leave_one_out_combined(maps: Mapping[str, Sequence[np.ndarray]], masks: Sequence[np.ndarray],
+                           weights: dict[str, float], restandardised: bool = True,
+                           params: ReferenceParams | None = None) -> list[np.ndarray]:
+    """Each control's :func:`combined_z` against a reference of the other N − 1."""
+    out = []
+    for i in range(len(masks)):
+        rest = [j for j in range(len(masks)) if j != i]
+        ref = build_reference({k: [v[j] for j in rest] for k, v in maps.items()}, [masks[j] for j in rest], params)
+        out.append(combined_z({k: v[i] for k, v in maps.items()}, masks[i], ref, weights, restandardised))
     return out

@@ -19,7 +19,7 @@ from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
 from bids_fcd.postprocessing.clusters import Cluster, find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.lobes import participant_lobe_probabilities
-from bids_fcd.postprocessing.normative import NormativeReference, normative_z
+from bids_fcd.postprocessing.normative import NormativeReference, combined_z, remove_drift
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.sampling.ddim import class_probabilities, pseudo_healthy
 
@@ -70,26 +70,40 @@ def postprocess(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Cluster]]:
     """(pseudo, anomaly, z, labels, clusters) from (W, H, S) real and raw pseudo-healthy volumes."""
     pseudo, anom = residual(real, pseudo_raw, mask, grid, post, histogram_matching)
-    z, labels, clusters = threshold_anomaly(anom, mask, grid, post, reference)
+    z, labels, clusters = threshold_anomaly(anom, real, mask, grid, post, reference)
     return pseudo, anom, z, labels, clusters
 
 
-def score(anom: np.ndarray, mask: np.ndarray, post: PostConfig, reference: NormativeReference | None,
-          name: str = "anomaly") -> np.ndarray:
-    """The z-map of a (W, H, S) map: against the reference (``post.zscore == "normative"``) or within the brain."""
+def normative_maps(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig,
+                   post: PostConfig) -> dict[str, np.ndarray]:
+    """The maps a normative reference holds statistics of, (W, H, S) each: ``anomaly`` (the smoothed
+    residual) and ``flair`` (the FLAIR smoothed the same way), both without their low-frequency drift."""
+    block = int(round(post.drift_block_mm / grid.spacing_mm)) if post.drift_block_mm > 0 else 0
+    fl = anomaly_map(flair, np.zeros_like(flair), mask, post.smoothing_fwhm_mm, grid.spacing_mm, "signed")
+    return {"anomaly": remove_drift(anom, mask, block), "flair": remove_drift(fl, mask, block)}
+
+
+def map_weights(post: PostConfig) -> dict[str, float]:
+    """Weights of the normative z-maps: the residual 1 − w, the FLAIR w (``post.flair_weight``)."""
+    return {"anomaly": 1.0 - post.flair_weight, "flair": post.flair_weight}
+
+
+def score(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
+          reference: NormativeReference | None) -> np.ndarray:
+    """The z-map: normative (``post.zscore == "normative"``, see :class:`PostConfig`) or within the brain."""
     if post.zscore == "normative":
         if reference is None:
             raise ValueError("a normative z-map needs a reference: use a model that ships one, pass --reference, "
                              "or choose --zscore within")
-        return normative_z(anom, mask, reference, name)
+        return combined_z(normative_maps(anom, flair, mask, grid, post), mask, reference, map_weights(post),
+                          post.restandardise)
     return z_map(anom, mask)
 
 
-def threshold_anomaly(anom: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
-                      reference: NormativeReference | None = None,
-                      name: str = "anomaly") -> tuple[np.ndarray, np.ndarray, list[Cluster]]:
-    """(z, labels, clusters) of a (W, H, S) map: z-score, threshold, clusters ranked by peak z."""
-    z = score(anom, mask, post, reference, name)
+def threshold_anomaly(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
+                      reference: NormativeReference | None = None) -> tuple[np.ndarray, np.ndarray, list[Cluster]]:
+    """(z, labels, clusters) of a (W, H, S) anomaly map: z-score, threshold, clusters ranked by peak z."""
+    z = score(anom, flair, mask, grid, post, reference)
     aff, _ = grid_affine(grid)
     labels, clusters = find_clusters(z, aff, post.z_threshold, post.min_cluster_mm3, post.max_clusters)
     return z, labels, clusters

@@ -13,8 +13,9 @@ optional FLAIR-only model, and two baselines repaired the same way (FLAIR and FL
 each z-scored against the reference controls). Also: lesion removal, pseudo-healthy error on
 controls, the classifier's lesion-slice AUC per t and the guidance-gradient concentration.
 Results go to OUT/results.json and OUT/results.md (and OUT/guidance_gradient.png); the method's
-reference (as ``bids-fcd reference`` builds it from the reference controls) to OUT/reference, and its raw
-pseudo-healthy volumes to OUT/method_pseudo_healthy.npz.
+reference (as ``bids-fcd reference`` builds it from the reference controls) to OUT/reference; raw
+pseudo-healthy volumes are cached in OUT/cache (keyed by model, sampler settings and input), so a re-run
+re-scores without sampling again and reports the sampling time of the first run.
 """
 
 from __future__ import annotations
@@ -41,13 +42,14 @@ from bids_fcd.phantom.generator import write_cohort
 from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
 from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
-from bids_fcd.postprocessing.normative import build_reference, leave_one_out_z, normative_z
+from bids_fcd.postprocessing.normative import build_reference, combined_z, leave_one_out_combined, remove_drift
 from bids_fcd.preprocessing.grid import grid_affine, to_slices
 from bids_fcd.sampling.ddim import forward_noise
 from bids_fcd.sampling.guidance import log_prob_grad
+from bids_fcd.workflows.analysis import map_weights, normative_maps
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 from bids_fcd.workflows.participant import resolve_device
-from bids_fcd.workflows.reference import reference_from_cohort, save_reference
+from bids_fcd.workflows.reference import control_maps, reference_from_cohort, save_reference
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +67,26 @@ SCALE_SWEEP = (0.0, 60.0)
 AUC_TIMESTEPS = (0, 100, 300, 500)
 
 
-def calibrated_z(test: dict[str, np.ndarray], ref_maps: list[np.ndarray], ref_masks: list[np.ndarray],
+Maps = dict[str, np.ndarray]
+
+
+def calibrated_z(test: dict[str, Maps], ref_maps: dict[str, list[np.ndarray]], ref_masks: list[np.ndarray],
                  masks: dict[str, np.ndarray], post: PostConfig, affine: np.ndarray,
                  budget: float) -> tuple[dict[str, np.ndarray], PostConfig, dict[str, Any]]:
-    """z-maps of the test maps and the cluster setting calibrated on the reference controls.
+    """z-maps of the test participants and the cluster setting calibrated on the reference controls.
 
-    Normative: against the reference of ``ref_maps``, calibrated leave-one-out; within-brain: each
-    map z-scored in its own brain, calibrated on the reference controls' own z-maps.
+    ``test[label]`` and ``ref_maps`` hold :func:`normative_maps` (``anomaly``, ``flair``). Normative:
+    :func:`combined_z` against the reference of ``ref_maps``, calibrated leave-one-out; within-brain:
+    the anomaly z-scored in its own brain, calibrated on the controls' own z-maps.
     """
     if post.zscore == "normative":
-        ref = build_reference({"anomaly": ref_maps}, ref_masks)
-        ctrl_z = leave_one_out_z(ref_maps, ref_masks)
-        zs = {k: normative_z(m, masks[k], ref) for k, m in test.items()}
+        weights = map_weights(post)
+        ref = build_reference(ref_maps, ref_masks)
+        ctrl_z = leave_one_out_combined(ref_maps, ref_masks, weights, post.restandardise)
+        zs = {k: combined_z(m, masks[k], ref, weights, post.restandardise) for k, m in test.items()}
     else:
-        ctrl_z = [z_map(m, mk) for m, mk in zip(ref_maps, ref_masks, strict=True)]
-        zs = {k: z_map(m, masks[k]) for k, m in test.items()}
+        ctrl_z = [z_map(m, mk) for m, mk in zip(ref_maps["anomaly"], ref_masks, strict=True)]
+        zs = {k: z_map(m["anomaly"], masks[k]) for k, m in test.items()}
     chosen = choose(fp_table(ctrl_z, affine), budget)
     return zs, dataclasses.replace(post, z_threshold=chosen["z_threshold"],
                                    min_cluster_mm3=chosen["min_cluster_mm3"]), chosen
@@ -243,6 +250,8 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     aff, _ = grid_affine(model.net.grid)
     spacing = model.net.grid.spacing_mm
     post0 = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
+    residual_only = dataclasses.replace(post0, flair_weight=0.0)
+    grid = model.net.grid
     budget = args.max_fp_per_control
     subjects = load_cohort(bids, work, model)
     refs = load_cohort(ref_bids, out / "ref-work", model, controls_of(ref_bids))
@@ -252,8 +261,12 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     log.info("benchmark: %d test participants (%d controls), %d reference controls, model %s", len(subjects),
              sum(s.group == "hc" for s in subjects), len(refs), model.name)
     res: dict[str, dict[str, Any]] = {}
+    timings_file = out / "cache" / "timings.json"
+    timings: dict[tuple[str, str], float] = {}
+    if timings_file.exists():
+        timings = {tuple(k.split("|", 1)): v for k, v in json.loads(timings_file.read_text()).items()}  # type: ignore[misc]
 
-    def variant(name: str, test_maps: dict[str, np.ndarray], ref_maps: list[np.ndarray], post: PostConfig,
+    def variant(name: str, test_maps: dict[str, Maps], ref_maps: dict[str, list[np.ndarray]], post: PostConfig,
                 seconds: float, extra: dict[str, Any] | None = None) -> None:
         zs, cal, chosen = calibrated_z(test_maps, ref_maps, ref_masks, masks, post, aff, budget)
         res[name] = evaluate_variant(subjects, zs, aff, cal, seconds) | (extra or {})
@@ -264,8 +277,9 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
 
     def sampled(cfg: SamplerConfig, mdl: LoadedModel = model) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
                                                                       float]:
-        raw_t, secs = pseudo_volumes(subjects, mdl, cfg, device)
-        raw_r, _ = pseudo_volumes(refs, mdl, cfg, device)
+        raw_t, secs = pseudo_volumes(subjects, mdl, cfg, device, out / "cache")
+        raw_r, _ = pseudo_volumes(refs, mdl, cfg, device, out / "cache")
+        secs = timings.setdefault((mdl.sha256, json.dumps(to_dict(cfg))), secs)  # first (uncached) timing
         return raw_t, raw_r, secs
 
     def method_rows(prefix: str, cfg: SamplerConfig, mdl: LoadedModel = model, post_rows: bool = False) -> None:
@@ -273,13 +287,17 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         if post_rows:  # the method's own reference, exactly as `bids-fcd reference` builds it
             ref, _, meta = reference_from_cohort(refs, raw_r, mdl, cfg, post0, budget)
             save_reference(out / "reference", ref, aff, {**meta, "dataset": ref_bids.name})
-            # raw pseudo-healthy volumes (W, H, S) for re-analysis without sampling again
-            np.savez_compressed(out / "method_pseudo_healthy.npz", **{f"test_{k}": v for k, v in raw_t.items()},
-                                **{f"ref_{k}": v for k, v in raw_r.items()})
         quality = synthesis_quality(subjects, raw_t, cortex, cfg.histogram_matching)
-        variants: list[tuple[str, PostConfig, bool]] = [(prefix, post0, cfg.histogram_matching)]
+        variants: list[tuple[str, PostConfig, bool]] = [(prefix, post0, cfg.histogram_matching),
+                                                        (prefix + ", residual only", residual_only,
+                                                         cfg.histogram_matching)]
         if post_rows:
-            variants += [("ablation: no histogram matching", post0, False),
+            variants += [("ablation: no drift removal, no re-standardisation",
+                          dataclasses.replace(post0, drift_block_mm=0.0, restandardise=False), cfg.histogram_matching),
+                         ("ablation: residual only, no drift removal, no re-standardisation",
+                          dataclasses.replace(residual_only, drift_block_mm=0.0, restandardise=False),
+                          cfg.histogram_matching),
+                         ("ablation: no histogram matching", post0, False),
                          ("ablation: within-brain z (the paper's z)", dataclasses.replace(post0, zscore="within"),
                           cfg.histogram_matching),
                          ("ablation: absolute anomaly", dataclasses.replace(post0, anomaly="absolute"),
@@ -287,20 +305,28 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
                          ("paper's post-processing (absolute, within-brain z)",
                           dataclasses.replace(post0, anomaly="absolute", zscore="within"), cfg.histogram_matching)]
         for name, post, hm in variants:
-            t_maps = anomaly_maps(subjects, raw_t, mdl, post, hm)
-            r_maps = anomaly_maps(refs, raw_r, mdl, post, hm)
+            t_an = anomaly_maps(subjects, raw_t, mdl, post, hm)
+            r_an = anomaly_maps(refs, raw_r, mdl, post, hm)
+            t_maps = {s.label: normative_maps(t_an[s.label], s.flair, s.mask, grid, post) for s in subjects}
             q = quality if hm == cfg.histogram_matching else synthesis_quality(subjects, raw_t, cortex, hm)
-            variant(name, t_maps, [r_maps[s.label] for s in refs], post, secs, q)
+            variant(name, t_maps, control_maps(refs, r_an, grid, post), post, secs, q)
 
     def describe(cfg: SamplerConfig) -> str:
         return (f"{cfg.encoding}, L={cfg.noise_level}, K={cfg.steps}" + (f", D={cfg.draws}" if cfg.encoding ==
                 "stochastic" else "") + f", s={cfg.guidance_scale:g}")
 
     def baseline(name: str, fn: Callable[[Subject], np.ndarray]) -> None:
+        """A map without diffusion model, scored exactly as the method's residual (drift removal,
+        normative z, re-standardisation, leave-one-out calibration)."""
         t0 = time.time()
-        t_maps = {s.label: _smoothed(fn(s), s.mask, post0, spacing) for s in subjects}
+        block = int(round(post0.drift_block_mm / spacing)) if post0.drift_block_mm > 0 else 0
+
+        def maps(s: Subject) -> Maps:
+            return {"anomaly": remove_drift(_smoothed(fn(s), s.mask, post0, spacing), s.mask, block)}
+
+        t_maps = {s.label: maps(s) for s in subjects}
         secs = time.time() - t0
-        variant(name, t_maps, [_smoothed(fn(s), s.mask, post0, spacing) for s in refs], post0, secs)
+        variant(name, t_maps, {"anomaly": [maps(s)["anomaly"] for s in refs]}, residual_only, secs)
 
     sweeps: dict[str, dict[str, dict[str, Any]]] = {}
     diagnostics: dict[str, Any] = {}
@@ -312,6 +338,8 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
 
     def flush() -> None:
         """Write what is done so far (a long run interrupted keeps its finished rows)."""
+        timings_file.parent.mkdir(parents=True, exist_ok=True)
+        timings_file.write_text(json.dumps({f"{a}|{b}": v for (a, b), v in timings.items()}, indent=1) + "\n")
         (out / "results.json").write_text(json.dumps({"meta": meta, "results": res, "sweeps": sweeps,
                                                       "diagnostics": diagnostics}, indent=2) + "\n")
         text = [markdown_table(res)]

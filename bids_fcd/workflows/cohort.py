@@ -3,6 +3,8 @@ many participants at once (shared by the reference builder, calibration and the 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ import torch
 
 from bids_fcd.bids.layout import find_inputs, open_layout
 from bids_fcd.bids.participants import read_participants
-from bids_fcd.config import PostConfig, PreprocConfig, SamplerConfig
+from bids_fcd.config import PostConfig, PreprocConfig, SamplerConfig, to_dict
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.preprocessing.grid import from_slices
 from bids_fcd.preprocessing.pipeline import preprocess
@@ -61,13 +63,32 @@ def controls_of(bids: Path) -> list[str]:
     return sorted(k for k, r in rows.items() if str(r.get("group", "")).lower() in ("hc", "control"))
 
 
-def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: SamplerConfig,
-                   device: torch.device) -> tuple[dict[str, np.ndarray], float]:
-    """Raw pseudo-healthy FLAIR volumes (W, H, S) per participant, and the seconds taken."""
+def volume_key(model: LoadedModel, sampler: SamplerConfig, sub: Subject) -> str:
+    """Cache key of one pseudo-healthy volume: the model, every sampler setting, the input stack."""
+    h = hashlib.sha256(json.dumps([model.sha256, to_dict(sampler)]).encode())
+    h.update(np.ascontiguousarray(sub.stack).tobytes())
+    return h.hexdigest()[:24]
+
+
+def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: SamplerConfig, device: torch.device,
+                   cache: Path | None = None) -> tuple[dict[str, np.ndarray], float]:
+    """Raw pseudo-healthy FLAIR volumes (W, H, S) per participant, and the seconds taken to sample.
+
+    With ``cache``, volumes are read from / written to ``cache/<key>.npy`` (:func:`volume_key`), so a
+    benchmark re-run does not sample again; cached volumes count no time.
+    """
     t0 = time.time()
     raw = {}
     for sub in subjects:
+        path = cache / f"{volume_key(model, sampler, sub)}.npy" if cache is not None else None
+        if path is not None and path.exists():
+            raw[sub.label] = np.load(path)
+            continue
         raw[sub.label] = from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path.with_suffix(".tmp.npy"), raw[sub.label])
+            path.with_suffix(".tmp.npy").replace(path)
         log.info("sub-%s: pseudo-healthy (%s, s=%g, L=%d, K=%s, D=%d) after %.0f s", sub.label, sampler.encoding,
                  sampler.guidance_scale, sampler.noise_level, sampler.steps, sampler.draws, time.time() - t0)
     return raw, time.time() - t0

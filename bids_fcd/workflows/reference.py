@@ -23,8 +23,14 @@ import torch
 from bids_fcd.config import PostConfig, SamplerConfig, from_dict, to_dict
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.nets.checkpoint import WEIGHT_FILES, LoadedModel, ModelError, load_model, sha256_file, write_sums
-from bids_fcd.postprocessing.normative import NormativeReference, ReferenceParams, build_reference, leave_one_out_z
+from bids_fcd.postprocessing.normative import (
+    NormativeReference,
+    ReferenceParams,
+    build_reference,
+    leave_one_out_combined,
+)
 from bids_fcd.preprocessing.grid import grid_affine
+from bids_fcd.workflows.analysis import map_weights, normative_maps
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 
 log = logging.getLogger(__name__)
@@ -87,15 +93,27 @@ def load_reference(path: Path) -> LoadedReference:
     return LoadedReference(path, sha, ref, meta, post)
 
 
-def calibrate_reference(anoms: list[np.ndarray], masks: list[np.ndarray], base: PostConfig, affine: np.ndarray,
-                        params: ReferenceParams, max_fp_per_control: float) -> tuple[PostConfig, dict[str, Any]]:
-    """Leave-one-out calibration of (z threshold, minimum size) on the reference's own controls."""
-    z_maps = leave_one_out_z(anoms, masks, params)
+def calibrate_reference(maps: dict[str, list[np.ndarray]], masks: list[np.ndarray], base: PostConfig,
+                        affine: np.ndarray, params: ReferenceParams,
+                        max_fp_per_control: float) -> tuple[PostConfig, dict[str, Any]]:
+    """Leave-one-out calibration of (z threshold, minimum size) on the reference's own controls.
+
+    ``maps`` are the controls' :func:`normative_maps`; each control is scored as a participant would
+    be (``base``'s weights and re-standardisation) against a reference of the others.
+    """
+    z_maps = leave_one_out_combined(maps, masks, map_weights(base), base.restandardise, params)
     table = fp_table(z_maps, affine)
     chosen = choose(table, max_fp_per_control)
     post = dataclasses.replace(base, z_threshold=chosen["z_threshold"], min_cluster_mm3=chosen["min_cluster_mm3"])
     return post, {"method": "leave-one-out over the reference controls", "max_fp_per_control": max_fp_per_control,
                   "chosen": chosen, "table": table}
+
+
+def control_maps(subjects: list[Subject], anoms: dict[str, np.ndarray], grid: Any,
+                 post: PostConfig) -> dict[str, list[np.ndarray]]:
+    """{map name: one (W, H, S) map per control} of :func:`normative_maps`."""
+    per = [normative_maps(anoms[s.label], s.flair, s.mask, grid, post) for s in subjects]
+    return {k: [p[k] for p in per] for k in per[0]}
 
 
 def reference_from_cohort(subjects: list[Subject], raw: dict[str, np.ndarray], model: LoadedModel,
@@ -105,11 +123,10 @@ def reference_from_cohort(subjects: list[Subject], raw: dict[str, np.ndarray], m
     params = params or ReferenceParams()
     anoms = anomaly_maps(subjects, raw, model, post, sampler.histogram_matching)
     masks = [s.mask for s in subjects]
-    ref = build_reference({"anomaly": [anoms[s.label] for s in subjects], "flair": [s.flair for s in subjects]},
-                          masks, params)
+    maps = control_maps(subjects, anoms, model.net.grid, post)
+    ref = build_reference(maps, masks, params)
     aff, _ = grid_affine(model.net.grid)
-    cal_post, calib = calibrate_reference([anoms[s.label] for s in subjects], masks, post, aff, params,
-                                          max_fp_per_control)
+    cal_post, calib = calibrate_reference(maps, masks, post, aff, params, max_fp_per_control)
     ages = [float(s.age) for s in subjects if _is_number(s.age)]
     meta = {"participants": [s.label for s in subjects], "age_range": [min(ages), max(ages)] if ages else None,
             "sampler": to_dict(sampler), "post": to_dict(cal_post), "calibration": calib,

@@ -69,7 +69,7 @@ def test_reference_and_benchmark_subcommands_parse(tmp_path):
     assert (a.command, a.participant_label, a.draws, a.max_fp_per_control) == ("reference", ["01", "02"], 1, 0.25)
     b = p.parse_args(["benchmark", str(tmp_path)])
     assert (b.size, b.n_reference, b.reference_bids, b.ablations, b.max_fp_per_control) == ("mixed", 20, None,
-                                                                                           False, 0.5)
+                                                                                           False, 0.25)
 
 
 def test_output_inside_input_is_refused(tmp_path, capsys):

@@ -140,3 +140,48 @@ def test_grid_mismatch_and_unknown_map_raise():
     with pytest.raises(ValueError, match="no 'asymmetry' statistics"):
         normative_z(maps[0], masks[0], ref, name="asymmetry")
     assert normative_z(maps[0], masks[0], ref, name="flair").shape == SHAPE
+
+
+def test_remove_drift_takes_out_a_smooth_field_but_keeps_a_small_blob():
+    from bids_fcd.postprocessing.normative import remove_drift
+
+    shape = (32, 32, 24)
+    mask = np.zeros(shape, bool)
+    mask[2:30, 2:30, 2:22] = True
+    x, y, _ = np.meshgrid(*(np.linspace(-1, 1, n) for n in shape), indexing="ij")
+    field = 0.5 * x + 0.3 * y
+    blob = np.zeros(shape, np.float32)
+    blob[14:17, 14:17, 10:13] = 1.0
+    out = remove_drift((field + blob).astype(np.float32), mask, 4)
+    assert np.abs(out[mask & (blob == 0)]).mean() < 0.2 * np.abs(field[mask]).mean()
+    assert out[blob > 0].mean() > 0.7
+    assert np.all(out[~mask] == 0)
+    np.testing.assert_array_equal(remove_drift(field.astype(np.float32), mask, 0), field.astype(np.float32))
+
+
+def test_restandardise_gives_robust_unit_spread_and_ignores_a_lesion():
+    from bids_fcd.postprocessing.normative import restandardise
+
+    rng = np.random.default_rng(1)
+    z = (3.0 * rng.standard_normal((20, 20, 20)) + 1.0).astype(np.float32)
+    inside = np.ones(z.shape, bool)
+    z[:3, :3, :3] = 40.0
+    out = restandardise(z, inside)
+    core = out[3:, 3:, 3:]
+    assert abs(float(np.median(core))) < 0.05 and 0.9 < float(core.std()) < 1.1
+    assert out[0, 0, 0] > 10
+
+
+def test_combined_z_is_a_standardised_sum_and_rejects_zero_weights():
+    from bids_fcd.postprocessing.normative import NormativeReference, combined_z
+
+    shape = (6, 6, 6)
+    cov = np.ones(shape, bool)
+    zero, one = np.zeros(shape, np.float32), np.ones(shape, np.float32)
+    ref = NormativeReference(cov, {"a": (zero, one), "b": (zero, one)}, 20)
+    maps = {"a": np.full(shape, 2.0, np.float32), "b": np.full(shape, 4.0, np.float32)}
+    z = combined_z(maps, cov, ref, {"a": 0.5, "b": 0.5}, restandardised=False)
+    np.testing.assert_allclose(z, (2.0 + 4.0) / np.sqrt(2.0), rtol=1e-5)
+    np.testing.assert_allclose(combined_z(maps, cov, ref, {"a": 1.0, "b": 0.0}, restandardised=False), 2.0)
+    with pytest.raises(ValueError):
+        combined_z(maps, cov, ref, {"a": 0.0, "b": 0.0})
