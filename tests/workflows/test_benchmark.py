@@ -7,7 +7,9 @@ from bids_fcd.evaluation.calibration import SIZE_GRID, Z_GRID
 from bids_fcd.workflows.benchmark import AUC_TIMESTEPS, run_benchmark
 from bids_fcd.workflows.reference import load_reference
 
-POST_ROWS = ["ablation: no histogram matching", "ablation: within-brain z (the paper's z)", "ablation: absolute anomaly",
+POST_ROWS = ["ablation: no drift removal, no re-standardisation",
+             "ablation: residual only, no drift removal, no re-standardisation", "ablation: no histogram matching",
+             "ablation: within-brain z (the paper's z)", "ablation: absolute anomaly",
              "paper's post-processing (absolute, within-brain z)"]
 BASELINES = ["baseline: FLAIR z vs reference controls", "baseline: FLAIR asymmetry vs reference controls"]
 
@@ -40,7 +42,8 @@ def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
     assert run_benchmark(args, sampler) == 0
     doc = json.loads((out / "results.json").read_text())
     res = doc["results"]
-    assert list(res) == ["method (stochastic, L=20, K=5, D=1, s=5)", *POST_ROWS, *BASELINES]
+    method = "method (stochastic, L=20, K=5, D=1, s=5)"
+    assert list(res) == [method, method + ", residual only", *POST_ROWS, *BASELINES]
     for name, summary in res.items():
         assert summary["n_scored"] == 2 and summary["n_controls"] == 1, name
         assert 0 <= summary["R@5"] <= summary["R@10"] <= 1, name
