@@ -103,13 +103,8 @@ def normative_z(x: np.ndarray, mask: np.ndarray, ref: NormativeReference, name: 
 
 def leave_one_out_z(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                     params: ReferenceParams | None = None) -> list[np.ndarray]:
-    """Each control's z-map against a reference of the other N − 1 (for calibrating on controls)."""
-    out = []
-    for i in range(len(maps)):
-        rest = [j for j in range(len(maps)) if j != i]
-        ref = build_reference({"anomaly": [maps[j] for j in rest]}, [masks[j] for j in rest], params)
-        out.append(normative_z(maps[i], masks[i], ref))
-    return out
+    """Each control's z-map of one map against a reference of the other N − 1 (no re-standardisation)."""
+    return leave_one_out_combined({"anomaly": maps}, masks, {"anomaly": 1.0}, False, params)
 
 
 def remove_drift(x: np.ndarray, mask: np.ndarray, block_vox: int) -> np.ndarray:
