@@ -74,13 +74,21 @@ def postprocess(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid
     return pseudo, anom, z, labels, clusters
 
 
+def without_drift(x: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
+                  smooth: bool = False) -> np.ndarray:
+    """``x`` (W, H, S), optionally smoothed as the anomaly is, minus its low-frequency drift (``post``)."""
+    if smooth:
+        x = anomaly_map(x, np.zeros_like(x), mask, post.smoothing_fwhm_mm, grid.spacing_mm, "signed")
+    block = int(round(post.drift_block_mm / grid.spacing_mm)) if post.drift_block_mm > 0 else 0
+    return remove_drift(x, mask, block)
+
+
 def normative_maps(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig,
                    post: PostConfig) -> dict[str, np.ndarray]:
     """The maps a normative reference holds statistics of, (W, H, S) each: ``anomaly`` (the smoothed
     residual) and ``flair`` (the FLAIR smoothed the same way), both without their low-frequency drift."""
-    block = int(round(post.drift_block_mm / grid.spacing_mm)) if post.drift_block_mm > 0 else 0
-    fl = anomaly_map(flair, np.zeros_like(flair), mask, post.smoothing_fwhm_mm, grid.spacing_mm, "signed")
-    return {"anomaly": remove_drift(anom, mask, block), "flair": remove_drift(fl, mask, block)}
+    return {"anomaly": without_drift(anom, mask, grid, post),
+            "flair": without_drift(flair, mask, grid, post, smooth=True)}
 
 
 def map_weights(post: PostConfig) -> dict[str, float]:

@@ -39,14 +39,14 @@ from bids_fcd.evaluation.scoring import cohort_summary, score_subject
 from bids_fcd.nets.checkpoint import LoadedModel, load_model
 from bids_fcd.nets.networks import build_scheduler
 from bids_fcd.phantom.generator import write_cohort
-from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
+from bids_fcd.postprocessing.anomaly import z_map
 from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
-from bids_fcd.postprocessing.normative import build_reference, combined_z, leave_one_out_combined, remove_drift
+from bids_fcd.postprocessing.normative import build_reference, combined_z, leave_one_out_combined
 from bids_fcd.preprocessing.grid import grid_affine, to_slices
 from bids_fcd.sampling.ddim import forward_noise
 from bids_fcd.sampling.guidance import log_prob_grad
-from bids_fcd.workflows.analysis import map_weights, normative_maps
+from bids_fcd.workflows.analysis import map_weights, normative_maps, without_drift
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 from bids_fcd.workflows.participant import resolve_device
 from bids_fcd.workflows.reference import control_maps, reference_from_cohort, save_reference
@@ -232,10 +232,6 @@ def markdown_table(results: dict[str, dict[str, Any]], first: str = "variant") -
     return "\n".join(lines)
 
 
-def _smoothed(x: np.ndarray, mask: np.ndarray, post: PostConfig, spacing: float) -> np.ndarray:
-    return anomaly_map(x, np.zeros_like(x), mask, post.smoothing_fwhm_mm, spacing, "signed")
-
-
 def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     """Entry of ``bids-fcd benchmark``; returns the exit code."""
     out = Path(args.out)
@@ -248,7 +244,6 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     device = resolve_device(args.device)
     model = load_model(args.model, device)
     aff, _ = grid_affine(model.net.grid)
-    spacing = model.net.grid.spacing_mm
     post0 = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
     residual_only = dataclasses.replace(post0, flair_weight=0.0)
     grid = model.net.grid
@@ -319,10 +314,9 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         """A map without diffusion model, scored exactly as the method's residual (drift removal,
         normative z, re-standardisation, leave-one-out calibration)."""
         t0 = time.time()
-        block = int(round(post0.drift_block_mm / spacing)) if post0.drift_block_mm > 0 else 0
 
         def maps(s: Subject) -> Maps:
-            return {"anomaly": remove_drift(_smoothed(fn(s), s.mask, post0, spacing), s.mask, block)}
+            return {"anomaly": without_drift(fn(s), s.mask, grid, post0, smooth=True)}
 
         t_maps = {s.label: maps(s) for s in subjects}
         secs = time.time() - t0
