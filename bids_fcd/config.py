@@ -71,6 +71,8 @@ class SamplerConfig:
     chosen by the benchmark) or ``deterministic`` (inverse DDIM, the paper's; see ``PRESETS``).
     ``guidance_scale`` is *s* in ε̂' = ε̂ − s·√(1−ᾱ_t)·∇ log C(h | x_t, t).
     ``steps=None`` means one step per timestep (K = L). ``seed`` seeds the stochastic encoding.
+    ``slices``: ``all`` samples every slice of the grid (the whole cerebrum); ``paper`` only the
+    paper's central axial band (the other slices get no anomaly).
     """
 
     noise_level: int = 300
@@ -81,6 +83,7 @@ class SamplerConfig:
     histogram_matching: bool = True
     encoding: str = "stochastic"
     draws: int = 2
+    slices: str = "all"
 
 
 #: Sampler presets: ``fast`` is the default (measured best, BENCHMARKS.md); ``paper`` is the
@@ -143,6 +146,8 @@ class RunConfig:
     ``post=None`` means "the cluster-forming settings calibrated for the reference (or model)",
     falling back to :class:`PostConfig` defaults; the resolved value is what is logged.
     ``reference`` is a reference directory (``bids-fcd reference``); None = the model's own.
+    ``nprocs``/``omp_nthreads``: CPU threads in all / per process (0 = all cores, the default).
+    ``overwrite``: recompute participants whose outputs are already complete (else they are skipped).
     """
 
     bids_dir: str
@@ -154,7 +159,9 @@ class RunConfig:
     model: str | None = None
     reference: str | None = None
     device: str = "auto"
-    nprocs: int = 1
+    nprocs: int = 0
+    omp_nthreads: int = 0
+    overwrite: bool = False
     skip_bids_validation: bool = False
     bids_filter_file: str | None = None
     sampler: SamplerConfig = field(default_factory=SamplerConfig)

@@ -36,6 +36,7 @@ def sampler_from_args(args) -> SamplerConfig:  # noqa: ANN001
     cfg = dataclasses.replace(SamplerConfig(), **preset)
     over = {k: getattr(args, k) for k in ("encoding", "noise_level", "steps", "draws") if getattr(args, k, None) is not None}
     return dataclasses.replace(cfg, **over, guidance_scale=args.guidance_scale, seed=args.seed,
+                               slices=getattr(args, "slices", cfg.slices),
                                histogram_matching=not getattr(args, "no_histogram_matching", False))
 
 
@@ -45,7 +46,8 @@ def app_config(args) -> RunConfig:  # noqa: ANN001
         bids_dir=str(args.bids_dir), output_dir=str(args.output_dir), analysis_level=args.analysis_level,
         participant_label=tuple(args.participant_label), session_label=tuple(args.session_label),
         work_dir=args.work_dir, model=args.model, reference=str(args.reference) if args.reference else None,
-        device=args.device, nprocs=args.nprocs or 0, preproc=PreprocConfig(registration=args.registration),
+        device=args.device, nprocs=args.nprocs or 0,
+        omp_nthreads=args.omp_nthreads or 0, overwrite=args.overwrite, preproc=PreprocConfig(registration=args.registration),
         skip_bids_validation=args.skip_bids_validation,
         bids_filter_file=str(args.bids_filter_file) if args.bids_filter_file else None,
         sampler=sampler_from_args(args),

@@ -44,6 +44,8 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
     _flag(p, "guidance-scale", type=v.non_negative_float, default=s.guidance_scale, metavar="S",
           help="classifier-guidance scale s in epsilon-form; 0 disables guidance (default: %(default)s)")
     _flag(p, "seed", type=int, default=s.seed, help="random seed (default: %(default)s)")
+    _flag(p, "slices", choices=("all", "paper"), default=s.slices,
+          help="all: every axial slice of the grid (the whole cerebrum); paper: the paper's central band only")
     _flag(p, "device", choices=("auto", "cpu", "cuda"), default="auto",
           help="compute device; auto uses a CUDA GPU when one is visible (default: %(default)s)")
 
@@ -72,7 +74,11 @@ def build_app_parser() -> argparse.ArgumentParser:
     _flag(p, "reference", type=v.existing_dir, default=None, metavar="DIR",
           help="normative reference directory written by `bids-fcd reference` (default: the model's own)")
     add_sampler_args(p)
-    _flag(p, "nprocs", type=v.positive_int, default=None, help="CPU threads (default: all cores)")
+    _flag(p, "nprocs", type=v.positive_int, default=None, help="CPU threads in all (default: all cores)")
+    _flag(p, "omp-nthreads", type=v.positive_int, default=None,
+          help="threads per process for torch and ANTs (default: --nprocs)")
+    _flag(p, "overwrite", action="store_true",
+          help="recompute participants whose outputs are complete (default: skip them, as a resumed run does)")
     _flag(p, "skip-bids-validation", action="store_true", help="index the dataset without BIDS validation")
     _flag(p, "bids-filter-file", type=v.existing_file, default=None, metavar="FILE",
           help='JSON of pybids filters, e.g. {"t1w": {"acquisition": "iso08"}, "flair": {...}}')
