@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# Build the CPU image and run the BIDS App in it the way users do, then check the results.
+#
+#   sudo bash scripts/docker-smoke.sh            (root: it may install and start a Docker engine)
+#
+# Idempotent. Steps: start a Docker engine if none answers (installing docker.io if needed) -> build a
+# local debian:bookworm-slim with debootstrap if the image is missing (for machines without a registry)
+# -> fetch the CPU torch wheel into .docker-extra/wheels -> build bids-fcd:<version>-cpu -> check that no
+# CA bundle, index URL or build argument reached the final image (docker history --no-trunc, image config,
+# and a search of the exported file system) -> write a phantom BIDS dataset on the host -> run the
+# participant and then the group level in the container with --read-only --tmpfs /tmp --network none, a
+# non-root --user, the dataset mounted read-only -> check the expected derivatives
+# (tests/data/expected_outputs.txt + group_summary.tsv), the ownership of the outputs and that the input
+# tree is byte-identical -> print build time, image size and run times.
+#
+# Nothing about this machine is stored in the repository: the apt mirror, the pip CA bundle and index
+# are read from the machine's apt and pip configuration at run time.
+#
+# Environment (all optional):
+#   SMOKE_DIR     scratch directory (default /tmp/bids-fcd-smoke; wiped at each run)
+#   SMOKE_USER    uid:gid inside the container (default: the caller's, or 1000:1000 when run as root)
+#   TORCH_VERSION torch version (default 2.13.0)
+#   KEEP_ENGINE=1 leave a Docker engine this script started running afterwards
+#   SKIP_BUILD=1  reuse an existing image (still checked)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$PWD"
+
+SMOKE_DIR="${SMOKE_DIR:-/tmp/bids-fcd-smoke}"
+TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
+EXTRA="$REPO/.docker-extra"          # git-ignored; the builder stage's optional inputs
+BASE_IMAGE="debian:bookworm-slim"
+if [ -z "${SMOKE_USER:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then SMOKE_USER="1000:1000"; else SMOKE_USER="$(id -u):$(id -g)"; fi
+fi
+RUN_UID="${SMOKE_USER%%:*}"
+RUN_GID="${SMOKE_USER##*:}"
+
+log() { printf '[smoke %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+warn() { log "WARNING: $*"; WARNINGS=$((WARNINGS + 1)); }
+WARNINGS=0
+STARTED_ENGINE_PID=""
+ROOTFS=""
+
+cleanup() {
+  rm -f "$EXTRA/ca.pem"
+  [ -z "$ROOTFS" ] || rm -rf "$ROOTFS"
+  [ -z "${EXPORT_DIR:-}" ] || rm -rf "$EXPORT_DIR"
+  if [ -n "$STARTED_ENGINE_PID" ] && [ "${KEEP_ENGINE:-0}" != 1 ]; then
+    log "stopping the Docker engine this script started (pid $STARTED_ENGINE_PID)"
+    kill "$STARTED_ENGINE_PID" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$STARTED_ENGINE_PID" 2>/dev/null || break; sleep 1; done
+  fi
+}
+trap cleanup EXIT
+
+need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root (run: sudo bash scripts/docker-smoke.sh)"; }
+
+# ---------------------------------------------------------------- version
+VERSION="$(PYTHONPATH="$REPO" python3 -c 'import bids_fcd; print(bids_fcd.__version__)' 2>/dev/null \
+  || sed -n 's/^__version__ = "\(.*\)"$/\1/p' bids_fcd/__init__.py)"
+[ -n "$VERSION" ] || die "could not read bids_fcd.__version__"
+IMAGE="bids-fcd:${VERSION}-cpu"
+log "bids-fcd $VERSION -> image $IMAGE; container user $SMOKE_USER; scratch $SMOKE_DIR"
+
+# ---------------------------------------------------------------- engine
+if ! docker info >/dev/null 2>&1; then
+  need_root "starting a Docker engine"
+  if ! command -v dockerd >/dev/null 2>&1; then
+    log "installing docker.io"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    mkdir -p "$SMOKE_DIR"
+    log "starting dockerd (log: $SMOKE_DIR/dockerd.log)"
+    nohup dockerd >"$SMOKE_DIR/dockerd.log" 2>&1 &
+    STARTED_ENGINE_PID=$!
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || die "dockerd did not answer within 60 s; see $SMOKE_DIR/dockerd.log"
+  fi
+fi
+log "Docker engine: server $(docker version -f '{{.Server.Version}}' 2>/dev/null || echo '?')"
+
+# ---------------------------------------------------------------- base image
+apt_mirror() {
+  # The first Debian archive URI of the machine's apt sources (deb822 *.sources, then one-line lists).
+  local f uri
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    uri="$(awk '/^URIs:/{for (i = 2; i <= NF; i++) if ($i !~ /security/) {print $i; exit}}' "$f")"
+    if [ -n "$uri" ] && grep -qE '^Suites:.*bookworm' "$f"; then echo "$uri"; return; fi
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    uri="$(awk '$1 == "deb" && $0 ~ /bookworm/ && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) {print $i; exit}}' "$f")"
+    if [ -n "$uri" ]; then echo "$uri"; return; fi
+  done
+}
+
+if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+  log "base image $BASE_IMAGE present"
+elif docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
+  log "base image $BASE_IMAGE pulled from the registry"
+else
+  need_root "building the base image"
+  command -v debootstrap >/dev/null 2>&1 || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  MIRROR="$(apt_mirror)"
+  [ -n "$MIRROR" ] || die "no Debian mirror found in the apt sources; set up apt or pull $BASE_IMAGE"
+  ROOTFS="$(mktemp -d /tmp/bookworm-rootfs.XXXXXX)"
+  log "no registry: building $BASE_IMAGE with debootstrap --variant=minbase from the machine's apt mirror"
+  debootstrap --variant=minbase bookworm "$ROOTFS" "$MIRROR" >"$SMOKE_DIR.debootstrap.log" 2>&1 \
+    || die "debootstrap failed; see $SMOKE_DIR.debootstrap.log"
+  rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
+  tar -C "$ROOTFS" -c . | docker import - "$BASE_IMAGE" >/dev/null
+  rm -rf "$ROOTFS"; ROOTFS=""
+fi
+
+# ---------------------------------------------------------------- pip settings of this machine
+pip_setting() {  # value of a pip option: PIP_<NAME> in the environment, else `pip config list`
+  local key="$1" envname
+  envname="PIP_$(echo "$key" | tr 'a-z-' 'A-Z_')"
+  if [ -n "${!envname:-}" ]; then echo "${!envname}"; return; fi
+  python3 -m pip config list 2>/dev/null \
+    | sed -n "s/^\(global\|install\|download\|:env:\)\.${key}='\(.*\)'\$/\2/p" | head -1
+}
+PIP_CERT_HOST="$(pip_setting cert || true)"
+PIP_INDEX_HOST="$(pip_setting index-url || true)"
+BUILD_ARGS=(--build-arg TORCH_FLAVOR=cpu --build-arg "TORCH_VERSION=$TORCH_VERSION" --build-arg "VERSION=$VERSION")
+mkdir -p "$EXTRA/wheels"
+if [ -n "$PIP_CERT_HOST" ] && [ -f "$PIP_CERT_HOST" ]; then
+  cp "$PIP_CERT_HOST" "$EXTRA/ca.pem"        # removed again on exit
+  BUILD_ARGS+=(--build-arg PIP_CERT=/tmp/build-extra/ca.pem)
+  log "pip CA bundle from the machine's pip configuration -> builder stage only"
+fi
+if [ -n "$PIP_INDEX_HOST" ]; then
+  BUILD_ARGS+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_HOST")
+  log "pip index from the machine's pip configuration -> builder stage only"
+fi
+
+# ---------------------------------------------------------------- CPU torch wheel
+torch_wheel() {  # the first cp311 torch wheel in .docker-extra/wheels, or nothing
+  local w
+  for w in "$EXTRA"/wheels/torch-"$TORCH_VERSION"*-cp311-*.whl; do [ -f "$w" ] && { echo "$w"; return; }; done
+}
+if [ -n "$(torch_wheel)" ]; then
+  log "CPU torch wheel present: $(basename "$(torch_wheel)")"
+else
+  log "fetching the CPU torch $TORCH_VERSION wheel (cp311)"
+  dl=(python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11
+      --platform manylinux_2_28_x86_64 -d "$EXTRA/wheels" "torch==$TORCH_VERSION")
+  (cd /tmp && "${dl[@]}" --index-url https://download.pytorch.org/whl/cpu --timeout 20 --retries 1) 2>/dev/null \
+    || (cd /tmp && "${dl[@]}") || die "could not download torch==$TORCH_VERSION"
+  [ -n "$(torch_wheel)" ] || die "no cp311 torch wheel fetched"
+fi
+case "$(basename "$(torch_wheel)")" in
+  *+cpu*) ;;
+  *) warn "the torch wheel in $EXTRA/wheels is not tagged +cpu; the image may need CUDA libraries" ;;
+esac
+
+# ---------------------------------------------------------------- build
+BUILD_S=0
+if [ "${SKIP_BUILD:-0}" = 1 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  log "SKIP_BUILD=1: reusing $IMAGE"
+else
+  mkdir -p "$SMOKE_DIR"
+  log "docker build $IMAGE (log: $SMOKE_DIR.build.log)"
+  t0=$(date +%s)
+  docker build --network host "${BUILD_ARGS[@]}" -t "$IMAGE" . >"$SMOKE_DIR.build.log" 2>&1 \
+    || { tail -40 "$SMOKE_DIR.build.log" >&2; die "docker build failed; see $SMOKE_DIR.build.log"; }
+  BUILD_S=$(( $(date +%s) - t0 ))
+fi
+rm -f "$EXTRA/ca.pem"
+SIZE_B="$(docker image inspect -f '{{.Size}}' "$IMAGE")"
+SIZE_MB=$(( SIZE_B / 1000000 ))
+
+# ---------------------------------------------------------------- fresh scratch directory
+rm -rf "$SMOKE_DIR"
+mkdir -p "$SMOKE_DIR"
+BIDS="$SMOKE_DIR/bids"; OUT="$SMOKE_DIR/derivatives"; WORK="$SMOKE_DIR/work"
+
+# ---------------------------------------------------------------- image metadata and secrets
+log "checking the image configuration and history"
+[ "$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.version"}}' "$IMAGE")" = "$VERSION" ] \
+  || die "label org.opencontainers.image.version is not $VERSION"
+cfg_user="$(docker image inspect -f '{{.Config.User}}' "$IMAGE")"
+case "$cfg_user" in ""|0|0:*|root|root:*) die "the image runs as root (USER '$cfg_user')";; esac
+[ "$(docker image inspect -f '{{json .Config.Entrypoint}}' "$IMAGE")" = '["bids-fcd"]' ] || die "ENTRYPOINT is not [\"bids-fcd\"]"
+docker run --rm --network none "$IMAGE" --version | grep -qx "bids-fcd $VERSION" || die "bids-fcd --version is not $VERSION"
+
+docker history --no-trunc "$IMAGE" >"$SMOKE_DIR/history.txt"
+docker image inspect "$IMAGE" >"$SMOKE_DIR/inspect.json"
+patterns="$SMOKE_DIR/forbidden-strings.txt"
+{
+  echo "PIP_CERT"; echo "PIP_INDEX_URL"; echo "build-extra"; echo ".docker-extra"; echo "ca.pem"
+  [ -z "$PIP_CERT_HOST" ] || echo "$PIP_CERT_HOST"
+  [ -z "$PIP_INDEX_HOST" ] || echo "$PIP_INDEX_HOST"
+  for k in extra-index-url find-links trusted-host; do
+    for u in $(pip_setting "$k" || true); do echo "$u"; done
+  done
+} | sort -u | grep -v '^$' >"$patterns"
+if grep -nF -f "$patterns" "$SMOKE_DIR/history.txt" "$SMOKE_DIR/inspect.json"; then
+  die "the image history or configuration names the pip CA bundle, an index or a build argument (above)"
+fi
+log "docker history --no-trunc / inspect: none of $(wc -l <"$patterns") build-only strings found"
+
+log "searching the image's file system for the CA bundle and index URLs"
+EXPORT_DIR="$(mktemp -d /tmp/bids-fcd-image.XXXXXX)"
+cid="$(docker create "$IMAGE")"
+docker export "$cid" | tar -x -C "$EXPORT_DIR" 2>/dev/null || true
+docker rm "$cid" >/dev/null
+[ -x "$EXPORT_DIR/opt/bids-fcd/venv/bin/bids-fcd" ] || die "image export failed (no venv/bin/bids-fcd)"
+if [ -n "$PIP_CERT_HOST" ] && [ -f "$PIP_CERT_HOST" ]; then
+  # The exact bundle, by size and content ...
+  sz="$(stat -c %s "$PIP_CERT_HOST")"; ref="$(sha256sum <"$PIP_CERT_HOST" | cut -d' ' -f1)"
+  while IFS= read -r -d '' f; do
+    [ "$(sha256sum <"$f" | cut -d' ' -f1)" != "$ref" ] || die "the host CA bundle is in the image: ${f#"$EXPORT_DIR"}"
+  done < <(find "$EXPORT_DIR" -xdev -type f -size "${sz}c" -print0)
+  # ... and every certificate of it that the image's own certifi bundle does not ship (the site's CA).
+  certifi="$(find "$EXPORT_DIR/opt/bids-fcd/venv" -path '*certifi/cacert.pem' | head -1)"
+  python3 - "$PIP_CERT_HOST" "${certifi:-/dev/null}" >"$SMOKE_DIR/site-ca-lines.txt" <<'EOF'
+import re, sys
+pem = re.compile(r"-----BEGIN CERTIFICATE-----\s+(.*?)-----END CERTIFICATE-----", re.S)
+host = [b.split() for b in pem.findall(open(sys.argv[1], errors="replace").read())]
+known = {"".join(b) for b in pem.findall(open(sys.argv[2], errors="replace").read())}
+for lines in host:
+    if "".join(lines) not in known and len(lines) > 3:
+        print(lines[2])  # a 64-character base64 line inside the certificate body
+EOF
+  nsite="$(wc -l <"$SMOKE_DIR/site-ca-lines.txt")"
+  if [ "$nsite" -gt 0 ] && grep -rlF -f "$SMOKE_DIR/site-ca-lines.txt" "$EXPORT_DIR" 2>/dev/null; then
+    die "a certificate from the host's pip CA bundle is in the image (files above)"
+  fi
+  log "file search: host CA bundle absent; $nsite site-only certificate(s) of it searched, none found"
+fi
+grep -v -e '^PIP_' -e '^ca.pem$' "$patterns" >"$SMOKE_DIR/url-patterns.txt" || true
+if [ -s "$SMOKE_DIR/url-patterns.txt" ] && grep -rlF -f "$SMOKE_DIR/url-patterns.txt" "$EXPORT_DIR" 2>/dev/null; then
+  die "the image contains the pip index / CA path strings of this machine (files above)"
+fi
+if find "$EXPORT_DIR" -xdev \( -name 'ca.pem' -o -name 'pip.conf' -o -path '*/build-extra*' -o -name 'torch-*.whl' \) \
+    -print | grep .; then
+  die "build-only files found in the image (above)"
+fi
+log "file search: no pip configuration, index URL or build-only file in the image"
+rm -rf "$EXPORT_DIR"; EXPORT_DIR=""
+
+# ---------------------------------------------------------------- phantom dataset on the host
+VENV="${BIDS_FCD_VENV:-$REPO/.venv}"
+log "writing the phantom dataset (2 FCD + 1 control, seed 1234)"
+if [ -x "$VENV/bin/bids-fcd" ]; then
+  "$VENV/bin/bids-fcd" phantom "$BIDS" --n-fcd 2 --n-hc 1 --seed 1234 >"$SMOKE_DIR/phantom.log" 2>&1 \
+    || { cat "$SMOKE_DIR/phantom.log" >&2; die "phantom generation failed"; }
+else
+  log "no host venv at $VENV: writing the phantom with the image instead"
+  chmod 0777 "$SMOKE_DIR"
+  docker run --rm --network none --user "$SMOKE_USER" -v "$SMOKE_DIR:/smoke" "$IMAGE" \
+    phantom /smoke/bids --n-fcd 2 --n-hc 1 --seed 1234 >"$SMOKE_DIR/phantom.log" 2>&1 \
+    || { cat "$SMOKE_DIR/phantom.log" >&2; die "phantom generation failed"; }
+  chmod 0755 "$SMOKE_DIR"
+fi
+snapshot() { (cd "$1" && find . -printf '%y %m %p\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+snapshot "$BIDS" >"$SMOKE_DIR/input-before.txt"
+
+mkdir -p "$OUT" "$WORK"
+chown "$RUN_UID:$RUN_GID" "$OUT" "$WORK"
+
+DOCKER_RUN=(docker run --rm --read-only --tmpfs /tmp --network none --user "$SMOKE_USER"
+            -v "$BIDS:/data:ro" -v "$OUT:/out" -v "$WORK:/work" "$IMAGE")
+
+# ---------------------------------------------------------------- participant level
+log "participant level (3 participants) in the container"
+t0=$(date +%s)
+"${DOCKER_RUN[@]}" /data /out participant -w /work >"$SMOKE_DIR/participant.log" 2>&1 \
+  || { tail -40 "$SMOKE_DIR/participant.log" >&2; die "participant level failed; see $SMOKE_DIR/participant.log"; }
+PART_S=$(( $(date +%s) - t0 ))
+
+# ---------------------------------------------------------------- group level
+log "group level in the container"
+t0=$(date +%s)
+"${DOCKER_RUN[@]}" /data /out group -w /work >"$SMOKE_DIR/group.log" 2>&1 \
+  || { tail -40 "$SMOKE_DIR/group.log" >&2; die "group level failed; see $SMOKE_DIR/group.log"; }
+GROUP_S=$(( $(date +%s) - t0 ))
+
+# ---------------------------------------------------------------- checks
+log "checking the derivatives"
+missing=0; nexp=0
+while IFS= read -r rel || [ -n "$rel" ]; do
+  rel="${rel%%#*}"; rel="$(echo "$rel" | tr -d '[:space:]')"
+  [ -n "$rel" ] || continue
+  nexp=$((nexp + 1))
+  [ -e "$OUT/$rel" ] && continue
+  case "$rel" in
+    *.html) warn "report missing: $rel" ;;
+    *) log "missing: $rel"; missing=$((missing + 1)) ;;
+  esac
+done <"$REPO/tests/data/expected_outputs.txt"
+nexp=$((nexp + 1))
+[ -e "$OUT/group_summary.tsv" ] || { log "missing: group_summary.tsv"; missing=$((missing + 1)); }
+[ -n "$(find "$OUT" -maxdepth 2 -name group.html -print -quit)" ] || warn "group report missing: group.html"
+[ "$missing" = 0 ] || die "$missing of $nexp expected derivatives missing"
+log "all $nexp expected derivatives present ($WARNINGS warning(s))"
+
+foreign="$(find "$OUT" "$WORK" \( ! -uid "$RUN_UID" -o ! -gid "$RUN_GID" \) -print | head -5)"
+[ -z "$foreign" ] || die "outputs not owned by $SMOKE_USER: $foreign"
+log "every output and work file is owned by $SMOKE_USER"
+
+snapshot "$BIDS" >"$SMOKE_DIR/input-after.txt"
+diff -u "$SMOKE_DIR/input-before.txt" "$SMOKE_DIR/input-after.txt" >&2 || die "the input dataset changed"
+log "input dataset byte-identical ($(grep -c '^f ' "$SMOKE_DIR/input-before.txt") files, sha256)"
+
+# ---------------------------------------------------------------- GPU (documented, not required)
+if gpu_err="$(docker run --rm --gpus all --network none "$IMAGE" --version 2>&1)"; then
+  GPU_NOTE="docker run --gpus all works on this machine ($gpu_err); the -cpu image still runs on the CPU"
+else
+  GPU_NOTE="docker run --gpus all is unavailable here (expected without the NVIDIA container runtime): $(echo "$gpu_err" | tail -1)"
+fi
+log "$GPU_NOTE"
+
+# ---------------------------------------------------------------- figures
+cat <<EOF
+
+bids-fcd docker smoke test: PASSED ($WARNINGS warning(s))
+  image                 $IMAGE ($(docker image inspect -f '{{.Id}}' "$IMAGE" | cut -c8-19))
+  build time            ${BUILD_S} s$([ "$BUILD_S" = 0 ] && echo " (reused)")
+  image size            ${SIZE_MB} MB
+  participant level     ${PART_S} s (3 tiny phantom participants, $(nproc) CPUs)
+  group level           ${GROUP_S} s
+  demo total            $((PART_S + GROUP_S)) s
+  container             --read-only --tmpfs /tmp --network none --user $SMOKE_USER, /data:ro
+  outputs               $OUT ($(find "$OUT" -type f | wc -l) files)
+  GPU                   $GPU_NOTE
+EOF
