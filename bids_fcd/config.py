@@ -86,6 +86,22 @@ class SamplerConfig:
     slices: str = "all"
 
 
+def stride_for(noise_level: int, steps: int | None, num_train_timesteps: int) -> int:
+    """Δ = L / K, checked so that MONAI's scheduler visits exactly 0, Δ, …, L.
+
+    Raises ``ValueError`` with the fix when K does not divide L or Δ does not divide T.
+    """
+    if not 1 <= noise_level < num_train_timesteps:
+        raise ValueError(f"noise level L={noise_level} must be in [1, {num_train_timesteps - 1}]")
+    k = noise_level if steps is None else steps
+    if k < 1 or noise_level % k:
+        raise ValueError(f"--steps {k} must divide --noise-level {noise_level} (e.g. steps {noise_level // 5})")
+    stride = noise_level // k
+    if num_train_timesteps % stride:
+        raise ValueError(f"the step size L/K = {stride} must divide T = {num_train_timesteps}; choose other --steps")
+    return stride
+
+
 #: Sampler presets: ``fast`` is the default (measured best, BENCHMARKS.md); ``paper`` is the
 #: paper's deterministic inverse DDIM to L = 100 (at K = 10 steps each way on CPU).
 SAMPLER_PRESETS: dict[str, dict[str, object]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -60,22 +61,72 @@ def non_negative_float(value: str) -> float:
     return x
 
 
+def _writable_target(path: Path) -> str | None:
+    """None when ``path`` (a directory, maybe not yet created) can be written, else why not."""
+    p = path.resolve()
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir():
+        return f"{p} is not a directory"
+    if not os.access(p, os.W_OK | os.X_OK):
+        return f"{p} is not writable by this user"
+    return None
+
+
+def check_dataset(args: argparse.Namespace) -> list[str]:
+    """Problems with the dataset, labels and directories found without opening the dataset.
+
+    Cheap checks (no pybids, no torch, nothing written), so a typo fails in a second:
+    ``dataset_description.json`` present, every ``--participant-label`` has a ``sub-<label>``
+    folder, output and work directories writable, the model found.
+    """
+    from bids_fcd.nets.locate import ModelError, resolve_model
+
+    bids = Path(args.bids_dir)
+    problems = []
+    if not (bids / "dataset_description.json").is_file():
+        problems.append(f"{bids} has no dataset_description.json: it is not the root of a BIDS dataset (point "
+                        "BIDS_DIR at the folder that holds dataset_description.json and sub-*/)")
+    missing = [lab for lab in args.participant_label if not (bids / f"sub-{lab}").is_dir()]
+    if missing:
+        have = sorted(p.name for p in bids.glob("sub-*") if p.is_dir())
+        problems.append(f"participant(s) {', '.join('sub-' + m for m in missing)} not found in {bids} (the dataset "
+                        f"has {', '.join(have[:8]) or 'no sub-* folders'}{' ...' if len(have) > 8 else ''}); "
+                        "check --participant-label")
+    from bids_fcd.workflows.paths import work_dir_for
+
+    for what, d in (("output", Path(args.output_dir)), ("work", work_dir_for(str(args.output_dir), args.work_dir))):
+        why = _writable_target(d)
+        if why:
+            problems.append(f"the {what} directory {d} cannot be created or written: {why}")
+    if args.analysis_level == "participant":
+        try:
+            resolve_model(args.model)
+        except ModelError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def validate_app_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Cross-argument checks for the BIDS App form; calls ``parser.error`` on failure."""
+    """Cross-argument checks for the BIDS App form; calls ``parser.error`` on failure.
+
+    Runs before any heavy import, model load or write: the sampler settings resolve, the output
+    and work directories lie outside the input, and :func:`check_dataset` finds nothing wrong.
+    """
     from bids_fcd.cli.main import sampler_from_args
-    from bids_fcd.sampling.ddim import stride_for
+    from bids_fcd.config import stride_for
+    from bids_fcd.workflows.paths import OutputInInputError, check_output_not_in_input, work_dir_for
 
     try:
         cfg = sampler_from_args(args)  # the preset and defaults resolved, then checked together
         stride_for(cfg.noise_level, cfg.steps, 1000)
     except ValueError as exc:
         parser.error(str(exc))
-    from bids_fcd.bids.layout import InputError
-    from bids_fcd.workflows.participant import check_output_not_in_input, work_dir_for
-
     try:
         work = work_dir_for(str(args.output_dir), args.work_dir)
         check_output_not_in_input(Path(args.bids_dir), Path(args.output_dir), work)
-    except InputError as exc:
+    except OutputInInputError as exc:
         parser.error(str(exc))
-
+    problems = check_dataset(args)
+    if problems:
+        parser.error("; ".join(problems))

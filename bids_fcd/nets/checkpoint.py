@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,15 @@ import torch
 
 from bids_fcd import __version__
 from bids_fcd.config import NetConfig, PostConfig, from_dict, to_dict
+from bids_fcd.nets.locate import DEFAULT_MODEL, ModelError, models_root, resolve_model
+
+__all__ = ["DEFAULT_MODEL", "LoadedModel", "ModelError", "load_model", "models_root", "resolve_model", "save_model",
+           "sha256_file", "verify", "write_sums"]
 from bids_fcd.nets.networks import build_classifier, build_unet
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "phantom-default"
 WEIGHT_FILES = ("unet.pt", "classifier.pt")
-
-
-class ModelError(ValueError):
-    """A model directory is missing, incomplete or corrupt; the message says which file."""
 
 
 @dataclass
@@ -58,27 +56,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def models_root() -> Path:
-    """Where named models live: ``$BIDS_FCD_MODELS`` if set, else the repository's ``models/``."""
-    env = os.environ.get("BIDS_FCD_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
-
-
-def resolve_model(name_or_dir: str | None) -> Path:
-    """A model directory from a path or a name under :func:`models_root` (None → default)."""
-    name = name_or_dir or DEFAULT_MODEL
-    cand = Path(name)
-    if cand.is_dir():
-        return cand
-    named = models_root() / name
-    if named.is_dir():
-        return named
-    raise ModelError(
-        f"model {name!r} not found: it is neither a directory nor a name under {models_root()}; "
-        "pass --model with a directory written by `bids-fcd train`"
-    )
 
 
 def save_model(model_dir: Path, unet: torch.nn.Module, classifier: torch.nn.Module, net: NetConfig,

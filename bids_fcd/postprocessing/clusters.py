@@ -75,3 +75,35 @@ def find_clusters(z: np.ndarray, affine: np.ndarray, threshold: float, min_size_
             center_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         ))
     return out, clusters
+
+
+#: Columns of the T1w-space cluster table (``clusters_in``).
+NATIVE_COLUMNS = ("index", "size_mm3", "peak_z", "peak_x", "peak_y", "peak_z_mm", "center_x", "center_y", "center_z")
+
+
+def clusters_in(labels: np.ndarray, z: np.ndarray, affine: np.ndarray) -> list[dict[str, object]]:
+    """Rows (:data:`NATIVE_COLUMNS`) of clusters already labelled in another space (e.g. the T1w).
+
+    Args:
+        labels: (X, Y, Z) int labels by rank, resampled from the template-space clusters.
+        z: (X, Y, Z) z-map on the same grid. affine: (4, 4) voxel → scanner mm.
+    Returns:
+        one row per label present, in label order; labels lost in resampling are absent.
+    """
+    vox_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
+    present = [int(k) for k in np.unique(labels) if k > 0]
+    if not present:
+        return []
+    sizes = ndimage.sum_labels(np.ones(labels.shape, np.float32), labels, present)
+    peaks = ndimage.maximum_position(z, labels, present)
+    centres = ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, present)
+    rows: list[dict[str, object]] = []
+    for k, size, pv, cv in zip(present, sizes, peaks, centres, strict=True):
+        p = affine[:3, :3] @ np.asarray(pv, float) + affine[:3, 3]
+        c = affine[:3, :3] @ np.asarray(cv, float) + affine[:3, 3]
+        rows.append({"index": k, "size_mm3": round(float(size) * vox_mm3, 1),
+                     "peak_z": round(float(z[tuple(int(v) for v in pv)]), 3),
+                     "peak_x": round(float(p[0]), 1), "peak_y": round(float(p[1]), 1), "peak_z_mm": round(float(p[2]), 1),
+                     "center_x": round(float(c[0]), 1), "center_y": round(float(c[1]), 1),
+                     "center_z": round(float(c[2]), 1)})
+    return rows

@@ -13,7 +13,9 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +24,17 @@ import numpy as np
 
 from bids_fcd.config import GridConfig, PreprocConfig, to_dict
 from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
+from bids_fcd.resources import available_cpus
+from bids_fcd.timing import stage
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+#: After the FLAIR → T1w rigid, at least this fraction of the T1w brain must lie in the FLAIR's field of view.
+MIN_FLAIR_COVERAGE = 0.6
+#: ... and the FLAIR and T1w must share at least this much mutual information in the brain (nats;
+#: matched pairs give about 0.2-0.6, an unrelated image about 0.0-0.05).
+MIN_MUTUAL_INFORMATION = 0.08
 
 
 class PreprocessingError(RuntimeError):
@@ -91,9 +100,19 @@ def _file_key(path: Path | None) -> str | None:
     return sha256_file(path)
 
 
-def cache_key(t1w: Path, flair: Path, roi: Path | None, grid: GridConfig, cfg: PreprocConfig) -> str:
-    """sha256 over the inputs' identity and every setting that changes the result."""
-    blob = json.dumps([CACHE_VERSION, _file_key(t1w), _file_key(flair), _file_key(roi), to_dict(grid), to_dict(cfg)])
+def ants_threads() -> int:
+    """The thread count ANTs/ITK runs with in this process (ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS)."""
+    try:
+        return max(1, int(os.environ.get("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "")))
+    except ValueError:
+        return available_cpus()
+
+
+def cache_key(t1w: Path, flair: Path, roi: Path | None, grid: GridConfig, cfg: PreprocConfig, threads: int) -> str:
+    """sha256 over the inputs' content and every setting that changes the result, the ANTs thread
+    count included (ITK's multi-threaded metrics sum in a thread-dependent order)."""
+    blob = json.dumps([CACHE_VERSION, _file_key(t1w), _file_key(flair), _file_key(roi), to_dict(grid), to_dict(cfg),
+                       threads])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -101,15 +120,34 @@ def _read(path: Path, what: str):  # noqa: ANN202 - ants image
     import ants
 
     try:
+        if path.stat().st_size == 0:
+            raise ValueError("the file is empty")
         img = nib.load(path)
         data = np.asanyarray(img.dataobj)
-    except Exception as exc:  # nibabel raises many types for broken files
-        raise PreprocessingError(f"{path}: cannot read the {what} image ({exc}); check the file is a valid NIfTI") from exc
-    if data.ndim not in (3, 4) or min(data.shape[:3]) < 8:
-        raise PreprocessingError(f"{path}: the {what} image has shape {data.shape}; a 3D volume is required")
-    if not np.isfinite(np.asarray(data, dtype=np.float32)).all() or float(np.max(data)) <= float(np.min(data)):
-        raise PreprocessingError(f"{path}: the {what} image is constant or has NaN/inf voxels")
-    return ants.image_read(str(path))
+    except Exception as exc:  # nibabel and gzip raise many types for broken files
+        raise PreprocessingError(f"{path}: cannot read the {what} image ({type(exc).__name__}: {exc}); the file is "
+                                 "not a complete NIfTI (truncated, empty, or not gzip-compressed despite .gz?)") from exc
+    shape = tuple(int(n) for n in data.shape)
+    if len(shape) != 3 and not (len(shape) == 4 and shape[3] == 1):
+        raise PreprocessingError(f"{path}: the {what} image has shape {shape}; a single 3D volume is required "
+                                 "(split 4D series and choose one volume)")
+    if min(shape[:3]) < 8:
+        raise PreprocessingError(f"{path}: the {what} image has shape {shape}; fewer than 8 voxels along an axis is "
+                                 "not a head volume")
+    arr = np.asarray(data, dtype=np.float32)
+    bad = int((~np.isfinite(arr)).sum())
+    if bad:
+        raise PreprocessingError(f"{path}: the {what} image has {bad} NaN or infinite voxels; fix or re-export it")
+    if float(arr.max()) <= float(arr.min()):
+        raise PreprocessingError(f"{path}: the {what} image is constant ({float(arr.min()):g} everywhere); "
+                                 "check the export")
+    zooms = img.header.get_zooms()[:3]  # type: ignore[attr-defined]
+    if not all(np.isfinite(z) and z > 0 for z in zooms) or abs(np.linalg.det(img.affine[:3, :3])) < 1e-6:  # type: ignore[attr-defined]
+        raise PreprocessingError(f"{path}: the {what} image has a degenerate affine or voxel size {zooms}")
+    img3 = ants.image_read(str(path))
+    if img3.dimension == 4:  # a 4D file holding one volume: keep the 3D geometry
+        img3 = ants.slice_image(img3, axis=3, idx=0)
+    return img3
 
 
 def template_reference(work: Path, resolution: int = 2) -> Path:
@@ -118,12 +156,18 @@ def template_reference(work: Path, resolution: int = 2) -> Path:
 
     out = work / f"tpl-MNI152NLin2009aSym_res-{resolution}_T1w.nii.gz"
     if not out.exists():
-        work.mkdir(parents=True, exist_ok=True)
         tpl = load_template(resolution)["t1"]
-        tmp = out.with_suffix(".tmp.nii.gz")
-        nib.save(nib.Nifti1Image(np.asarray(tpl.get_fdata(), np.float32), tpl.affine), tmp)
-        tmp.replace(out)
+        _save_once(nib.Nifti1Image(np.asarray(tpl.get_fdata(), np.float32), tpl.affine), out)
     return out
+
+
+def _save_once(img: nib.Nifti1Image, out: Path) -> None:
+    """Save through a unique temporary name and rename: concurrent runs sharing a work directory
+    write identical bytes and never read half a file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{uuid.uuid4().hex[:8]}.{out.name}")
+    nib.save(img, tmp)
+    os.replace(tmp, out)
 
 
 def grid_reference(work: Path, grid: GridConfig) -> Path:
@@ -131,8 +175,7 @@ def grid_reference(work: Path, grid: GridConfig) -> Path:
     aff, shape = grid_affine(grid)
     out = work / f"grid-{shape[0]}x{shape[1]}x{shape[2]}_{grid.spacing_mm:g}mm.nii.gz"
     if not out.exists():
-        work.mkdir(parents=True, exist_ok=True)
-        nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), aff), out)
+        _save_once(nib.Nifti1Image(np.zeros(shape, np.float32), aff), out)
     return out
 
 
@@ -167,6 +210,47 @@ def _empty_like(src: Path, path: Path) -> None:
     nib.save(nib.Nifti1Image(np.zeros(img.shape[:3], np.uint8), img.affine), path)  # type: ignore[attr-defined]
 
 
+def mutual_information(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
+    """Mutual information (nats) of two paired samples (1-D float arrays), from a joint histogram
+    of their robust (1-99th percentile) ranges."""
+    def digitise(x: np.ndarray) -> np.ndarray:
+        lo, hi = np.percentile(x, (1, 99))
+        return np.clip(((x - lo) / max(hi - lo, 1e-12) * bins).astype(int), 0, bins - 1)
+
+    joint = np.zeros((bins, bins), np.float64)
+    np.add.at(joint, (digitise(a), digitise(b)), 1.0)
+    p = joint / joint.sum()
+    pa, pb = p.sum(axis=1, keepdims=True), p.sum(axis=0, keepdims=True)
+    nz = p > 0
+    return float((p[nz] * np.log(p[nz] / (pa @ pb)[nz])).sum())
+
+
+def check_flair_overlap(t1, fl, mask, transforms: list[str], flair_path: Path) -> tuple[float, float]:  # noqa: ANN001
+    """After the FLAIR → T1w rigid: (coverage, mutual information) in the T1w brain mask.
+
+    Coverage is the fraction of brain voxels inside the FLAIR's field of view; the mutual
+    information is that of the registered FLAIR and the T1w there. Raises PreprocessingError when
+    either is too low (the images do not overlap, or are of different heads).
+    """
+    import ants
+
+    ones = fl.new_image_like(np.ones(fl.shape, np.float32))
+    fov = ants.apply_transforms(fixed=t1, moving=ones, transformlist=transforms, interpolator="nearestNeighbor")
+    warped = ants.apply_transforms(fixed=t1, moving=fl, transformlist=transforms, interpolator="linear")
+    brain = mask.numpy() > 0.5
+    inside = brain & (fov.numpy() > 0.5)
+    coverage = float(inside.sum() / max(brain.sum(), 1))
+    mi = mutual_information(t1.numpy()[inside], warped.numpy()[inside]) if inside.sum() > 100 else 0.0
+    log.info("preprocessing: FLAIR covers %.0f %% of the T1w brain, mutual information %.3f", 100 * coverage, mi)
+    if coverage < MIN_FLAIR_COVERAGE or mi < MIN_MUTUAL_INFORMATION:
+        raise PreprocessingError(
+            f"{flair_path}: after registration the FLAIR covers {100 * coverage:.0f} % of the T1w brain and shares "
+            f"{mi:.3f} nats of mutual information with it (need {100 * MIN_FLAIR_COVERAGE:.0f} % and "
+            f"{MIN_MUTUAL_INFORMATION}); the FLAIR and T1w do not overlap or are of different heads: check the "
+            "pairing and the image headers")
+    return coverage, mi
+
+
 def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridConfig, cfg: PreprocConfig) -> Preprocessed:
     """Run (or read back from the cache) the preprocessing of one participant.
 
@@ -183,7 +267,8 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
 
     if cfg.registration not in ("syn", "affine"):
         raise ValueError(f"unknown registration {cfg.registration!r}; use 'syn' or 'affine'")
-    key = cache_key(t1w, flair, roi, grid, cfg)
+    os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", str(available_cpus()))
+    key = cache_key(t1w, flair, roi, grid, cfg, ants_threads())
     folder = work / key[:16]
     syn = cfg.registration == "syn"
     out = Preprocessed(
@@ -208,28 +293,35 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
                                           for f in dataclasses.fields(out)
                                           if f.name != "folder" and getattr(out, f.name) is not None})
 
-    t1 = working_image(_read(t1w, "T1w"), cfg.working_mm)
-    fl = working_image(_read(flair, "FLAIR"), cfg.working_mm)
+    with stage("read"):
+        t1_in, fl_in = _read(t1w, "T1w"), _read(flair, "FLAIR")
+    with stage("working_resolution"):
+        t1, fl = working_image(t1_in, cfg.working_mm), working_image(fl_in, cfg.working_mm)
     _empty_like(t1w, tmp_out.t1w_native)
     if cfg.n4:
         log.info("preprocessing: N4 bias correction")
-        t1 = ants.n4_bias_field_correction(t1)
-        fl = ants.n4_bias_field_correction(fl)
+        with stage("n4"):
+            t1 = ants.n4_bias_field_correction(t1)
+            fl = ants.n4_bias_field_correction(fl)
     ants.image_write(t1, str(tmp / "t1w_n4.nii.gz"))
     log.info("preprocessing: deepbet brain mask")
-    brain_mask(tmp / "t1w_n4.nii.gz", tmp / "mask_native.nii.gz", cfg.brain_threshold)
+    with stage("skullstrip"):
+        brain_mask(tmp / "t1w_n4.nii.gz", tmp / "mask_native.nii.gz", cfg.brain_threshold)
     mask_native = ants.image_read(str(tmp / "mask_native.nii.gz"))
     if float(mask_native.numpy().sum()) == 0:
         raise PreprocessingError(f"{t1w}: deepbet found no brain in the T1w; check the image is a head T1w")
 
     log.info("preprocessing: FLAIR → T1w rigid")
-    reg_fl = ants.registration(fixed=t1, moving=fl, type_of_transform="Rigid", random_seed=1)
+    with stage("register_flair"):
+        reg_fl = ants.registration(fixed=t1, moving=fl, type_of_transform="Rigid", random_seed=1)
+        check_flair_overlap(t1, fl, mask_native, reg_fl["fwdtransforms"], flair)
     log.info("preprocessing: T1w → MNI152NLin2009aSym %s", "SyN" if syn else "affine")
     tpl = ants.image_read(str(template_reference(work.parent)))
     t1_brain = t1 * mask_native
     t1_brain = t1_brain / float(np.percentile(t1_brain.numpy()[mask_native.numpy() > 0], 99))
-    reg_t1 = ants.registration(fixed=tpl, moving=t1_brain, type_of_transform="SyN" if syn else "Affine",
-                               random_seed=1)
+    with stage("register_template"):
+        reg_t1 = ants.registration(fixed=tpl, moving=t1_brain, type_of_transform="SyN" if syn else "Affine",
+                                   random_seed=1)
     fwd, inv = reg_t1["fwdtransforms"], reg_t1["invtransforms"]
     shutil.copyfile([f for f in fwd if f.endswith(".mat")][0], tmp_out.xfm_t1w_to_template)
     if tmp_out.warp_t1w_to_template is not None and tmp_out.warp_template_to_t1w is not None:
@@ -239,13 +331,31 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
     for f in {*fwd, *inv, *reg_fl["fwdtransforms"], *reg_fl["invtransforms"]}:
         Path(f).unlink(missing_ok=True)  # ANTs writes its transforms to the system temporary directory
 
-    ref = ants.image_read(str(grid_reference(work.parent, grid)))
+    with stage("resample_grid"):
+        save = _resample_to_grid(t1, fl, mask_native, roi, tmp_out, out, work.parent, grid, cfg)
+    aff, _ = grid_affine(grid)
+    for name, arr in save.items():
+        nib.save(nib.Nifti1Image(arr, aff), tmp / name)
+    (tmp / "t1w_n4.nii.gz").unlink()
+    (tmp / "DONE").write_text(json.dumps({"t1w": str(t1w), "flair": str(flair), "roi": str(roi)}) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return out
+
+
+
+def _resample_to_grid(t1, fl, mask_native, roi: Path | None, tmp_out: Preprocessed, out: Preprocessed,  # noqa: ANN001
+                      shared: Path, grid: GridConfig, cfg: PreprocConfig) -> dict[str, np.ndarray]:
+    """T1w, FLAIR, mask (and lesion mask) into the model grid through the composed transforms
+    (one interpolation each), normalised in the mask: {file name: (W, H, S) array}."""
+    import ants
+
+    ref = ants.image_read(str(grid_reference(shared, grid)))
     to_tpl = tmp_out.to_template()
     fl_chain = to_tpl + [str(tmp_out.xfm_flair_to_t1w)]
     t1_g = ants.apply_transforms(fixed=ref, moving=t1, transformlist=to_tpl, interpolator="linear").numpy()
     fl_g = ants.apply_transforms(fixed=ref, moving=fl, transformlist=fl_chain, interpolator="linear").numpy()
     m_g = ants.apply_transforms(fixed=ref, moving=mask_native, transformlist=to_tpl, interpolator="linear").numpy() > 0.5
-    aff, _ = grid_affine(grid)
     save = {
         out.t1w.name: normalise(t1_g, m_g, cfg.normalise_percentiles),
         out.flair.name: normalise(fl_g, m_g, cfg.normalise_percentiles),
@@ -256,28 +366,22 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
         roi_g = ants.apply_transforms(fixed=ref, moving=roi_img, transformlist=fl_chain,
                                       interpolator="linear").numpy()
         save[out.roi.name] = (roi_g > 0.5).astype(np.uint8)  # type: ignore[union-attr]
-    for name, arr in save.items():
-        nib.save(nib.Nifti1Image(arr, aff), tmp / name)
-    (tmp / "t1w_n4.nii.gz").unlink()
-    (tmp / "DONE").write_text(json.dumps({"t1w": str(t1w), "flair": str(flair), "roi": str(roi)}) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return out
-
+    return save
 
 def to_native(volume: np.ndarray, grid: GridConfig, pre: Preprocessed, interpolator: str = "linear") -> nib.Nifti1Image:
     """Map a grid-space volume (W, H, S) back to T1w native space through the inverse transforms."""
     import ants
 
     aff, _ = grid_affine(grid)
-    src = pre.folder / "_to_native_src.nii.gz"
+    tag = uuid.uuid4().hex[:8]
+    src = pre.folder / f"_to_native_src_{tag}.nii.gz"
     nib.save(nib.Nifti1Image(volume.astype(np.float32), aff), src)
     moving = ants.image_read(str(src))
     fixed = ants.image_read(str(pre.t1w_native))
     chain, invert = pre.to_native()
     res = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=chain, whichtoinvert=invert,
                                 interpolator=interpolator)
-    dst = pre.folder / "_to_native_dst.nii.gz"
+    dst = pre.folder / f"_to_native_dst_{tag}.nii.gz"
     ants.image_write(res, str(dst))
     img = nib.load(dst)
     out = nib.Nifti1Image(np.asarray(img.get_fdata(), np.float32), img.affine, img.header)

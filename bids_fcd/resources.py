@@ -1,0 +1,62 @@
+"""CPU threads: how many this process may use, and applying a count to torch and ANTs/ITK.
+
+The default thread count is the CPUs the process can actually run on: its affinity mask and,
+inside a container, the cgroup CPU quota (``cpu.max``), not the host's core count.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs allowed by the cgroup v2 (``cpu.max``) or v1 (``cpu.cfs_quota_us``) quota, or None."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        q = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        p = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return q / p if q > 0 and p > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: affinity mask, capped by the cgroup quota (rounded up), ≥ 1."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        n = min(n, max(1, math.ceil(limit)))
+    return max(1, n)
+
+
+def resolve_threads(nprocs: int, omp_nthreads: int) -> int:
+    """Threads per process: ``--omp-nthreads``, else ``--nprocs``, else all available CPUs."""
+    n = omp_nthreads or nprocs or available_cpus()
+    return max(1, min(n, nprocs)) if nprocs else max(1, n)
+
+
+def apply_threads(n: int) -> None:
+    """Use ``n`` threads in torch (intra- and inter-op where still settable) and in ANTs/ITK.
+
+    ITK reads ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`` when its first filter runs, so call this before
+    any ANTs work in the process. Results of ANTs (and of torch reductions) depend on the thread
+    count, which is why it is part of the preprocessing cache key.
+    """
+    import torch
+
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(n)
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:  # already set (or parallel work started) in this process
+        pass

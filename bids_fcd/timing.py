@@ -1,0 +1,45 @@
+"""Stage timing: ``with stage("n4"):`` around each step; a benchmark collects them.
+
+Library code marks its stages with :func:`stage`; that costs a clock read and a DEBUG log line.
+A caller that wants the figures (``benchmarks/speed.py``) wraps the work in :func:`record` and
+gets ``[(name, seconds), ...]`` in the order the stages finished. Nothing is recorded outside a
+:func:`record` block, and nothing is global: the recorder lives in a context variable.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
+
+_RECORDER: contextvars.ContextVar[list[tuple[str, float]] | None] = contextvars.ContextVar("bids_fcd_stages",
+                                                                                          default=None)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Time the block as stage ``name`` (appended to the active :func:`record`, if any)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = time.perf_counter() - start
+        log.debug("stage %s: %.2f s", name, seconds)
+        rec = _RECORDER.get()
+        if rec is not None:
+            rec.append((name, seconds))
+
+
+@contextmanager
+def record() -> Iterator[list[tuple[str, float]]]:
+    """Collect every :func:`stage` finished inside the block into the yielded list."""
+    rec: list[tuple[str, float]] = []
+    token = _RECORDER.set(rec)
+    try:
+        yield rec
+    finally:
+        _RECORDER.reset(token)
