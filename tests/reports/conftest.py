@@ -1,0 +1,79 @@
+"""Synthetic report inputs on a small grid: a smooth 'brain', a bright FLAIR blob as the lesion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bids_fcd.config import LOBES, GridConfig
+from bids_fcd.postprocessing.clusters import find_clusters
+from bids_fcd.preprocessing.grid import grid_affine
+from bids_fcd.reports.participant import ReportInputs
+
+ROOT = Path(__file__).resolve().parents[2]
+PHANTOM_MODEL = ROOT / "models" / "phantom-default"
+GRID = GridConfig(shape=(56, 48), spacing_mm=3.0, center_mm=(0.0, -18.0), z_min_mm=-50.0, z_max_mm=67.0)
+
+
+def make_inputs(lesion_mm: tuple[float, float, float] | None = (-30.0, 10.0, 30.0), with_roi: bool = True,
+                model_dir: Path = PHANTOM_MODEL, model_name: str = "phantom-default",
+                probs: dict[str, float] | None = None, seed: int = 0,
+                extra_blobs: tuple[tuple[float, float, float], ...] = ()) -> ReportInputs:
+    """Report inputs on a 48x56x40 grid; a lesion blob at ``lesion_mm`` (template mm) or none."""
+    aff, shape = grid_affine(GRID)
+    rng = np.random.default_rng(seed)
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).astype(float)
+    xyz = ijk @ aff[:3, :3].T + aff[:3, 3]
+    ell = ((xyz[..., 0] / 68) ** 2 + ((xyz[..., 1] + 18) / 95) ** 2 + ((xyz[..., 2] - 10) / 72) ** 2)
+    mask = ell < 1.0
+    t1 = np.where(mask, 0.6 + 0.3 * np.cos(xyz[..., 0] / 6) * np.cos(xyz[..., 1] / 7), -1.0).astype(np.float32)
+    flair = np.where(mask, 0.4 + 0.2 * np.sin(xyz[..., 2] / 5), -1.0).astype(np.float32)
+    flair += np.where(mask, rng.normal(0, 0.05, shape), 0).astype(np.float32)
+    pseudo = flair.copy()
+    z = np.where(mask, rng.normal(0, 0.7, shape), 0).astype(np.float32)
+    roi = None
+    for k, centre in enumerate(([lesion_mm] if lesion_mm is not None else []) + list(extra_blobs)):
+        d = np.linalg.norm(xyz - np.asarray(centre), axis=-1)
+        z += (7.0 - k * 1.5) * np.exp(-((d / 7.0) ** 2)) * mask
+        flair += 0.5 * (d < 8) * mask
+        if k == 0 and with_roi:
+            roi = (d < 8) & mask
+    labels, clusters = find_clusters(z, aff, 3.0, 100.0, 20)
+    if probs is None:
+        probs = dict(zip(LOBES, (0.05, 0.7, 0.1, 0.05, 0.05, 0.05), strict=True))
+    return ReportInputs(
+        subject="01", session=None, affine=aff, t1w=t1, flair=flair, pseudo=pseudo, z=z, mask=mask,
+        labels=labels, roi=roi, clusters=[c.row() for c in clusters], lobe_probabilities=probs, z_threshold=3.0,
+        min_cluster_mm3=100.0, model_name=model_name, model_sha256="ab" * 32, model_dir=model_dir,
+        reference={"path": "phantom-default/reference", "n": 20, "age_range": "20-60", "dataset": "phantom seed 400"},
+        settings={"encoding": "stochastic", "noise_level": 300, "steps": 3, "draws": 2, "guidance_scale": 20.0,
+                  "histogram_matching": True, "registration": "syn"})
+
+
+@pytest.fixture
+def patient() -> ReportInputs:
+    return make_inputs()
+
+
+#: The figure files of one participant without session (the stored list the end-to-end test keeps).
+EXPECTED_FIGURES = ("sub-{s}_desc-brainmask_FLAIR.svg", "sub-{s}_desc-clusters_FLAIR.png",
+                    "sub-{s}_desc-glassbrain_statmap.png", "sub-{s}_desc-lobes_probabilities.svg",
+                    "sub-{s}_desc-registration_T1w.svg")
+
+
+@pytest.fixture(scope="session")
+def report_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OUTPUT_DIR holding two reports: sub-01, a patient with a lesion mask, a frontal lesion and a
+    cerebellar cluster; sub-02, a control without cluster whose classifier says P(healthy) = 0.1."""
+    import dataclasses
+
+    from bids_fcd.reports.participant import write_participant_report
+
+    root = tmp_path_factory.mktemp("reports") / "derivatives"
+    write_participant_report(root, make_inputs(extra_blobs=((20.0, -62.0, -40.0),)))
+    control = make_inputs(lesion_mm=None, with_roi=False, probs=dict(zip(
+        LOBES, (0.1, 0.5, 0.1, 0.1, 0.1, 0.1), strict=True)), seed=1)
+    write_participant_report(root, dataclasses.replace(control, subject="02"))
+    return root
