@@ -13,6 +13,10 @@
 # (tests/data/expected_outputs.txt + group_summary.tsv), the ownership of the outputs and that the input
 # tree is byte-identical -> print build time, image size and run times.
 #
+# The image is built from this directory as it is, uncommitted edits included: to test a commit, run the
+# script from a clean tree, e.g.  git archive HEAD | tar -x -C /tmp/clean && BIDS_FCD_VENV=$PWD/.venv
+# sudo -E bash /tmp/clean/scripts/docker-smoke.sh
+#
 # Nothing about this machine is stored in the repository: the apt mirror, the pip CA bundle and index
 # are read from the machine's apt and pip configuration at run time.
 #
@@ -22,6 +26,8 @@
 #   TORCH_VERSION torch version (default 2.13.0)
 #   KEEP_ENGINE=1 leave a Docker engine this script started running afterwards
 #   SKIP_BUILD=1  reuse an existing image (still checked)
+#   BIDS_FCD_VENV virtual environment whose bids-fcd writes the phantom (default ./.venv; without one the
+#                 image writes it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -271,14 +277,14 @@ DOCKER_RUN=(docker run --rm --read-only --tmpfs /tmp --network none --user "$SMO
 # ---------------------------------------------------------------- participant level
 log "participant level (3 participants) in the container"
 t0=$(date +%s)
-"${DOCKER_RUN[@]}" /data /out participant -w /work >"$SMOKE_DIR/participant.log" 2>&1 \
+"${DOCKER_RUN[@]}" /data /out participant --work-dir /work >"$SMOKE_DIR/participant.log" 2>&1 \
   || { tail -40 "$SMOKE_DIR/participant.log" >&2; die "participant level failed; see $SMOKE_DIR/participant.log"; }
 PART_S=$(( $(date +%s) - t0 ))
 
 # ---------------------------------------------------------------- group level
 log "group level in the container"
 t0=$(date +%s)
-"${DOCKER_RUN[@]}" /data /out group -w /work >"$SMOKE_DIR/group.log" 2>&1 \
+"${DOCKER_RUN[@]}" /data /out group --work-dir /work >"$SMOKE_DIR/group.log" 2>&1 \
   || { tail -40 "$SMOKE_DIR/group.log" >&2; die "group level failed; see $SMOKE_DIR/group.log"; }
 GROUP_S=$(( $(date +%s) - t0 ))
 
