@@ -44,6 +44,8 @@ CEREBELLUM_Z_MM, CEREBELLUM_Y_MM = -30.0, -40.0
 DEEP_GREY_MM = ((6.0, 22.0), (-35.0, 20.0), (-8.0, 18.0))
 #: A peak is cortical when template grey matter probability reaches this within CORTEX_RADIUS_MM.
 CORTEX_GM, CORTEX_RADIUS_MM = 0.3, 4.0
+#: The cluster rows' T1w scanner-mm centre (the workflow prefixes the T1w table's columns with native_).
+NATIVE_CENTRE_KEYS = ("native_center_x", "native_center_y", "native_center_z")
 LOBE_NAMES = {"FL": "frontal", "TL": "temporal", "PL": "parietal", "OL": "occipital", "IL": "insular",
               "healthy": "healthy"}
 NON_CORTICAL = "non-cortical"
@@ -66,7 +68,8 @@ class ReportInputs:
     ``t1w``/``flair``/``pseudo``: float32 normalised images (brain p1 → -1, p50 → 0.6, background
     -1). ``z``: float32 anomaly z-map. ``mask``: bool brain. ``labels``: int clusters by rank
     (1 = highest peak z). ``roi``: bool ground-truth lesion, or None. ``clusters``: rows of the
-    cluster table (keys of ``TABLE_COLUMNS``, maybe ``center_native_x/y/z``). ``affine``: (4, 4)
+    cluster table (keys of ``TABLE_COLUMNS``, maybe the T1w table's as ``native_<column>``, or
+    ``center_native_x/y/z``). ``affine``: (4, 4)
     voxel → MNI152NLin2009aSym mm. ``reference``: {"path", "n", "age_range", "dataset"} or None.
     ``settings``: flat run settings (see :func:`bids_fcd.reports.methods.setting` for the keys read).
     """
@@ -237,7 +240,8 @@ table.card td,table.card th{font-size:.88em}
 """
 
 
-def _rel(path: Path, root: Path) -> str:
+def relative_link(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` with forward slashes (a link that works from disk)."""
     return Path(os.path.relpath(path, root)).as_posix()
 
 
@@ -254,12 +258,11 @@ def _cluster_table(rows: list[dict[str, Any]]) -> str:
     cols = [("rank", "rank"), ("hemisphere", "hemi"), ("report_lobe", "lobe"), ("size_mm3", "volume (mm³)"),
             ("peak_z", "peak z"), ("peak_mm", "peak, template mm (x, y, z)"),
             ("center_mm", "centre, template mm (x, y, z)")]
-    if any("center_native_x" in r for r in rows):
+    if any(r.get("center_native", "n/a") != "n/a" for r in rows):
         cols.append(("center_native", "centre, T1w scanner mm (x, y, z)"))
-    extra = [k for k in rows[0] if k not in {"index", "hemisphere", "lobe", "size_mm3", "peak_z", "peak_x", "peak_y",
-                                             "peak_z_mm", "center_x", "center_y", "center_z", "center_native_x",
-                                             "center_native_y", "center_native_z", "report_lobe", "rank", "peak_mm",
-                                             "center_mm", "center_native"}]
+    shown = {"index", "hemisphere", "lobe", "size_mm3", "peak_z", "peak_x", "peak_y", "peak_z_mm", "center_x",
+             "center_y", "center_z", "report_lobe", "rank", "peak_mm", "center_mm", "center_native"}
+    extra = [k for k in rows[0] if not k.startswith(("native_", "center_native_")) and k not in shown]
     cols += [(k, k) for k in extra]
     head = "<tr>" + "".join(f"<th>{html.escape(t)}</th>" for _, t in cols) + "</tr>"
     body = []
@@ -302,8 +305,9 @@ def table_rows(data: ReportInputs, cortical: list[bool | None]) -> list[dict[str
                               if peak is not None else lobe)
         row["peak_mm"] = _triple(r, ("peak_x", "peak_y", "peak_z_mm"))
         row["center_mm"] = _triple(r, ("center_x", "center_y", "center_z"))
-        if "center_native_x" in r:
-            row["center_native"] = _triple(r, ("center_native_x", "center_native_y", "center_native_z"))
+        for keys in (NATIVE_CENTRE_KEYS, ("center_native_x", "center_native_y", "center_native_z")):
+            if keys[0] in r:
+                row["center_native"] = _triple(r, keys)
         rows.append(row)
     return rows
 
@@ -385,7 +389,7 @@ def render_participant(root: Path, data: ReportInputs, figs: dict[str, Path], ro
     def img(kind: str, alt: str, cls: str = "fig") -> str:
         if kind in errors:
             return f"<div class='error'>Figure {esc(figs[kind].name)} failed: {esc(errors[kind])}</div>"
-        return f"<img class='{cls}' src='{esc(_rel(figs[kind], root))}' alt='{esc(alt)}'>"
+        return f"<img class='{cls}' src='{esc(relative_link(figs[kind], root))}' alt='{esc(alt)}'>"
 
     b: list[str] = [f"<h1>{esc(data.prefix)}</h1>",
                     f"<p class='small'>bids-fcd report, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; "

@@ -45,7 +45,9 @@ def make_inputs(lesion_mm: tuple[float, float, float] | None = (-30.0, 10.0, 30.
         probs = dict(zip(LOBES, (0.05, 0.7, 0.1, 0.05, 0.05, 0.05), strict=True))
     return ReportInputs(
         subject="01", session=None, affine=aff, t1w=t1, flair=flair, pseudo=pseudo, z=z, mask=mask,
-        labels=labels, roi=roi, clusters=[c.row() for c in clusters], lobe_probabilities=probs, z_threshold=3.0,
+        labels=labels, roi=roi, clusters=[{**c.row(), "native_center_x": c.center_mm[0] + 1.0,
+                                           "native_center_y": c.center_mm[1] - 2.0, "native_center_z": 12.5,
+                                           "native_size_mm3": 1.0} for c in clusters], lobe_probabilities=probs, z_threshold=3.0,
         min_cluster_mm3=100.0, model_name=model_name, model_sha256="ab" * 32, model_dir=model_dir,
         reference={"path": "phantom-default/reference", "n": 20, "age_range": "20-60", "dataset": "phantom seed 400"},
         settings={"encoding": "stochastic", "noise_level": 300, "steps": 3, "draws": 2, "guidance_scale": 20.0,

@@ -42,6 +42,7 @@ def test_patient_page_content(report_root: Path) -> None:
     assert "id='synthetic-model'" in page and "Not for clinical use" in page
     table = page[page.index("id='cluster-table'"):page.index("</table>", page.index("id='cluster-table'"))]
     assert "FL (frontal)" in table and rp.NON_CORTICAL in table  # the cerebellar blob is not "TL"/"OL"
+    assert "T1w scanner mm" in table and "12.5" in table and "native_size_mm3" not in table
     assert "ground-truth lesion" in page
     assert "Neurological convention" in page
     for ref in ("Li, Pan, Zhang", "Song J", "Dhariwal P", "Avants BB", "Tustison NJ", "Fisch L", "Fonov",
