@@ -93,7 +93,7 @@ def write_group_report(out_dir: Path, rows: list[dict[str, Any]], columns: tuple
         cap = (f"<b>{esc(label)}</b> ({esc(str(r.get('group', 'n/a')))}): {esc(str(r.get('n_clusters', 'n/a')))} "
                f"cluster(s)" + (f", top {esc(str(r['top_cluster_hemisphere']))} {esc(str(r['top_cluster_lobe']))} "
                                 f"z {float(r['top_cluster_peak_z']):.1f}" if r.get("top_cluster_lobe") else ""))
-        img = (f"<img src='{esc(relative_link(thumb, out_dir))}' alt='{esc(label)} glass brain' loading='lazy'>"
+        img = (f"<img src='{esc(relative_link(thumb, out_dir))}' alt='{esc(label)} glass brain'>"
                if thumb.exists() else "<div class='small'>no figure</div>")
         inner = f"{img}<div class='cap'>{cap}</div>"
         b.append("<div class='thumb'>" + (f"<a href='{esc(relative_link(rep, out_dir))}'>{inner}</a>" if rep.exists()
