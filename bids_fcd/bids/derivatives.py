@@ -55,7 +55,6 @@ SIDECARS: dict[str, dict[str, Any]] = {
     "clusters_table_T1w": {"Description": "One row per cluster of the T1w-space clusters, same indices as the "
                                           "template-space table; coordinates in the T1w image's scanner mm (its "
                                           "qform/sform)"},
-    "clusters_lookup": {"Description": "Label lookup of the clusters dseg (BIDS segmentation lookup table)"},
     "lobes_probabilities": {"Description": "Lobe classifier C(c | FLAIR, t=0) aggregated over slices: max over "
                                            "slices per lobe, min over slices for healthy, normalised to sum to 1"},
     "xfm_affine": {"Description": "ANTs affine transform {frm} -> {to}"},

@@ -150,6 +150,7 @@ def _to_int16(img: np.ndarray, affine: np.ndarray, peak: float) -> nib.Nifti1Ima
     out = nib.Nifti1Image(data, affine)
     out.set_qform(affine, code=1)
     out.set_sform(affine, code=1)
+    out.header.set_xyzt_units("mm", "sec")
     return out
 
 
@@ -196,6 +197,7 @@ def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, n
     if lesion is not None:
         roi = _sample(lesion.mask.astype(np.float32), tissue.affine, fl_aff, fl_shape, subj_to_tmpl, disp, order=1)
         roi_img = nib.Nifti1Image((roi > 0.5).astype(np.uint8), fl_aff)
+        roi_img.header.set_xyzt_units("mm", "sec")
         roi_img.set_qform(fl_aff, code=1)
         roi_img.set_sform(fl_aff, code=1)
         out["roi"] = roi_img
@@ -239,7 +241,12 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
         "Synthetic data: not for clinical or research conclusions.\n"
     )
     (out_dir / "participants.json").write_text(json.dumps({
+        "participant_id": {"Description": "participant label"},
         "group": {"Description": "the group a person belongs to", "Levels": {"fcd": "FCD", "hc": "healthy control"}},
+        "sex": {"Description": "sex of the participant", "Levels": {"M": "male", "F": "female"}},
+        "age_epilepsyonset": {"Description": "age at epilepsy onset", "Units": "year"},
+        "age_scan": {"Description": "age at the MRI scan", "Units": "year"},
+        "mri_diagnosis": {"Description": "radiological diagnosis from the MRI"},
         "hemisphere": {"Description": "hemisphere affected by the FCD", "Levels": {"L": "left", "R": "right"}},
         "lobe": {"Description": "lobe affected by the FCD", "Levels": {"FL": "frontal lobe", "TL": "temporal lobe",
                  "PL": "parietal lobe", "OL": "occipital lobe", "IL": "insular lobe"}},

@@ -141,7 +141,7 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     written: list[Path] = []
 
     def path(suffix: str, ext: str, datatype: str = "anat", **ents: str | None) -> Path:
-        if ents.get("space") == SPACE and ext == ".nii.gz":
+        if ents.get("space") == SPACE and (ext == ".nii.gz" or suffix == "dseg"):
             ents = {**ents, "res": res_ent}
         return deriv.derivative_path(stage, inp.subject, inp.session, suffix, ext, datatype=datatype, **ents)
 
@@ -162,6 +162,11 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
         _write_tsv(p, rows, columns)
         side(p, kind, sources, extra)
 
+    def put_lookup(p: Path, rows: list[dict[str, Any]]) -> None:
+        """The dseg's lookup table; it shares the dseg image's sidecar (BIDS), so it has none of its own."""
+        _write_tsv(p, rows, ("index", "name"))
+        written.append(p)
+
     real_t1, real_fl = from_slices(stack[:, 1]), from_slices(stack[:, 0])
     mask = np.asarray(nib.load(pre.mask).get_fdata()) > 0.5
     put_nii(path("T1w", ".nii.gz", space=SPACE, desc="preproc"), _nifti(real_t1, aff, np.float32), "preproc_T1w",
@@ -177,10 +182,11 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     put_nii(path("statmap", ".nii.gz", space=SPACE, stat="z", desc="anomaly"), _nifti(res.z, aff, np.float32),
             "z_statmap", both, _z_description(post, ref))
     cluster_meta = {"Threshold": post.z_threshold, "MinClusterSizemm3": post.min_cluster_mm3}
+    dseg_meta = {**cluster_meta, **deriv.COLUMNS["clusters_lookup"]}  # the lookup TSV shares this sidecar
     put_nii(path("dseg", ".nii.gz", space=SPACE, desc="clusters"), _nifti(res.labels, aff, np.int16), "clusters_dseg",
-            both, cluster_meta)
+            both, dseg_meta)
     lookup = [{"index": c.index, "name": f"cluster{c.index}"} for c in res.clusters]
-    put_table(path("dseg", ".tsv", space=SPACE, desc="clusters"), lookup, ("index", "name"), "clusters_lookup", both)
+    put_lookup(path("dseg", ".tsv", space=SPACE, desc="clusters"), lookup)
     put_table(path("table", ".tsv", space=SPACE, desc="clusters"), [c.row() for c in res.clusters], TABLE_COLUMNS,
               "clusters_table", both, cluster_meta)
     with timed("native_space"):
@@ -192,8 +198,8 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     put_nii(path("statmap", ".nii.gz", space="T1w", stat="z", desc="anomaly"), _native_image(native_z, np.float32),
             "z_statmap_T1w", both)
     lab_img = _native_image(native_lab, np.int16)
-    put_nii(path("dseg", ".nii.gz", space="T1w", desc="clusters"), lab_img, "clusters_dseg_T1w", both, cluster_meta)
-    put_table(path("dseg", ".tsv", space="T1w", desc="clusters"), lookup, ("index", "name"), "clusters_lookup", both)
+    put_nii(path("dseg", ".nii.gz", space="T1w", desc="clusters"), lab_img, "clusters_dseg_T1w", both, dseg_meta)
+    put_lookup(path("dseg", ".tsv", space="T1w", desc="clusters"), lookup)
     native_rows = clusters_in(np.asarray(lab_img.dataobj), np.asarray(native_z.get_fdata(), np.float32),
                               lab_img.affine)
     put_table(path("table", ".tsv", space="T1w", desc="clusters"), native_rows, NATIVE_COLUMNS, "clusters_table_T1w",
@@ -312,6 +318,27 @@ def _write_crash(out_dir: Path, inp: SubjectInputs, message: str, tb: str) -> No
         log.error("%s: could not write the crash record: %s", inp.prefix, exc)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder: Path, pattern: str) -> None:
+    """Remove ``folder/<pattern>`` entries named ``<name>.<pid>[.<anything>]`` whose process is gone
+    (what a killed run left)."""
+    for p in folder.glob(pattern) if folder.is_dir() else []:
+        parts = p.name.split(".")
+        pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+            log.info("removing %s, left by a run that was killed", p)
+            shutil.rmtree(p, ignore_errors=True)
+
+
 @contextmanager
 def private_tmp(work: Path) -> Iterator[Path]:
     """A temporary directory of this process inside the work directory, used by Python's ``tempfile``
@@ -321,7 +348,8 @@ def private_tmp(work: Path) -> Iterator[Path]:
     use different folders.
     """
     work.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"tmp-{os.getpid()}-", dir=work))
+    remove_stale(work, "tmp.*")
+    path = Path(tempfile.mkdtemp(prefix=f"tmp.{os.getpid()}.", dir=work))
     old_dir, old_env = tempfile.tempdir, os.environ.get("TMPDIR")
     tempfile.tempdir = str(path)
     os.environ["TMPDIR"] = str(path)
@@ -338,11 +366,10 @@ def private_tmp(work: Path) -> Iterator[Path]:
 
 def _publish(stage: Path, out_dir: Path, written: list[Path]) -> dict[str, str]:
     """Move the staged files into ``out_dir`` (rename, same file system) and return {relpath: sha256}."""
-    files: dict[str, str] = {}
-    for p in written:
-        rel = p.relative_to(stage)
-        files[rel.as_posix()] = sha256_file(p)
-        dst = out_dir / rel
+    staged = sorted(set(written))
+    files = {p.relative_to(stage).as_posix(): sha256_file(p) for p in staged}
+    for p in staged:
+        dst = out_dir / p.relative_to(stage)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(p, dst)
     return files
@@ -357,13 +384,14 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
     """
     start = time.time()
     out_dir = Path(cfg.output_dir)
-    stage = out_dir / ".staging" / f"{inp.prefix}-{os.getpid()}"
+    stage = out_dir / ".staging" / f"{inp.prefix}.{os.getpid()}"
     key = settings_key(cfg, model, ref, inp)
     if not cfg.overwrite and outputs_complete(out_dir, inp, key):
         log.info("%s: outputs complete (manifest verified); skipped (use --overwrite to recompute)", inp.prefix)
         return ParticipantResult(inp.prefix, True, "skipped", 0.0)
     report_error: ReportError | None = None
     try:
+        remove_stale(out_dir / ".staging", f"{inp.prefix}.*")
         shutil.rmtree(stage, ignore_errors=True)
         work = work_dir_for(cfg.output_dir, cfg.work_dir)
         with private_tmp(work):

@@ -3,27 +3,64 @@ from pathlib import Path
 
 import pytest
 
-from bids_fcd.bids.derivatives import bids_uri, dataset_description, derivative_path, sidecar_path
+from bids_fcd.bids import derivatives as d
+from bids_fcd.postprocessing.clusters import NATIVE_COLUMNS, TABLE_COLUMNS
 
 
 def test_names_follow_the_fixed_scheme():
     root = Path("/out")
-    assert derivative_path(root, "01", None, "statmap", ".nii.gz", space="MNI152NLin2009aSym", stat="z",
-                           desc="anomaly") == Path("/out/sub-01/anat/sub-01_space-MNI152NLin2009aSym_stat-z_desc-"
-                                                   "anomaly_statmap.nii.gz")
-    assert derivative_path(root, "01", "pre", "table", ".tsv", desc="clusters") == Path(
+    assert d.derivative_path(root, "01", None, "statmap", ".nii.gz", space="MNI152NLin2009aSym", res="2", stat="z",
+                             desc="anomaly") == Path("/out/sub-01/anat/sub-01_space-MNI152NLin2009aSym_res-2_stat-z_"
+                                                     "desc-anomaly_statmap.nii.gz")
+    assert d.derivative_path(root, "01", "pre", "table", ".tsv", desc="clusters") == Path(
         "/out/sub-01/ses-pre/anat/sub-01_ses-pre_desc-clusters_table.tsv")
-    assert derivative_path(root, "01", None, "xfm", ".mat", from_="T1w", to="MNI152NLin2009aSym",
-                           mode="image").name == "sub-01_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.mat"
+    assert d.derivative_path(root, "01", None, "xfm", ".mat", from_="T1w", to="MNI152NLin2009aSym",
+                             mode="image").name == "sub-01_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.mat"
     with pytest.raises(ValueError):
-        derivative_path(root, "01", None, "x", ".nii.gz", bogus="1")
+        d.derivative_path(root, "01", None, "x", ".nii.gz", bogus="1")
+
+
+def test_res_entity_only_off_the_template_resolution():
+    assert d.res_label(1.0) is None
+    assert d.res_label(2.0) == "2"
+    assert d.res_label(1.5) == "1p5"
 
 
 def test_sidecars_and_uris(tmp_path):
-    assert sidecar_path(Path("a/sub-01_desc-x_statmap.nii.gz")).name == "sub-01_desc-x_statmap.json"
-    assert sidecar_path(Path("a/t.tsv")).name == "t.json"
-    assert bids_uri(tmp_path / "sub-01" / "anat" / "x.nii.gz", tmp_path) == "bids:raw:sub-01/anat/x.nii.gz"
-    (tmp_path / "dataset_description.json").write_text(json.dumps({"DatasetDOI": "doi:10.1/x"}))
-    dd = dataset_description(tmp_path)
+    assert d.sidecar_path(Path("a/sub-01_desc-x_statmap.nii.gz")).name == "sub-01_desc-x_statmap.json"
+    assert d.sidecar_path(Path("a/t.tsv")).name == "t.json"
+    assert d.bids_uri(tmp_path / "sub-01" / "anat" / "x.nii.gz", tmp_path) == "bids:raw:sub-01/anat/x.nii.gz"
+
+
+def test_dataset_description_names_no_local_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("BIDS_FCD_CONTAINER", raising=False)
+    (tmp_path / "dataset_description.json").write_text("\ufeff" + json.dumps({"Name": "raw"}), encoding="utf-8")
+    dd = d.dataset_description(tmp_path)
     assert dd["DatasetType"] == "derivative" and dd["GeneratedBy"][0]["Name"] == "bids-fcd"
-    assert dd["SourceDatasets"][0]["DOI"] == "doi:10.1/x"
+    assert str(tmp_path) not in json.dumps(dd), "a path of this machine means nothing elsewhere"
+    assert dd["SourceDatasets"] == [{"URL": "bids:raw:", "Name": "raw"}]
+    assert "Container" not in dd["GeneratedBy"][0], "no container claimed outside the image"
+    (tmp_path / "dataset_description.json").write_text(json.dumps({"DatasetDOI": "doi:10.18112/openneuro.ds004199.v1.0.5"}))
+    monkeypatch.setenv("BIDS_FCD_CONTAINER", "docker")
+    dd = d.dataset_description(tmp_path)
+    assert dd["SourceDatasets"][0]["DOI"] == "doi:10.18112/openneuro.ds004199.v1.0.5"
+    assert dd["SourceDatasets"][0]["URL"] == "https://doi.org/10.18112/openneuro.ds004199.v1.0.5"
+    assert dd["GeneratedBy"][0]["Container"]["Type"] == "docker"
+
+
+def test_every_table_column_is_documented():
+    assert set(TABLE_COLUMNS) <= set(d.sidecar("clusters_table", space="MNI"))
+    assert set(NATIVE_COLUMNS) <= set(d.sidecar("clusters_table_T1w"))
+    assert {"lobe", "probability"} <= set(d.sidecar("lobes_probabilities"))
+    text = d.sidecar("preproc_T1w", registration="syn", space="MNI", percentiles=(1, 50))["Description"]
+    assert "{" not in text and "syn registration to MNI" in text
+
+
+def test_atomic_writes_leave_no_partial_file(tmp_path):
+    target = tmp_path / "x.json"
+    d.write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError), d.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"a": 1}, "the old version survives a failed write"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"], "no temporary file left behind"

@@ -2,12 +2,20 @@ import time
 
 import nibabel as nib
 import numpy as np
+import pytest
 from nilearn.image import resample_to_img
 
 from bids_fcd.atlas import load_template
 from bids_fcd.bids.layout import find_inputs, open_layout
 from bids_fcd.config import PreprocConfig
-from bids_fcd.preprocessing.pipeline import preprocess
+from bids_fcd.preprocessing.pipeline import (
+    MIN_MUTUAL_INFORMATION,
+    PreprocessingError,
+    _read,
+    cache_key,
+    mutual_information,
+    preprocess,
+)
 from bids_fcd.training.presets import PRESETS
 
 GRID = PRESETS["tiny"].net.grid
@@ -45,3 +53,71 @@ def test_preprocessing_lands_in_template_space_and_is_cached(phantom, work_dir, 
     t1, fl = nib.load(pre.t1w).get_fdata()[mask], nib.load(pre.flair).get_fdata()[mask]
     assert np.corrcoef(t1, tmpl("t1"))[0, 1] > 0.8
     assert np.corrcoef(fl, tmpl("gm"))[0, 1] > 0.3 > np.corrcoef(t1, tmpl("gm"))[0, 1]
+
+
+def _vol(tmp_path, name, data, affine=None):
+    p = tmp_path / name
+    nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), p)
+    return p
+
+
+@pytest.mark.parametrize("case, message", [
+    ("empty", "the file is empty"),
+    ("truncated", "not a complete NIfTI"),
+    ("not_gzip", "not a complete NIfTI"),
+    ("four_d", "a single 3D volume is required"),
+    ("nan", "NaN or infinite voxels"),
+    ("zero", "is constant"),
+    ("flat", "not a head volume"),
+])
+def test_bad_images_are_refused_with_the_file_named(tmp_path, case, message):
+    rng = np.random.default_rng(0)
+    good = rng.random((16, 16, 16)).astype(np.float32)
+    if case == "empty":
+        p = tmp_path / "x.nii.gz"
+        p.write_bytes(b"")
+    elif case == "truncated":
+        full = _vol(tmp_path, "full.nii.gz", good)
+        p = tmp_path / "x.nii.gz"
+        p.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    elif case == "not_gzip":
+        raw = _vol(tmp_path, "raw.nii", good)
+        p = tmp_path / "x.nii.gz"
+        p.write_bytes(raw.read_bytes())
+    elif case == "four_d":
+        p = _vol(tmp_path, "x.nii.gz", rng.random((16, 16, 16, 3)).astype(np.float32))
+    elif case == "nan":
+        bad = good.copy()
+        bad[3, 3, 3] = np.nan
+        p = _vol(tmp_path, "x.nii.gz", bad)
+    elif case == "zero":
+        p = _vol(tmp_path, "x.nii.gz", np.zeros((16, 16, 16), np.float32))
+    else:
+        p = _vol(tmp_path, "x.nii.gz", rng.random((64, 64, 1)).astype(np.float32))
+    with pytest.raises(PreprocessingError) as exc:
+        _read(p, "FLAIR")
+    assert str(p) in str(exc.value) and message in str(exc.value)
+
+
+def test_a_single_volume_4d_file_is_read_as_3d(tmp_path):
+    p = _vol(tmp_path, "x.nii.gz", np.random.default_rng(0).random((16, 16, 16, 1)).astype(np.float32))
+    assert _read(p, "T1w").dimension == 3
+
+
+def test_mutual_information_separates_paired_from_unrelated():
+    rng = np.random.default_rng(0)
+    a = rng.random(20000)
+    assert mutual_information(a, np.exp(a) + 0.01 * rng.random(20000)) > 1.0
+    assert mutual_information(a, rng.random(20000)) < MIN_MUTUAL_INFORMATION
+
+
+def test_the_cache_key_follows_content_settings_and_threads(tmp_path):
+    t1 = _vol(tmp_path, "t1.nii.gz", np.ones((8, 8, 8), np.float32))
+    fl = _vol(tmp_path, "fl.nii.gz", np.arange(512, dtype=np.float32).reshape(8, 8, 8))
+    k = cache_key(t1, fl, None, GRID, PreprocConfig(), 2)
+    assert k == cache_key(t1, fl, None, GRID, PreprocConfig(), 2)
+    assert k != cache_key(t1, fl, None, GRID, PreprocConfig(), 1), "ANTs results depend on the thread count"
+    assert k != cache_key(t1, fl, None, GRID, PreprocConfig(registration="affine"), 2)
+    copy = tmp_path / "copy.nii.gz"
+    copy.write_bytes(fl.read_bytes())
+    assert k == cache_key(t1, copy, None, GRID, PreprocConfig(), 2), "a copy of the same bytes hits the cache"
