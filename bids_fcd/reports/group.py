@@ -44,14 +44,15 @@ def _subject_session(row: dict[str, Any]) -> tuple[str, str | None]:
 
 def write_group_report(out_dir: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] | list[str],
                        crashes: list[dict[str, str]], summary: dict[str, Any] | None, froc: dict[str, Any] | None,
-                       threshold: float) -> Path:
+                       threshold: float, models: list[str] | None = None) -> Path:
     """Write ``OUTPUT_DIR/group.html`` and return its path.
 
     Args:
         rows: the group summary rows (keys ``columns``). crashes: crash records (``participant``,
             ``message``). summary: cohort metrics (``cohort_summary``) or None. froc: the curve of
             :func:`bids_fcd.evaluation.froc.froc_curve` or None (no lesion masks). threshold: the
-            cluster-forming z threshold (nan when participants differ).
+            cluster-forming z threshold (nan when participants differ). models: names of the models
+            the participants were run with (a warning banner when one was trained on synthetic data).
     """
     out_dir = Path(out_dir)
     esc = html.escape
@@ -59,6 +60,14 @@ def write_group_report(out_dir: Path, rows: list[dict[str, Any]], columns: tuple
                     f"<p class='small'>Group report, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}: "
                     f"{len(rows)} participant(s) with outputs, {len(crashes)} failed. "
                     "Research software: not for clinical decisions.</p>"]
+    synthetic = sorted({m for m in models or [] if m.lower().startswith("phantom")})
+    if synthetic:
+        b.append("<div class='banner' id='synthetic-model'><p class='big'>Model(s) "
+                 + ", ".join(f"<code>{esc(m)}</code>" for m in synthetic) + " trained on <b>synthetic (phantom) "
+                 "data</b>, not on patients: these results are a demonstration, not detections. <b>Not for clinical "
+                 "use.</b> Each participant page quotes the model card.</p></div>")
+    elif models:
+        b.append(f"<p class='small'>Model(s): {esc(', '.join(sorted(set(models))))}.</p>")
     if crashes:
         b.append("<h2 id='failed'>Failed participants</h2><table id='crashes'><tr><th>participant</th>"
                  "<th>error</th><th>record</th></tr>")

@@ -209,6 +209,7 @@ def run_group_level(cfg: RunConfig) -> int:
     thresholds: list[float] = []
     marks: list[Marks] = []
     froc_errors: list[str] = []
+    models: list[str] = []
     for subject in subjects:
         for session in subject_sessions(layout, subject, cfg.session_label):
             f = participant_files(out_dir, subject, session)
@@ -216,6 +217,10 @@ def run_group_level(cfg: RunConfig) -> int:
                 log.warning("sub-%s: no participant-level outputs in %s; skipped", subject, out_dir)
                 continue
             info = rows_in.get(subject, {})
+            try:
+                models.append(str(json.loads(f["config"].read_text())["model"]["name"]))
+            except (OSError, KeyError, TypeError, ValueError):
+                pass
             row: dict[str, Any] = {"participant_id": f"sub-{subject}", "session": session,
                                    "group": info.get("group", "n/a"), "true_lobe": info.get("lobe", "n/a")}
             lobes = {r["lobe"]: float(r["probability"]) for r in _read_tsv(f["lobes"])}
@@ -261,7 +266,8 @@ def run_group_level(cfg: RunConfig) -> int:
     try:
         from bids_fcd.reports.group import write_group_report
 
-        write_group_report(out_dir, rows, ROW_COLUMNS, crashes, summary if rows else None, froc, threshold)
+        write_group_report(out_dir, rows, ROW_COLUMNS, crashes, summary if rows else None, froc, threshold,
+                           models)
     except Exception as exc:  # noqa: BLE001 - the page must never cost the tables
         log.error("group.html could not be made (%s: %s); group_summary.tsv and group_detection.json are kept",
                   type(exc).__name__, exc)

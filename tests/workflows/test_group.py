@@ -30,7 +30,7 @@ def _nii(path: Path, arr: np.ndarray, aff: np.ndarray) -> None:
 def _tsv(path: Path, rows: list[dict[str, object]], cols: tuple[str, ...]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(cols), delimiter="\t", lineterminator="\n")
+        w = csv.DictWriter(fh, fieldnames=list(cols), delimiter="\t", lineterminator="\n", extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
 
@@ -54,7 +54,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[s
         data = dataclasses.replace(make_inputs(lesion_mm=lesion, seed=int(s)), subject=s)
         aff = data.affine
         deriv.write_json(deriv.derivative_path(out, s, None, "config", ".json", datatype="log"),
-                         {"model": {"net": {"grid": {"spacing_mm": GRID.spacing_mm}}}})
+                         {"model": {"name": "phantom-default", "net": {"grid": {"spacing_mm": GRID.spacing_mm}}}})
         f = group.participant_files(out, s, None)
         assert "_res-3_" in f["z"].name  # the run record's grid gives the res- entity
         _nii(f["z"], data.z, aff)
@@ -98,6 +98,7 @@ def test_group_level_files(cohort: tuple[Path, Path, dict[str, np.ndarray]], mon
     page = (out / "group.html").read_text()
     assert "sub-05" in page and "FLAIR and T1w do not overlap after registration" in page and "more" not in page
     assert "id='froc'" in page and "<svg" in page
+    assert "id='synthetic-model'" in page and "phantom-default" in page
     thumb = rp.figure_paths(out, "01", None)["glassbrain"]
     assert f"src='{thumb.relative_to(out).as_posix()}'" in page and "href='sub-01.html'" in page
     assert "href='sub-02.html'" not in page  # no report there: no dead link
