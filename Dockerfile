@@ -59,6 +59,7 @@ RUN set -eu; \
     [ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL; \
     pip install --no-deps . \
  && pip check \
+ && find /opt/bids-fcd/venv -path '*/torch-*.dist-info/direct_url.json' -delete \
  && rm -rf /tmp/build-extra /src/build
 COPY models /opt/bids-fcd/models
 RUN cd /opt/bids-fcd/models/phantom-default && sha256sum -c SHA256SUMS \

@@ -78,12 +78,11 @@ if ! docker info >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
   fi
   if ! docker info >/dev/null 2>&1; then
-    mkdir -p "$SMOKE_DIR"
-    log "starting dockerd (log: $SMOKE_DIR/dockerd.log)"
-    nohup dockerd >"$SMOKE_DIR/dockerd.log" 2>&1 &
+    log "starting dockerd (log: $SMOKE_DIR.dockerd.log)"
+    nohup dockerd >"$SMOKE_DIR.dockerd.log" 2>&1 &
     STARTED_ENGINE_PID=$!
     for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-    docker info >/dev/null 2>&1 || die "dockerd did not answer within 60 s; see $SMOKE_DIR/dockerd.log"
+    docker info >/dev/null 2>&1 || die "dockerd did not answer within 60 s; see $SMOKE_DIR.dockerd.log"
   fi
 fi
 log "Docker engine: server $(docker version -f '{{.Server.Version}}' 2>/dev/null || echo '?')"
@@ -240,7 +239,9 @@ EOF
   fi
   log "file search: host CA bundle absent; $nsite site-only certificate(s) of it searched, none found"
 fi
-grep -v -e '^PIP_' -e '^ca.pem$' "$patterns" >"$SMOKE_DIR/url-patterns.txt" || true
+# Index URLs and build-only names (the CA bundle's path is a standard one that libraries mention; the
+# bundle itself was searched for by content above).
+grep -v -e '^PIP_' -e '^ca\.pem$' "$patterns" | grep -vxF -e "${PIP_CERT_HOST:-/nonexistent}" >"$SMOKE_DIR/url-patterns.txt" || true
 if [ -s "$SMOKE_DIR/url-patterns.txt" ] && grep -rlF -f "$SMOKE_DIR/url-patterns.txt" "$EXPORT_DIR" 2>/dev/null; then
   die "the image contains the pip index / CA path strings of this machine (files above)"
 fi
