@@ -222,22 +222,41 @@ if [ -n "$PIP_CERT_HOST" ] && [ -f "$PIP_CERT_HOST" ]; then
   while IFS= read -r -d '' f; do
     [ "$(sha256sum <"$f" | cut -d' ' -f1)" != "$ref" ] || die "the host CA bundle is in the image: ${f#"$EXPORT_DIR"}"
   done < <(find "$EXPORT_DIR" -xdev -type f -size "${sz}c" -print0)
-  # ... and every certificate of it that the image's own certifi bundle does not ship (the site's CA).
-  certifi="$(find "$EXPORT_DIR/opt/bids-fcd/venv" -path '*certifi/cacert.pem' | head -1)"
-  python3 - "$PIP_CERT_HOST" "${certifi:-/dev/null}" >"$SMOKE_DIR/site-ca-lines.txt" <<'EOF'
-import re, sys
-pem = re.compile(r"-----BEGIN CERTIFICATE-----\s+(.*?)-----END CERTIFICATE-----", re.S)
-host = [b.split() for b in pem.findall(open(sys.argv[1], errors="replace").read())]
-known = {"".join(b) for b in pem.findall(open(sys.argv[2], errors="replace").read())}
-for lines in host:
-    if "".join(lines) not in known and len(lines) > 3:
-        print(lines[2])  # a 64-character base64 line inside the certificate body
+  # ... and, certificate by certificate (whole PEM bodies), every one of it that is not in the public
+  # Mozilla set as this host's Debian ca-certificates (else pip/certifi) ships it: the site's own CA
+  # (on Debian, what /usr/local/share/ca-certificates added), which must not reach the image.
+  grep -rlF -- '-----BEGIN CERTIFICATE-----' "$EXPORT_DIR" 2>/dev/null >"$SMOKE_DIR/pem-files.txt" || true
+  mozilla="$(python3 -c 'from pip._vendor import certifi; print(certifi.where())' 2>/dev/null || true)"
+  public2="$(python3 -c 'import certifi; print(certifi.where())' 2>/dev/null || true)"
+  python3 - "$PIP_CERT_HOST" "$SMOKE_DIR/pem-files.txt" "${mozilla:-/dev/null}" "${public2:-/dev/null}" \
+      >"$SMOKE_DIR/site-ca-search.txt" <<'EOF' || true
+import glob, re, sys
+pem = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+def blocks(path):
+    try:
+        text = open(path, encoding="latin-1").read()
+    except OSError:
+        return set()
+    return {"".join(b.split()) for b in pem.findall(text)}
+public = blocks(sys.argv[3]) | blocks(sys.argv[4])
+for f in glob.glob("/usr/share/ca-certificates/mozilla/*.crt"):
+    public |= blocks(f)
+site = blocks(sys.argv[1]) - public
+print(f"site-only certificates in the host bundle: {len(site)}")
+hits = 0
+for f in open(sys.argv[2]).read().split("\n"):
+    if f and blocks(f) & site:
+        print(f"FOUND in {f}")
+        hits += 1
+sys.exit(1 if hits else 0)
 EOF
-  nsite="$(wc -l <"$SMOKE_DIR/site-ca-lines.txt")"
-  if [ "$nsite" -gt 0 ] && grep -rlF -f "$SMOKE_DIR/site-ca-lines.txt" "$EXPORT_DIR" 2>/dev/null; then
+  if ! [ -s "$SMOKE_DIR/site-ca-search.txt" ] || grep -q '^FOUND' "$SMOKE_DIR/site-ca-search.txt"; then
+    cat "$SMOKE_DIR/site-ca-search.txt" >&2
     die "a certificate from the host's pip CA bundle is in the image (files above)"
   fi
-  log "file search: host CA bundle absent; $nsite site-only certificate(s) of it searched, none found"
+  nsite="$(sed -n 's/^site-only certificates in the host bundle: //p' "$SMOKE_DIR/site-ca-search.txt")"
+  npem="$(wc -l <"$SMOKE_DIR/pem-files.txt")"
+  log "file search: host CA bundle absent; its $nsite site-only certificate(s) in none of the image's $npem PEM file(s)"
 fi
 # Index URLs and build-only names (the CA bundle's path is a standard one that libraries mention; the
 # bundle itself was searched for by content above).
