@@ -52,7 +52,6 @@ ROOTFS=""
 cleanup() {
   rm -f "$EXTRA/ca.pem"
   [ -z "$ROOTFS" ] || rm -rf "$ROOTFS"
-  [ -z "${EXPORT_DIR:-}" ] || rm -rf "$EXPORT_DIR"
   if [ -n "$STARTED_ENGINE_PID" ] && [ "${KEEP_ENGINE:-0}" != 1 ]; then
     log "stopping the Docker engine this script started (pid $STARTED_ENGINE_PID)"
     kill "$STARTED_ENGINE_PID" 2>/dev/null || true
@@ -211,65 +210,79 @@ fi
 log "docker history --no-trunc / inspect: none of $(wc -l <"$patterns") build-only strings found"
 
 log "searching the image's file system for the CA bundle and index URLs"
-EXPORT_DIR="$(mktemp -d /tmp/bids-fcd-image.XXXXXX)"
-cid="$(docker create "$IMAGE")"
-docker export "$cid" | tar -x -C "$EXPORT_DIR" 2>/dev/null || true
-docker rm "$cid" >/dev/null
-[ -x "$EXPORT_DIR/opt/bids-fcd/venv/bin/bids-fcd" ] || die "image export failed (no venv/bin/bids-fcd)"
+# The host side decides what to look for; the image's own python3 then reads every file of the image's
+# root file system (not the /check mount: -xdev) in a throw-away container, so nothing is exported.
+CHECK="$SMOKE_DIR/check"
+mkdir -p "$CHECK"
+# Index URLs and build-only names. The CA bundle's path is a standard one that libraries mention, so
+# the bundle is searched for by content instead: the exact file, and certificate by certificate (whole
+# PEM bodies) every one of it that is not in the public Mozilla set as this host's Debian
+# ca-certificates (else pip/certifi) ships it: the site's own CA (on Debian, what
+# /usr/local/share/ca-certificates added).
+grep -v -e '^PIP_' -e '^ca\.pem$' "$patterns" | grep -vxF -e "${PIP_CERT_HOST:-/nonexistent}" >"$CHECK/strings.txt" || true
+: >"$CHECK/site-certs.txt"; : >"$CHECK/bundle.sha256"
 if [ -n "$PIP_CERT_HOST" ] && [ -f "$PIP_CERT_HOST" ]; then
-  # The exact bundle, by size and content ...
-  sz="$(stat -c %s "$PIP_CERT_HOST")"; ref="$(sha256sum <"$PIP_CERT_HOST" | cut -d' ' -f1)"
-  while IFS= read -r -d '' f; do
-    [ "$(sha256sum <"$f" | cut -d' ' -f1)" != "$ref" ] || die "the host CA bundle is in the image: ${f#"$EXPORT_DIR"}"
-  done < <(find "$EXPORT_DIR" -xdev -type f -size "${sz}c" -print0)
-  # ... and, certificate by certificate (whole PEM bodies), every one of it that is not in the public
-  # Mozilla set as this host's Debian ca-certificates (else pip/certifi) ships it: the site's own CA
-  # (on Debian, what /usr/local/share/ca-certificates added), which must not reach the image.
-  grep -rlF -- '-----BEGIN CERTIFICATE-----' "$EXPORT_DIR" 2>/dev/null >"$SMOKE_DIR/pem-files.txt" || true
+  echo "$(stat -c %s "$PIP_CERT_HOST") $(sha256sum <"$PIP_CERT_HOST" | cut -d' ' -f1)" >"$CHECK/bundle.sha256"
   mozilla="$(python3 -c 'from pip._vendor import certifi; print(certifi.where())' 2>/dev/null || true)"
-  public2="$(python3 -c 'import certifi; print(certifi.where())' 2>/dev/null || true)"
-  python3 - "$PIP_CERT_HOST" "$SMOKE_DIR/pem-files.txt" "${mozilla:-/dev/null}" "${public2:-/dev/null}" \
-      >"$SMOKE_DIR/site-ca-search.txt" <<'EOF' || true
+  python3 - "$PIP_CERT_HOST" "${mozilla:-/dev/null}" >"$CHECK/site-certs.txt" <<'EOF'
 import glob, re, sys
 pem = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 def blocks(path):
-    try:
-        text = open(path, encoding="latin-1").read()
-    except OSError:
-        return set()
-    return {"".join(b.split()) for b in pem.findall(text)}
-public = blocks(sys.argv[3]) | blocks(sys.argv[4])
+    return {"".join(b.split()) for b in pem.findall(open(path, encoding="latin-1").read())}
+public = blocks(sys.argv[2])
 for f in glob.glob("/usr/share/ca-certificates/mozilla/*.crt"):
     public |= blocks(f)
-site = blocks(sys.argv[1]) - public
-print(f"site-only certificates in the host bundle: {len(site)}")
-hits = 0
-for f in open(sys.argv[2]).read().split("\n"):
-    if f and blocks(f) & site:
-        print(f"FOUND in {f}")
-        hits += 1
-sys.exit(1 if hits else 0)
+for b in sorted(blocks(sys.argv[1]) - public):
+    print(b)
 EOF
-  if ! [ -s "$SMOKE_DIR/site-ca-search.txt" ] || grep -q '^FOUND' "$SMOKE_DIR/site-ca-search.txt"; then
-    cat "$SMOKE_DIR/site-ca-search.txt" >&2
-    die "a certificate from the host's pip CA bundle is in the image (files above)"
-  fi
-  nsite="$(sed -n 's/^site-only certificates in the host bundle: //p' "$SMOKE_DIR/site-ca-search.txt")"
-  npem="$(wc -l <"$SMOKE_DIR/pem-files.txt")"
-  log "file search: host CA bundle absent; its $nsite site-only certificate(s) in none of the image's $npem PEM file(s)"
 fi
-# Index URLs and build-only names (the CA bundle's path is a standard one that libraries mention; the
-# bundle itself was searched for by content above).
-grep -v -e '^PIP_' -e '^ca\.pem$' "$patterns" | grep -vxF -e "${PIP_CERT_HOST:-/nonexistent}" >"$SMOKE_DIR/url-patterns.txt" || true
-if [ -s "$SMOKE_DIR/url-patterns.txt" ] && grep -rlF -f "$SMOKE_DIR/url-patterns.txt" "$EXPORT_DIR" 2>/dev/null; then
-  die "the image contains the pip index / CA path strings of this machine (files above)"
+cat >"$CHECK/search.py" <<'EOF'
+import hashlib, os, re, sys
+pem = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+strings = [s.encode() for s in open("/check/strings.txt").read().split("\n") if s]
+site = {s.encode() for s in open("/check/site-certs.txt").read().split("\n") if s}
+bundle = open("/check/bundle.sha256").read().split()
+names = re.compile(r"(^ca\.pem$|^pip\.conf$|^torch-.*\.whl$)")
+root_dev = os.stat("/").st_dev
+nfiles = npem = 0
+bad = []
+for top, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if os.lstat(os.path.join(top, d)).st_dev == root_dev and d != "check"]
+    if "build-extra" in top:
+        bad.append(f"build-only directory {top}")
+    for name in files:
+        path = os.path.join(top, name)
+        try:
+            st = os.lstat(path)
+            if not os.path.isfile(path) or os.path.islink(path):
+                continue
+            data = open(path, "rb").read()
+        except OSError:
+            continue
+        nfiles += 1
+        if names.search(name):
+            bad.append(f"build-only file {path}")
+        if bundle and st.st_size == int(bundle[0]) and hashlib.sha256(data).hexdigest() == bundle[1]:
+            bad.append(f"the host's CA bundle: {path}")
+        for s in strings:
+            if s in data:
+                bad.append(f"{s.decode()!r} in {path}")
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            npem += 1
+            if site & {b"".join(b.split()) for b in pem.findall(data)}:
+                bad.append(f"a site CA certificate of the host's bundle in {path}")
+print(f"searched {nfiles} files ({npem} with PEM certificates) for {len(strings)} strings, "
+      f"{len(site)} site CA certificate(s) and the host bundle's sha256")
+for b in bad:
+    print("FOUND", b)
+sys.exit(1 if bad else 0)
+EOF
+if ! docker run --rm --network none --user 0:0 --entrypoint /usr/bin/python3 -v "$CHECK:/check:ro" "$IMAGE" \
+    /check/search.py >"$SMOKE_DIR/image-search.txt" 2>&1; then
+  cat "$SMOKE_DIR/image-search.txt" >&2
+  die "the image contains the CA bundle, a pip index URL or a build-only file (above)"
 fi
-if find "$EXPORT_DIR" -xdev \( -name 'ca.pem' -o -name 'pip.conf' -o -path '*/build-extra*' -o -name 'torch-*.whl' \) \
-    -print | grep .; then
-  die "build-only files found in the image (above)"
-fi
-log "file search: no pip configuration, index URL or build-only file in the image"
-rm -rf "$EXPORT_DIR"; EXPORT_DIR=""
+log "file search: $(cat "$SMOKE_DIR/image-search.txt"); none found"
 
 # ---------------------------------------------------------------- phantom dataset on the host
 VENV="${BIDS_FCD_VENV:-$REPO/.venv}"
