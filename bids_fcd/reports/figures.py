@@ -55,7 +55,8 @@ def overlay_cmap():  # noqa: ANN201 - matplotlib Colormap
     return LinearSegmentedColormap.from_list("bids_fcd_overlay", base(np.linspace(OVERLAY_START, 1.0, 256)))
 
 
-def _img(arr: np.ndarray, affine: np.ndarray):  # noqa: ANN202 - nibabel image
+def as_image(arr: np.ndarray, affine: np.ndarray):  # noqa: ANN201 - nibabel image
+    """A float32 NIfTI image of a grid array (for nilearn)."""
     import nibabel as nib
 
     return nib.Nifti1Image(np.asarray(arr, np.float32), affine)
@@ -103,7 +104,7 @@ def qc_outline_figure(path: Path, background: np.ndarray, affine: np.ndarray, ma
     from nilearn import plotting
 
     vmin, vmax = _window(background, mask)
-    bg = _img(background, affine)
+    bg = as_image(background, affine)
     with _pyplot() as plt:
         fig = plt.figure(figsize=(12, 6.6), facecolor=FIG_BG)
         fig.suptitle(title, color=TEXT, fontsize=11, y=0.995)
@@ -137,7 +138,7 @@ def template_outlines(affine: np.ndarray, shape: tuple[int, int, int]):  # noqa:
         inv = np.linalg.inv(img.affine)
         vox = inv[:3, :3] @ xyz + inv[:3, 3:4]
         vals = ndimage.map_coordinates(np.asarray(img.dataobj, np.float32), vox, order=1, cval=0.0)
-        out.append((_img(vals.reshape(shape), affine), colour))
+        out.append((as_image(vals.reshape(shape), affine), colour))
     return out
 
 
@@ -153,12 +154,12 @@ def cluster_figure(path: Path, data: Any, views: Sequence[tuple[str, tuple[float
     from nilearn import plotting
 
     aff = data.affine
-    flair, pseudo = _img(data.flair, aff), _img(data.pseudo, aff)
+    flair, pseudo = as_image(data.flair, aff), as_image(data.pseudo, aff)
     vmin, vmax = _window(data.flair, data.mask)
     zpos = np.where(data.z > data.z_threshold, data.z, 0.0).astype(np.float32)
     zmax = float(max(np.max(zpos), data.z_threshold + 1.0))
-    zimg = _img(zpos, aff)
-    roi = _img(data.roi, aff) if data.roi is not None and np.asarray(data.roi).any() else None
+    zimg = as_image(zpos, aff)
+    roi = as_image(data.roi, aff) if data.roi is not None and np.asarray(data.roi).any() else None
     cmap = overlay_cmap()
     n = len(views)
     row_h, head = 2.35, 0.42
@@ -219,7 +220,7 @@ def glass_brain_figure(path: Path, data: Any, peaks_mm: Sequence[tuple[float, fl
     with _pyplot() as plt:
         fig = plt.figure(figsize=(8.4, 2.9), facecolor=FIG_BG)
         if zc.max() > 0:
-            d = plotting.plot_glass_brain(_img(zc, data.affine), display_mode="ortho", figure=fig, black_bg=True,
+            d = plotting.plot_glass_brain(as_image(zc, data.affine), display_mode="ortho", figure=fig, black_bg=True,
                                           threshold=data.z_threshold, cmap=overlay_cmap(), vmin=data.z_threshold,
                                           vmax=float(max(zc.max(), data.z_threshold + 1.0)), symmetric_cbar=False,
                                           plot_abs=False, colorbar=True, cbar_tick_format="%.1f", annotate=True,
