@@ -308,14 +308,21 @@ def outputs_complete(out_dir: Path, inp: SubjectInputs, key: str) -> bool:
     return True
 
 
-def _write_crash(out_dir: Path, inp: SubjectInputs, message: str, tb: str) -> None:
-    """The crash record (JSON) of a failed participant; never raises."""
+def _write_crash(out_dir: Path, who: SubjectInputs | tuple[str, str | None], message: str, tb: str = "") -> None:
+    """The crash record (JSON) of a failed participant: the one-line message and the traceback; never raises."""
+    subject, session = (who.subject, who.session) if isinstance(who, SubjectInputs) else who
+    prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
     try:
-        deriv.write_json(crash_path(out_dir, inp), {
-            "participant": inp.prefix, "message": message, "traceback": tb, "software_version": __version__,
+        deriv.write_json(crash_path(out_dir, (subject, session)), {
+            "participant": prefix, "message": one_line(message), "traceback": tb, "software_version": __version__,
             "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")})
     except OSError as exc:
-        log.error("%s: could not write the crash record: %s", inp.prefix, exc)
+        log.error("%s: could not write the crash record: %s", prefix, exc)
+
+
+def one_line(message: str) -> str:
+    """A message on one line (tools such as ANTs raise multi-line errors)."""
+    return " ".join(message.split())
 
 
 def _pid_alive(pid: int) -> bool:
@@ -417,7 +424,7 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
                  max(res.lobe_probabilities, key=lambda k: res.lobe_probabilities[k]), time.time() - start)
         return ParticipantResult(inp.prefix, True, seconds=time.time() - start)
     except PARTICIPANT_ERRORS as exc:
-        log.error("%s failed: %s", inp.prefix, exc)
+        log.error("%s failed: %s", inp.prefix, one_line(str(exc)))
         log.debug("traceback", exc_info=True)
         _write_crash(out_dir, inp, str(exc), traceback.format_exc())
         return ParticipantResult(inp.prefix, False, str(exc), time.time() - start)
@@ -500,7 +507,7 @@ def run_participant_level(cfg: RunConfig) -> int:
                 inp = find_inputs(layout, subject, session, filters)
             except InputError as exc:
                 log.error("%s", exc)
-                deriv.write_json(crash_path(out_dir, (subject, session)), {"participant": prefix, "message": str(exc)})
+                _write_crash(out_dir, (subject, session), str(exc))
                 results.append(ParticipantResult(prefix, False, str(exc)))
                 continue
             log.info("%s: T1w %s, FLAIR %s", prefix, inp.t1w.name, inp.flair.name)

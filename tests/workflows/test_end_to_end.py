@@ -10,9 +10,14 @@ import nibabel as nib
 import numpy as np
 
 from bids_fcd.cli.main import main
-from tests.conftest import copy_dataset
 
 EXPECTED = Path(__file__).parent.parent / "data" / "expected_outputs.txt"
+GROUP_FILES = ("group.html", "group_detection.json", "group_summary.json", "group_summary.tsv")
+
+
+def expected_outputs(res: str) -> list[str]:
+    """The stored participant-level file list, ``res-RES`` filled with the model grid's label."""
+    return EXPECTED.read_text().replace("res-RES", f"res-{res}").split()
 
 
 def _files(root: Path) -> list[str]:
@@ -28,8 +33,8 @@ def _tree_hash(root: Path) -> str:
 
 
 def test_output_file_list_matches_the_stored_list(participant_run):
-    got = [f for f in _files(participant_run) if not f.startswith("group_summary")]
-    assert got == EXPECTED.read_text().split()
+    got = [f for f in _files(participant_run) if not f.startswith("group")]
+    assert got == expected_outputs("6")
 
 
 def test_every_json_parses_and_layout_indexes(participant_run):
@@ -41,11 +46,16 @@ def test_every_json_parses_and_layout_indexes(participant_run):
     assert sorted(layout.get_subjects()) == ["00001", "00002", "00003"]
     zmaps = layout.get(suffix="statmap", desc="anomaly", space="MNI152NLin2009aSym", extension=".nii.gz")
     assert len(zmaps) == 6
+    assert len(layout.get(suffix="statmap", stat="z", space="T1w", extension=".nii.gz")) == 3
+    for side in participant_run.rglob("*_table.json"):  # every TSV column is documented in its sidecar
+        tsv = side.with_suffix(".tsv")
+        header = tsv.read_text().splitlines()[0].split("\t")
+        assert set(header) <= set(json.loads(side.read_text())), side.name
 
 
 def test_output_contents(participant_run, tiny_model):
     anat = participant_run / "sub-00001" / "anat"
-    p = "sub-00001_space-MNI152NLin2009aSym_"
+    p = "sub-00001_space-MNI152NLin2009aSym_res-6_"
     mask = nib.load(anat / f"{p}desc-brain_mask.nii.gz").get_fdata() > 0
     z = nib.load(anat / f"{p}stat-z_desc-anomaly_statmap.nii.gz").get_fdata()
     assert abs(z[mask].mean()) < 1e-3 and abs(z[mask].std() - 1) < 1e-2 and np.all(z[~mask] == 0)
@@ -63,7 +73,7 @@ def test_output_contents(participant_run, tiny_model):
         assert native.shape == nib.load(t1).shape
     assert native.get_fdata().max() > 0
     dseg = nib.load(anat / f"{p}desc-clusters_dseg.nii.gz").get_fdata().astype(int)
-    with open(anat / "sub-00001_desc-clusters_table.tsv") as fh:
+    with open(anat / "sub-00001_space-MNI152NLin2009aSym_desc-clusters_table.tsv") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert list(rows[0])[:8] == ["index", "hemisphere", "lobe", "size_mm3", "peak_z", "peak_x", "peak_y", "peak_z_mm"]
     assert [int(r["index"]) for r in rows] == list(range(1, len(rows) + 1)) == sorted(set(np.unique(dseg)) - {0})
@@ -86,14 +96,29 @@ def test_output_contents(participant_run, tiny_model):
     assert "SyN" in wside["Description"]
     cfg = json.loads((participant_run / "sub-00001" / "log" / "sub-00001_config.json").read_text())
     assert cfg["run"]["sampler"]["noise_level"] == 20
-    assert "<img src='data:image/png;base64," in (participant_run / "sub-00001/figures/sub-00001_report.html").read_text()
+    # clusters in T1w space: same labels as the template-space ones, coordinates in the T1w's scanner mm
+    ndseg = nib.load(anat / "sub-00001_space-T1w_desc-clusters_dseg.nii.gz")
+    assert set(np.unique(np.asarray(ndseg.dataobj))) - {0} <= set(range(1, len(rows) + 1))
+    with open(anat / "sub-00001_space-T1w_desc-clusters_table.tsv") as fh:
+        nrows = list(csv.DictReader(fh, delimiter="\t"))
+    assert {int(r["index"]) for r in nrows} == set(np.unique(np.asarray(ndseg.dataobj))) - {0}
+    lookup = (anat / "sub-00001_space-T1w_desc-clusters_dseg.tsv").read_text().splitlines()
+    assert lookup[0] == "index\tname" and len(lookup) == len(rows) + 1
+    # the manifest lists every output with its sha256
+    man = json.loads((participant_run / "sub-00001" / "log" / "sub-00001_manifest.json").read_text())
+    assert len(man["files"]) > 30 and all((participant_run / f).is_file() for f in man["files"])
+    page = (participant_run / "sub-00001.html").read_text()
+    assert "figures/" in page
 
 
 def test_group_level(phantom, participant_run):
     assert main([str(phantom), str(participant_run), "group", "--skip-bids-validation"]) == 0
     with open(participant_run / "group_summary.tsv") as fh:
         rows = {r["participant_id"]: r for r in csv.DictReader(fh, delimiter="\t")}
-    summary = json.loads((participant_run / "group_summary.json").read_text())
+    summary = json.loads((participant_run / "group_detection.json").read_text())
+    columns = json.loads((participant_run / "group_summary.json").read_text())
+    assert set(rows["sub-00001"]) <= set(columns), "group_summary.json documents every column of the TSV"
+    assert (participant_run / "group.html").exists()
     assert set(rows) == {"sub-00001", "sub-00002", "sub-00003"}
     fcd = [r for r in rows.values() if r["group"] == "fcd"]
     hc = [r for r in rows.values() if r["group"] == "hc"]
@@ -110,22 +135,3 @@ def test_group_level(phantom, participant_run):
     assert summary["subject_sensitivity"] == sum(r["detected"] == "yes" for r in fcd) / 2
     for key in ("R@5", "R@10", "fp_pixels_per_slice", "dice_z", "dice_best_per_subject", "lobe_accuracy"):
         assert summary[key] is not None
-
-
-def test_bad_participant_fails_alone_and_input_is_untouched(phantom, tiny_model, work_dir, tmp_path, caplog):
-    ds = copy_dataset(phantom, tmp_path / "ds")
-    flair = next((ds / "sub-00002" / "anat").glob("*_FLAIR.nii.gz"))
-    flair.write_bytes(b"not a nifti")
-    for f in (ds / "sub-00003" / "anat").glob("*_FLAIR*"):
-        f.unlink()
-    before = _tree_hash(ds)
-    out = tmp_path / "out"
-    code = main([str(ds), str(out), "participant", "--model", str(tiny_model), "--work-dir", str(work_dir),
-                 "--noise-level", "20", "--steps", "5", "--skip-bids-validation"])
-    assert code == 1
-    assert _tree_hash(ds) == before, "the input dataset must not change"
-    assert (out / "sub-00001" / "anat").is_dir()
-    assert not (out / "sub-00002").exists() and not (out / "sub-00003").exists(), "no half-written outputs"
-    assert not (out / ".staging").exists()
-    assert f"{flair}" in caplog.text and "cannot read the FLAIR" in caplog.text
-    assert "sub-00003: no FLAIR image found" in caplog.text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -147,10 +148,21 @@ def battery_run(phantom, tiny_model, work_dir, tmp_path_factory):
     before = _tree_hash(ds)
     for p in [ds, *ds.rglob("*")]:
         p.chmod(p.stat().st_mode & ~0o222)  # the input is read-only (root may still write: the hash checks that)
-    system_tmp = set(Path(tempfile.gettempdir()).iterdir())
+    system_tmp = root / "system-tmp"  # stands for the system temporary directory, which other processes share
+    system_tmp.mkdir()
+    old_tempdir, old_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = str(system_tmp), str(system_tmp)
     out = root / "out"
-    code = main([str(ds), str(out), "participant", "--model", str(tiny_model), "--work-dir", str(work_dir), *SAMPLER])
-    new_tmp = set(Path(tempfile.gettempdir()).iterdir()) - system_tmp
+    try:
+        code = main([str(ds), str(out), "participant", "--model", str(tiny_model), "--work-dir", str(work_dir),
+                     *SAMPLER])
+    finally:
+        tempfile.tempdir = old_tempdir
+        if old_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old_env
+    new_tmp = set(system_tmp.iterdir())
     yield {"ds": ds, "out": out, "code": code, "before": before, "new_tmp": new_tmp}
     for p in [ds, *ds.rglob("*")]:
         p.chmod(p.stat().st_mode | 0o200)
@@ -262,3 +274,15 @@ def test_two_runs_share_a_work_directory(phantom, tiny_model, work_dir, tmp_path
         assert (out / f"sub-{lab}" / "log" / f"sub-{lab}_manifest.json").exists()
     with open(out / "sub-00001" / "anat" / "sub-00001_desc-lobes_probabilities.tsv") as fh:
         assert len(list(csv.DictReader(fh, delimiter="\t"))) == 6
+
+
+def test_a_tampered_model_is_refused_before_anything_is_written(phantom, tiny_model, tmp_path, caplog):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    weights = bytearray((model / "unet.pt").read_bytes())
+    weights[-10] ^= 0xFF
+    (model / "unet.pt").write_bytes(bytes(weights))
+    out = tmp_path / "out"
+    assert main(_cli(phantom, out, tmp_path / "work", model, "--participant-label", "00001")) == 1
+    assert "unet.pt does not match its sha256 in SHA256SUMS" in caplog.text
+    assert not out.exists(), "nothing written with a model that failed its check"
