@@ -3,10 +3,16 @@
 stack (S, 2, H, W) → encoding → guided DDIM → histogram matching → signed anomaly → z against
 the normative reference (or within the brain) → clusters, plus the classifier's lobe
 probabilities. Used by the participant level, the reference builder and the benchmark.
+
+Each step is a :func:`bids_fcd.timing.stage` (``encode``, ``decode`` from the sampler, then
+``histmatch``, ``anomaly``, ``score``, ``clusters``, ``classifier``), which
+``benchmarks/speed.py`` collects.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +28,36 @@ from bids_fcd.postprocessing.lobes import participant_lobe_probabilities
 from bids_fcd.postprocessing.normative import NormativeReference, combined_z, remove_drift
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.sampling.ddim import class_probabilities, pseudo_healthy
+from bids_fcd.timing import stage
+
+log = logging.getLogger(__name__)
+
+#: ``--slices paper``: the paper's central band of axial slices, in template (MNI) z millimetres,
+#: inclusive. The paper sampled 51 axial slices of 1 mm through the centre of the cerebrum; we
+#: take z = 0 … +50 mm (basal ganglia and lateral ventricles up to the centrum semiovale), which is
+#: 26 slices on the default 2 mm grid (z −50 … +80 mm, 66 slices). The temporal poles, the
+#: inferior temporal and orbitofrontal cortex (z < 0) and the vertex (z > 50) are left out.
+PAPER_BAND_MM = (0.0, 50.0)
+SLICE_CHOICES = ("all", "paper")
+#: Environment switch for ``torch.compile`` of the networks while sampling (``1`` = on; off by default).
+COMPILE_ENV = "BIDS_FCD_COMPILE"
+
+
+def slice_band(grid: GridConfig, n_slices: int, slices: str) -> np.ndarray:
+    """(S,) bool: the axial slices ``--slices`` asks for (``all``: every slice; ``paper``: z in
+    :data:`PAPER_BAND_MM`), slice k lying at z = ``grid.z_min_mm`` + k · ``grid.spacing_mm``."""
+    if slices not in SLICE_CHOICES:
+        raise ValueError(f"unknown --slices {slices!r}; choose one of {SLICE_CHOICES}")
+    if slices == "all":
+        return np.ones(n_slices, bool)
+    z = grid.z_min_mm + np.arange(n_slices) * grid.spacing_mm
+    return (z >= PAPER_BAND_MM[0] - 1e-6) & (z <= PAPER_BAND_MM[1] + 1e-6)
+
+
+def sampled_slices(grid: GridConfig, mask: np.ndarray, slices: str) -> np.ndarray:
+    """(S,) bool: slices that are sampled, those with brain in ``mask`` (S, H, W) inside the band."""
+    has_brain = mask.reshape(mask.shape[0], -1).any(axis=1)
+    return has_brain & slice_band(grid, mask.shape[0], slices)
 
 
 @dataclass
@@ -40,29 +76,38 @@ class Analysis:
 
 def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig,
                device: torch.device) -> np.ndarray:
-    """Pseudo-healthy FLAIR slices (S, H, W); slices without brain are copied unchanged.
+    """Pseudo-healthy FLAIR slices (S, H, W) float32 from a stack (S, 2, H, W) and mask (S, H, W).
 
-    The stochastic encoding draws its noise from a ``torch.Generator`` seeded with
-    ``sampler.seed``; the deterministic one draws nothing.
+    Only the slices of :func:`sampled_slices` go through the sampler, all in one batched call
+    (chunks of ``sampler.batch_size`` on a GPU, fixed micro-batches on CPU); the others (no brain, or outside the paper's
+    band with ``sampler.slices == "paper"``) are copied unchanged, so pseudo = real there. The
+    stochastic encoding draws its noise from a CPU ``torch.Generator`` seeded with
+    ``sampler.seed``; the deterministic one draws nothing. ``BIDS_FCD_COMPILE=1`` in the
+    environment compiles the networks (``torch.compile``; off by default).
     """
-    has_brain = mask.reshape(mask.shape[0], -1).any(axis=1)
+    todo = sampled_slices(model.net.grid, mask, sampler.slices)
     out = stack[:, 0].copy()
-    if has_brain.any():
-        x = torch.from_numpy(stack[has_brain][:, : model.net.in_channels]).to(device)
+    log.info("sampling %d of %d slices (--slices %s) on %s", int(todo.sum()), len(todo), sampler.slices, device)
+    if todo.any():
+        x = torch.from_numpy(np.ascontiguousarray(stack[todo][:, : model.net.in_channels])).to(device)
         gen = torch.Generator().manual_seed(sampler.seed)
         ph = pseudo_healthy(model.unet, model.classifier, build_scheduler(model.net).to(device), x,
                             sampler.noise_level, sampler.steps, sampler.guidance_scale, sampler.batch_size,
-                            sampler.encoding, sampler.draws, gen)
-        out[has_brain] = ph[:, 0].detach().cpu().numpy()
+                            sampler.encoding, sampler.draws, gen,
+                            compile_nets=os.environ.get(COMPILE_ENV, "0") == "1")
+        out[todo] = ph[:, 0].cpu().numpy()
     return out
 
 
 def residual(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
              histogram_matching: bool) -> tuple[np.ndarray, np.ndarray]:
     """(matched pseudo-healthy, smoothed anomaly map) from (W, H, S) real and raw pseudo-healthy volumes."""
-    pseudo = match_histogram(pseudo_raw, real, mask) if histogram_matching else pseudo_raw.astype(np.float32)
-    pseudo = np.where(mask, pseudo, real)
-    return pseudo, anomaly_map(real, pseudo, mask, post.smoothing_fwhm_mm, grid.spacing_mm, post.anomaly)
+    with stage("histmatch"):
+        pseudo = match_histogram(pseudo_raw, real, mask) if histogram_matching else pseudo_raw.astype(np.float32)
+        pseudo = np.where(mask, pseudo, real)
+    with stage("anomaly"):
+        anom = anomaly_map(real, pseudo, mask, post.smoothing_fwhm_mm, grid.spacing_mm, post.anomaly)
+    return pseudo, anom
 
 
 def postprocess(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
@@ -111,21 +156,34 @@ def score(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfi
 def threshold_anomaly(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
                       reference: NormativeReference | None = None) -> tuple[np.ndarray, np.ndarray, list[Cluster]]:
     """(z, labels, clusters) of a (W, H, S) anomaly map: z-score, threshold, clusters ranked by peak z."""
-    z = score(anom, flair, mask, grid, post, reference)
-    aff, _ = grid_affine(grid)
-    labels, clusters = find_clusters(z, aff, post.z_threshold, post.min_cluster_mm3, post.max_clusters)
+    with stage("score"):
+        z = score(anom, flair, mask, grid, post, reference)
+    with stage("clusters"):
+        aff, _ = grid_affine(grid)
+        labels, clusters = find_clusters(z, aff, post.z_threshold, post.min_cluster_mm3, post.max_clusters)
     return z, labels, clusters
 
 
 def analyse(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig, post: PostConfig,
             device: torch.device, reference: NormativeReference | None = None) -> Analysis:
-    """The whole method on one slice stack (S, 2, H, W) with brain mask (S, H, W)."""
+    """The whole method on one slice stack (S, 2, H, W) with brain mask (S, H, W).
+
+    With ``sampler.slices == "paper"`` everything after sampling (histogram matching, anomaly,
+    z, clusters, lobe probabilities) is restricted to the band: outside it the pseudo-healthy FLAIR
+    is the real one and the anomaly and z are exactly 0.
+    """
     grid = model.net.grid
     ph = synthesise(model, stack, mask, sampler, device)
+    band = slice_band(grid, stack.shape[0], sampler.slices)
     real, mask_v = from_slices(stack[:, 0]), from_slices(mask)
+    mask_v = mask_v & band[None, None, :]
     pseudo_raw = from_slices(ph)
     pseudo, anom, z, labels, clusters = postprocess(real, pseudo_raw, mask_v, grid, post, sampler.histogram_matching,
                                                     reference)
-    probs = class_probabilities(model.classifier, torch.from_numpy(stack[:, :1]).to(device)).cpu().numpy()
-    frac = mask.reshape(mask.shape[0], -1).mean(axis=1)
+    if not band.all():
+        z = np.where(mask_v, z, 0.0).astype(np.float32)
+    with stage("classifier"):
+        probs = class_probabilities(model.classifier, torch.from_numpy(stack[:, :1]).to(device),
+                                    sampler.batch_size).cpu().numpy()
+    frac = mask.reshape(mask.shape[0], -1).mean(axis=1) * band
     return Analysis(pseudo_raw, pseudo, anom, z, labels, clusters, participant_lobe_probabilities(probs, frac), probs)

@@ -1,0 +1,69 @@
+"""``--slices paper``: only the paper's central band is sampled; elsewhere pseudo = real, anomaly = 0."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bids_fcd.config import PostConfig, SamplerConfig
+from bids_fcd.nets.checkpoint import LoadedModel
+from bids_fcd.workflows import analysis
+from bids_fcd.workflows.analysis import PAPER_BAND_MM, analyse, slice_band, synthesise
+from tests.sampling.test_ddim import NET, _models
+
+
+def _model() -> LoadedModel:
+    u, c, _, _ = _models()
+    return LoadedModel("tiny", Path("."), "0" * 64, NET, u, c, {}, PostConfig())
+
+
+def _inputs():
+    g = NET.grid
+    s = int(np.floor((g.z_max_mm - g.z_min_mm) / g.spacing_mm)) + 1
+    rng = np.random.default_rng(0)
+    stack = (rng.random((s, 2, *g.shape), dtype=np.float32) * 2 - 1).astype(np.float32)
+    mask = np.zeros((s, *g.shape), bool)
+    mask[2 : s - 2, 6:26, 6:26] = True
+    return stack, mask
+
+
+SAMPLER = SamplerConfig(noise_level=20, steps=2, draws=1, guidance_scale=5.0)
+
+
+def test_paper_band_is_z_0_to_50_mm():
+    band = slice_band(NET.grid, 22, "paper")
+    z = NET.grid.z_min_mm + np.arange(22) * NET.grid.spacing_mm
+    assert band.any() and not band.all()
+    assert (z[band] >= PAPER_BAND_MM[0]).all() and (z[band] <= PAPER_BAND_MM[1]).all()
+    assert slice_band(NET.grid, 22, "all").all()
+    with pytest.raises(ValueError, match="--slices"):
+        slice_band(NET.grid, 22, "central")
+
+
+def test_paper_slices_sample_fewer_slices_and_leave_the_rest_unchanged(monkeypatch):
+    model, (stack, mask) = _model(), _inputs()
+    seen = []
+    real_ph = analysis.pseudo_healthy
+    monkeypatch.setattr(analysis, "pseudo_healthy", lambda *a, **k: seen.append(a[3].shape[0]) or real_ph(*a, **k))
+    cpu = torch.device("cpu")
+    every = synthesise(model, stack, mask, SAMPLER, cpu)
+    paper = synthesise(model, stack, mask, dataclasses.replace(SAMPLER, slices="paper"), cpu)
+    band = slice_band(NET.grid, stack.shape[0], "paper")
+    brain = mask.any(axis=(1, 2))
+    assert seen == [int(brain.sum()), int((brain & band).sum())] and seen[1] < seen[0]
+    assert np.array_equal(paper[~band], stack[~band, 0])
+    assert not np.array_equal(paper[band & brain], stack[band & brain, 0])
+    assert not np.array_equal(every[~band & brain], stack[~band & brain, 0])
+
+
+def test_paper_slices_give_exactly_zero_anomaly_outside_the_band():
+    model, (stack, mask) = _model(), _inputs()
+    post = PostConfig(zscore="within", min_cluster_mm3=0.0)
+    res = analyse(model, stack, mask, dataclasses.replace(SAMPLER, slices="paper"), post, torch.device("cpu"))
+    band = slice_band(NET.grid, stack.shape[0], "paper")
+    out = ~band  # volumes are (W, H, S)
+    assert np.array_equal(res.pseudo[..., out], np.ascontiguousarray(stack[:, 0].transpose(2, 1, 0))[..., out])
+    assert (res.anomaly[..., out] == 0).all() and (res.z[..., out] == 0).all() and (res.labels[..., out] == 0).all()
+    assert np.abs(res.anomaly[..., band]).max() > 0
