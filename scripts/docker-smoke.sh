@@ -307,19 +307,50 @@ chown "$RUN_UID:$RUN_GID" "$OUT" "$WORK"
 DOCKER_RUN=(docker run --rm --read-only --tmpfs /tmp --network none --user "$SMOKE_USER"
             -v "$BIDS:/data:ro" -v "$OUT:/out" -v "$WORK:/work" "$IMAGE")
 
+peak_mem_of() {  # CID: the container's peak memory in MB so far (cgroup v1 or v2), or nothing
+  local f
+  for f in "/sys/fs/cgroup/memory/docker/$1/memory.max_usage_in_bytes" "/sys/fs/cgroup/docker/$1/memory.peak" \
+           "/sys/fs/cgroup/system.slice/docker-$1.scope/memory.peak"; do
+    [ -r "$f" ] && { echo $(( $(cat "$f") / 1000000 )); return; }
+  done
+}
+run_level() {  # LEVEL: run it in the container; sets RUN_S and PEAK_MB (peak memory, if the cgroup shows it)
+  local level="$1" cidfile="$SMOKE_DIR/$1.cid" pid cid="" m
+  rm -f "$cidfile"; PEAK_MB=0
+  t0=$(date +%s)
+  "${DOCKER_RUN[@]:0:2}" --cidfile "$cidfile" "${DOCKER_RUN[@]:2}" /data /out "$level" --work-dir /work \
+    >"$SMOKE_DIR/$level.log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    [ -n "$cid" ] || cid="$(cat "$cidfile" 2>/dev/null || true)"
+    if [ -n "$cid" ]; then m="$(peak_mem_of "$cid")"; [ -z "$m" ] || [ "$m" -le "$PEAK_MB" ] || PEAK_MB=$m; fi
+    sleep 1
+  done
+  wait "$pid" || { tail -40 "$SMOKE_DIR/$level.log" >&2; die "$level level failed; see $SMOKE_DIR/$level.log"; }
+  RUN_S=$(( $(date +%s) - t0 ))
+}
+
 # ---------------------------------------------------------------- participant level
 log "participant level (3 participants) in the container"
-t0=$(date +%s)
-"${DOCKER_RUN[@]}" /data /out participant --work-dir /work >"$SMOKE_DIR/participant.log" 2>&1 \
-  || { tail -40 "$SMOKE_DIR/participant.log" >&2; die "participant level failed; see $SMOKE_DIR/participant.log"; }
-PART_S=$(( $(date +%s) - t0 ))
+run_level participant
+PART_S=$RUN_S; PART_MB=$PEAK_MB
 
 # ---------------------------------------------------------------- group level
 log "group level in the container"
-t0=$(date +%s)
-"${DOCKER_RUN[@]}" /data /out group --work-dir /work >"$SMOKE_DIR/group.log" 2>&1 \
-  || { tail -40 "$SMOKE_DIR/group.log" >&2; die "group level failed; see $SMOKE_DIR/group.log"; }
-GROUP_S=$(( $(date +%s) - t0 ))
+run_level group
+GROUP_S=$RUN_S; GROUP_MB=$PEAK_MB
+
+# ---------------------------------------------------------------- resume
+log "participant level again: complete participants are skipped, their outputs unchanged"
+outsums() { (cd "$OUT" && find . -path './sub-*' -type f -print0 | sort -z | xargs -0 sha256sum); }
+outsums >"$SMOKE_DIR/outputs-before-rerun.txt"
+mv "$SMOKE_DIR/participant.log" "$SMOKE_DIR/participant-first.log"
+run_level participant
+RESUME_S=$RUN_S
+mv "$SMOKE_DIR/participant.log" "$SMOKE_DIR/participant-rerun.log"
+mv "$SMOKE_DIR/participant-first.log" "$SMOKE_DIR/participant.log"
+outsums | diff -q "$SMOKE_DIR/outputs-before-rerun.txt" - >/dev/null \
+  || die "rerunning the participant level changed complete outputs (no --overwrite was given)"
 
 # ---------------------------------------------------------------- checks
 log "checking the derivatives"
@@ -353,7 +384,7 @@ log "input dataset byte-identical ($(grep -c '^f ' "$SMOKE_DIR/input-before.txt"
 if gpu_err="$(docker run --rm --gpus all --network none "$IMAGE" --version 2>&1)"; then
   GPU_NOTE="docker run --gpus all works on this machine ($gpu_err); the -cpu image still runs on the CPU"
 else
-  GPU_NOTE="docker run --gpus all is unavailable here (expected without the NVIDIA container runtime): $(echo "$gpu_err" | tail -1)"
+  GPU_NOTE="docker run --gpus all is unavailable here (expected without the NVIDIA container toolkit): $(echo "$gpu_err" | grep -m1 -i error || echo "$gpu_err" | head -1)"
 fi
 log "$GPU_NOTE"
 
@@ -364,8 +395,9 @@ bids-fcd docker smoke test: PASSED ($WARNINGS warning(s))
   image                 $IMAGE ($(docker image inspect -f '{{.Id}}' "$IMAGE" | cut -c8-19))
   build time            ${BUILD_S} s$([ "$BUILD_S" = 0 ] && echo " (reused)")
   image size            ${SIZE_MB} MB
-  participant level     ${PART_S} s (3 tiny phantom participants, $(nproc) CPUs)
-  group level           ${GROUP_S} s
+  participant level     ${PART_S} s, peak memory ${PART_MB} MB (3 tiny phantom participants, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))
+  group level           ${GROUP_S} s, peak memory ${GROUP_MB} MB
+  resumed rerun         ${RESUME_S} s (participant level again, every participant complete and skipped)
   demo total            $((PART_S + GROUP_S)) s
   container             --read-only --tmpfs /tmp --network none --user $SMOKE_USER, /data:ro
   outputs               $OUT ($(find "$OUT" -type f | wc -l) files)
