@@ -286,6 +286,51 @@ def scaling(root: Path, size: str, nprocs: int, preset: str, slices: str) -> lis
     return rows
 
 
+# ---------------------------------------------------------------- chunk size
+
+def chunk_sweep(preset: str, nprocs: int, sizes: tuple[int, ...] = (16, 32, 64, 132), rounds: int = 2) -> str:
+    """Sampler alone on 66 random slices at the model grid, per CPU chunk size, rounds interleaved.
+
+    Reports wall and process-CPU seconds per slice (CPU time is less sensitive to other load), and
+    whether each chunk size gives the same bits as the first (it need not: see ``ddim``)."""
+    import torch
+
+    from bids_fcd.cli.main import sampler_from_args
+    from bids_fcd.nets.checkpoint import load_model
+    from bids_fcd.nets.networks import build_scheduler
+    from bids_fcd.sampling import ddim
+
+    torch.set_num_threads(nprocs)
+    model = load_model(None, torch.device("cpu"))
+    smp = sampler_from_args(argparse.Namespace(sampler_preset=preset, guidance_scale=20.0, seed=0))
+    h, w = model.net.grid.shape
+    x = torch.rand(66, model.net.in_channels, h, w, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    sch = build_scheduler(model.net)
+    times: dict[int, list[tuple[float, float]]] = {b: [] for b in sizes}
+    outs: dict[int, object] = {}
+    saved = ddim.CPU_MICRO_BATCH
+    try:
+        for _ in range(rounds):
+            for b in sizes:
+                ddim.CPU_MICRO_BATCH = b
+                c0, w0 = time.process_time(), time.perf_counter()
+                outs[b] = ddim.pseudo_healthy(model.unet, model.classifier, sch, x, smp.noise_level, smp.steps,
+                                              smp.guidance_scale, smp.batch_size, smp.encoding, smp.draws,
+                                              torch.Generator().manual_seed(0))
+                times[b].append((time.perf_counter() - w0, time.process_time() - c0))
+    finally:
+        ddim.CPU_MICRO_BATCH = saved
+    rows = [f"Sampler alone, preset `{preset}`, 66 slices, {nprocs} threads, {rounds} interleaved rounds (best "
+            f"of each); load before {load_avg()}.", "",
+            "| CPU chunk (items per network call) | wall s per slice | CPU s per slice | same bits as chunk "
+            f"{sizes[0]} |", "|---:|---:|---:|---|"]
+    for b in sizes:
+        wall, cpu = min(t[0] for t in times[b]), min(t[1] for t in times[b])
+        rows.append(f"| {b}{' (default)' if b == saved else ''} | {wall / 66:.3f} | {cpu / 66:.3f} | "
+                    f"{'yes' if torch.equal(outs[b], outs[sizes[0]]) else 'no'} |")
+    return "\n".join(rows)
+
+
 # ---------------------------------------------------------------- BENCHMARKS.md
 
 def _block(key: str, body: str, data: dict) -> str:
@@ -327,7 +372,16 @@ def write_benchmarks(path: Path, key: str, body: str, data: dict) -> None:
              "GPU targets (one H100/H200, `paper` preset: diffusion ≤ 15 s for 51 slices, ≤ 45 s for the whole "
              "cerebrum, UNet ≥ 30 % of bf16 peak): unmeasured (no GPU lent). The code is GPU-ready: bf16 autocast, "
              "`--batch-size`-sized chunks, no host synchronisation in the step loop, `BIDS_FCD_COMPILE=1` for "
-             "`torch.compile`; run `python benchmarks/speed.py OUT --preset paper --write-benchmarks` on the GPU.\n")
+             "`torch.compile`; run `python benchmarks/speed.py OUT --preset paper --write-benchmarks` on the GPU.\n\n"
+             "What the rows mean. `--slices all` (the default) samples every axial slice with brain on the model "
+             "grid (MNI z −50 … +80 mm, the whole cerebrum); `--slices paper` only z = 0 … +50 mm (the paper's "
+             "51 one-millimetre slices through the centre of the cerebrum; 26 slices on the 2 mm grid), with "
+             "pseudo = real and anomaly 0 elsewhere. The sampler runs every sampled slice and every draw as one "
+             "stream of items; on CPU the networks see fixed chunks of `CPU_MICRO_BATCH` items whatever "
+             "`--batch-size` is, because oneDNN chooses its kernels by batch size and they round differently "
+             "(the classifier gradient differed by ~1e-7 between batches of 5 and 20), and results must be "
+             "bit-identical for any batch size; on a GPU the chunk is `--batch-size` (default 64). "
+             "\"sampler per slice\" is encode + decode divided by the sampled slices.\n")
     section = intro + "\n" + "\n\n".join(blocks[k] for k in sorted(blocks)) + "\n"
     path.write_text(before + section + ("\n" + after if after else ""))
 
@@ -347,8 +401,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--scaling", action="store_true", help="also time 1, 2, 4 participants with --nprocs split")
     ap.add_argument("--write-benchmarks", action="store_true", help="write the tables into BENCHMARKS.md")
+    ap.add_argument("--chunks", action="store_true",
+                    help="only time the sampler at several CPU chunk sizes (no participant run)")
     args = ap.parse_args(argv)
     import torch
+
+    if args.chunks:
+        body = f"### CPU chunk size: sampler alone\n\n{cpu_model()}; {dt.date.today().isoformat()}; " \
+               f"`python benchmarks/speed.py OUT {' '.join(a for a in argv if a != str(args.out))}`.\n\n" + \
+               chunk_sweep(args.preset, args.nprocs)
+        print(body)
+        if args.write_benchmarks:
+            write_benchmarks(ROOT / "BENCHMARKS.md", f"chunks-{args.preset}-cpu", body, {"kind": "chunks"})
+        return 0
 
     root = args.out.resolve()
     root.mkdir(parents=True, exist_ok=True)
