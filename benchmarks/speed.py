@@ -94,22 +94,56 @@ def participant_argv(bids: Path, out: Path, work: Path, label: str, nprocs: int,
             "--sampler-preset", preset, "--slices", slices, "--device", device]
 
 
+@contextlib.contextmanager
+def _end_times():
+    """When each stage finished (perf_counter), in the order :func:`bids_fcd.timing.record` lists them.
+
+    ``timing.stage`` appends (name, seconds) when a stage ends; this wraps the active recorder list
+    so the end time is noted too, which tells nested stages (``write`` around ``report``) apart.
+    """
+    from bids_fcd import timing
+
+    ends: list[float] = []
+    rec = timing._RECORDER.get()  # noqa: SLF001 - the benchmark's own view of the active recorder
+
+    class _Noting(list):
+        def append(self, item):  # noqa: ANN001, ANN202
+            ends.append(time.perf_counter())
+            rec.append(item)  # type: ignore[union-attr]
+
+    token = timing._RECORDER.set(_Noting()) if rec is not None else None  # noqa: SLF001
+    try:
+        yield ends
+    finally:
+        if token is not None:
+            timing._RECORDER.reset(token)  # noqa: SLF001
+
+
+def nesting(spans: list[tuple[str, float, float, float]]) -> list[str | None]:
+    """For each (name, seconds, start, end) span, the name of the innermost span around it (or None)."""
+    parents: list[str | None] = []
+    for i, (_, _, s0, e0) in enumerate(spans):
+        around = [(e1 - s1, n1) for j, (n1, _, s1, e1) in enumerate(spans)
+                  if j != i and s1 <= s0 + 1e-4 and e0 <= e1 + 1e-4 and (e1 - s1) > (e0 - s0)]
+        parents.append(min(around)[1] if around else None)
+    return parents
+
+
 def run_participant(bids: Path, out: Path, work: Path, label: str, nprocs: int, preset: str, slices: str,
                     device: str = "auto") -> dict:
     """One participant in this process; stage seconds, total, exit code, peak memory."""
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
-    from bids_fcd.timing import record
+    from bids_fcd.timing import record, stage
 
     start = time.perf_counter()
-    with record() as rec:
-        t0 = time.perf_counter()
-        import torch
+    with record() as rec, _end_times() as ends:
+        with stage("import"):
+            import torch
 
-        from bids_fcd.cli.main import main
-        from bids_fcd.workflows import participant  # noqa: F401  (the import a CLI run pays)
+            from bids_fcd.cli.main import main
+            from bids_fcd.workflows import participant  # noqa: F401  (the import a CLI run pays)
 
-        rec.append(("import", time.perf_counter() - t0))
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         code = main(participant_argv(bids, out, work, label, nprocs, preset, slices, device))
@@ -117,8 +151,9 @@ def run_participant(bids: Path, out: Path, work: Path, label: str, nprocs: int, 
             torch.cuda.synchronize()
     total = time.perf_counter() - start
     gpu = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
-    return {"stages": list(rec), "total_s": total, "code": code, "peak_rss_gib": peak_rss_gib(), "peak_gpu_gib": gpu,
-            "threads": torch.get_num_threads()}
+    spans = [(name, sec, end - start - sec, end - start) for (name, sec), end in zip(rec, ends, strict=False)]
+    return {"stages": list(rec), "spans": spans, "total_s": total, "code": code, "peak_rss_gib": peak_rss_gib(),
+            "peak_gpu_gib": gpu, "threads": torch.get_num_threads()}
 
 
 def sampled_slice_count(out: Path, slices: str) -> tuple[int, int]:
@@ -186,14 +221,20 @@ def bf16_peak(name: str) -> float | None:
 # ---------------------------------------------------------------- tables
 
 def stage_table(res: dict) -> str:
+    """Stages in finishing order; a stage inside another (by its time span) is shown as ↳ and left
+    out of the sum, so "unstaged" is the end-to-end time no top-level stage covered."""
     total = res["total_s"]
-    staged = sum(s for _, s in res["stages"])
+    spans = res.get("spans") or [(n, sec, 0.0, 0.0) for n, sec in res["stages"]]
+    parents = nesting(spans) if res.get("spans") else [None] * len(spans)
+    merged: dict[tuple[str, str | None], float] = {}
+    for (name, sec, _, _), parent in zip(spans, parents, strict=True):
+        merged[(name, parent)] = merged.get((name, parent), 0.0) + sec
     rows = ["| stage | seconds | share |", "|---|---:|---:|"]
-    merged: dict[str, float] = {}
-    for name, sec in res["stages"]:
-        merged[name] = merged.get(name, 0.0) + sec
-    for name, sec in merged.items():
-        rows.append(f"| {name} | {sec:.1f} | {100 * sec / total:.1f} % |")
+    staged = 0.0
+    for (name, parent), sec in merged.items():
+        label = name if parent is None else f"↳ {name} (inside {parent})"
+        staged += sec if parent is None else 0.0
+        rows.append(f"| {label} | {sec:.1f} | {100 * sec / total:.1f} % |")
     rows.append(f"| unstaged (logging, BIDS queries, model load, ...) | {total - staged:.1f} | "
                 f"{100 * (total - staged) / total:.1f} % |")
     rows.append(f"| **end to end** | **{total:.1f}** | 100 % |")
@@ -404,8 +445,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunks", action="store_true",
                     help="only time the sampler at several CPU chunk sizes (no participant run)")
     args = ap.parse_args(argv)
-    import torch
-
     if args.chunks:
         body = f"### CPU chunk size: sampler alone\n\n{cpu_model()}; {dt.date.today().isoformat()}; " \
                f"`python benchmarks/speed.py OUT {' '.join(a for a in argv if a != str(args.out))}`.\n\n" + \
@@ -423,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run_participant(bids, root / "out", root / "work", "00001", args.nprocs, args.preset, args.slices,
                           args.device)
     res["load_before"], res["load_after"] = load_before, load_avg()
+    import torch  # after the run, so that its import counts in the "import" stage
     if res["code"] != 0:
         print(f"the participant level failed (exit {res['code']}); see the log above", file=sys.stderr)
         return 1

@@ -73,3 +73,11 @@ def test_speed_script_runs_on_the_tiny_phantom(tmp_path):
     for name in ("import", "encode", "decode", "histmatch", "anomaly", "score", "clusters", "classifier",
                  "unstaged", "end to end", "s per slice", "peak RSS", "GFLOP/s"):
         assert f"| {name}" in out or name in out, name
+
+
+def test_nested_stages_are_shown_inside_their_parent_and_not_counted_twice():
+    sp = _speed()
+    res = {**RES, "total_s": 30.0, "stages": [("report", 5.0), ("write", 20.0)],
+           "spans": [("report", 5.0, 12.0, 17.0), ("write", 20.0, 5.0, 25.0)]}
+    table = sp.stage_table(res)
+    assert "| ↳ report (inside write) | 5.0 |" in table and "| unstaged (logging, BIDS queries, model load, ...) | 10.0 |" in table
