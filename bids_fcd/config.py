@@ -162,7 +162,9 @@ class RunConfig:
     ``post=None`` means "the cluster-forming settings calibrated for the reference (or model)",
     falling back to :class:`PostConfig` defaults; the resolved value is what is logged.
     ``reference`` is a reference directory (``bids-fcd reference``); None = the model's own.
-    ``nprocs``/``omp_nthreads``: CPU threads in all / per process (0 = all cores, the default).
+    ``nprocs``/``omp_nthreads``: CPU threads in all / per process (0 = all cores, the default);
+    ``ants_nthreads``: ANTs/ITK threads (1, the default, is the only count at which ANTs' registration
+    is bit-reproducible).
     ``overwrite``: recompute participants whose outputs are already complete (else they are skipped).
     """
 
@@ -177,6 +179,7 @@ class RunConfig:
     device: str = "auto"
     nprocs: int = 0
     omp_nthreads: int = 0
+    ants_nthreads: int = 1
     overwrite: bool = False
     skip_bids_validation: bool = False
     bids_filter_file: str | None = None

@@ -44,16 +44,17 @@ def resolve_threads(nprocs: int, omp_nthreads: int) -> int:
     return max(1, min(n, nprocs)) if nprocs else max(1, n)
 
 
-def apply_threads(n: int) -> None:
-    """Use ``n`` threads in torch (intra- and inter-op where still settable) and in ANTs/ITK.
+def apply_threads(n: int, ants_threads: int = 1) -> None:
+    """Use ``n`` threads in torch (intra- and inter-op where still settable), ``ants_threads`` in ANTs/ITK.
 
-    ITK reads ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`` when its first filter runs, so call this before
-    any ANTs work in the process. Results of ANTs (and of torch reductions) depend on the thread
-    count, which is why it is part of the preprocessing cache key.
+    ITK reads ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`` once, when its first filter runs, so call this
+    before any ANTs work in the process. ANTs' registration gives other results run to run with more
+    than one thread even at a fixed seed (measured: the rigid, affine and SyN transforms all differ),
+    so one thread is the reproducible default; the count is part of the preprocessing cache key.
     """
     import torch
 
-    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(n)
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(max(1, ants_threads))
     os.environ["OMP_NUM_THREADS"] = str(n)
     torch.set_num_threads(n)
     try:

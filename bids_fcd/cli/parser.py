@@ -76,7 +76,9 @@ def build_app_parser() -> argparse.ArgumentParser:
     add_sampler_args(p)
     _flag(p, "nprocs", type=v.positive_int, default=None, help="CPU threads in all (default: all cores)")
     _flag(p, "omp-nthreads", type=v.positive_int, default=None,
-          help="threads per process for torch and ANTs (default: --nprocs)")
+          help="threads per process for torch (default: --nprocs)")
+    _flag(p, "ants-nthreads", type=v.positive_int, default=1,
+          help="ANTs/ITK threads; above 1 registers faster but ANTs is then not bit-reproducible run to run")
     _flag(p, "overwrite", action="store_true",
           help="recompute participants whose outputs are complete (default: skip them, as a resumed run does)")
     _flag(p, "skip-bids-validation", action="store_true", help="index the dataset without BIDS validation")

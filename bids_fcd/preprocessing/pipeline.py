@@ -24,7 +24,6 @@ import numpy as np
 
 from bids_fcd.config import GridConfig, PreprocConfig, to_dict
 from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
-from bids_fcd.resources import available_cpus
 from bids_fcd.timing import stage
 
 log = logging.getLogger(__name__)
@@ -100,12 +99,27 @@ def _file_key(path: Path | None) -> str | None:
     return sha256_file(path)
 
 
+#: ANTs' random seed (its registration samples the metric at random points).
+ANTS_SEED = 1
+
+
 def ants_threads() -> int:
-    """The thread count ANTs/ITK runs with in this process (ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS)."""
+    """The thread count ANTs/ITK runs with in this process (ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS; 1
+    unless set, since ANTs' multi-threaded registration is not reproducible run to run)."""
     try:
         return max(1, int(os.environ.get("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "")))
     except ValueError:
-        return available_cpus()
+        return 1
+
+
+def seed_ants() -> None:
+    """Give ANTs its fixed seed (antspyx 0.6 ignores a ``random_seed`` argument of ``registration``
+    and reads ``ants.config``) without changing the thread count ITK will use."""
+    import ants
+
+    threads = str(ants_threads())
+    ants.config.set_ants_deterministic(True, seed_value=ANTS_SEED)  # also sets the ITK threads to 1
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = threads
 
 
 def cache_key(t1w: Path, flair: Path, roi: Path | None, grid: GridConfig, cfg: PreprocConfig, threads: int) -> str:
@@ -267,7 +281,7 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
 
     if cfg.registration not in ("syn", "affine"):
         raise ValueError(f"unknown registration {cfg.registration!r}; use 'syn' or 'affine'")
-    os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", str(available_cpus()))
+    os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     key = cache_key(t1w, flair, roi, grid, cfg, ants_threads())
     folder = work / key[:16]
     syn = cfg.registration == "syn"
@@ -313,15 +327,15 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
 
     log.info("preprocessing: FLAIR → T1w rigid")
     with stage("register_flair"):
-        reg_fl = ants.registration(fixed=t1, moving=fl, type_of_transform="Rigid", random_seed=1)
+        seed_ants()
+        reg_fl = ants.registration(fixed=t1, moving=fl, type_of_transform="Rigid")
         check_flair_overlap(t1, fl, mask_native, reg_fl["fwdtransforms"], flair)
     log.info("preprocessing: T1w → MNI152NLin2009aSym %s", "SyN" if syn else "affine")
     tpl = ants.image_read(str(template_reference(work.parent)))
     t1_brain = t1 * mask_native
     t1_brain = t1_brain / float(np.percentile(t1_brain.numpy()[mask_native.numpy() > 0], 99))
     with stage("register_template"):
-        reg_t1 = ants.registration(fixed=tpl, moving=t1_brain, type_of_transform="SyN" if syn else "Affine",
-                                   random_seed=1)
+        reg_t1 = ants.registration(fixed=tpl, moving=t1_brain, type_of_transform="SyN" if syn else "Affine")
     fwd, inv = reg_t1["fwdtransforms"], reg_t1["invtransforms"]
     shutil.copyfile([f for f in fwd if f.endswith(".mat")][0], tmp_out.xfm_t1w_to_template)
     if tmp_out.warp_t1w_to_template is not None and tmp_out.warp_template_to_t1w is not None:

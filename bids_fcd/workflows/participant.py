@@ -477,9 +477,9 @@ def run_participant_level(cfg: RunConfig) -> int:
     check_output_not_in_input(bids_dir, out_dir, work)
     device = resolve_device(cfg.device)
     threads = resolve_threads(cfg.nprocs, cfg.omp_nthreads)
-    apply_threads(threads)
+    apply_threads(threads, cfg.ants_nthreads)
     torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
-    log.info("device %s, %d CPU thread(s)", device, threads)
+    log.info("device %s, %d CPU thread(s), %d for ANTs", device, threads, cfg.ants_nthreads)
     try:
         model = load_model(cfg.model, device)
         ref, post = resolve_reference(cfg, model)
