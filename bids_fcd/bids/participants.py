@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from bids_fcd.config import LOBES
+
+log = logging.getLogger(__name__)
+#: lobe entries that mean "no lesion lobe"
+NO_LOBE = ("", "n/a", "na", "none")
 
 
 def read_participants(bids_dir: Path) -> dict[str, dict[str, str]]:
@@ -26,6 +31,11 @@ def read_participants(bids_dir: Path) -> dict[str, dict[str, str]]:
     for row in rows:
         pid = (row.get("participant_id") or "").strip()
         out[pid[4:] if pid.startswith("sub-") else pid] = {k: (v or "").strip() for k, v in row.items() if k}
+    unknown = sorted({p.strip() for r in out.values() for p in r.get("lobe", "").replace(";", ",").split(",")
+                      if p.strip() not in LOBES[1:] and p.strip().lower() not in NO_LOBE})
+    if unknown:
+        log.warning("%s: unknown lobe code(s) %s in the lobe column (known: %s); they count as no lobe", path,
+                    ", ".join(unknown), ", ".join(LOBES[1:]))
     return out
 
 

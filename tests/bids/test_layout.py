@@ -56,3 +56,12 @@ def test_participants_bom_and_lobes(tmp_path):
     assert np.allclose(t, [0, 0, 0.5, 0.5, 0, 0])
     assert np.allclose(lobe_target("n/a"), [1, 0, 0, 0, 0, 0])
     assert np.allclose(lobe_target("FL"), [0, 1, 0, 0, 0, 0])
+
+
+def test_participants_missing_or_with_unknown_lobes(tmp_path, caplog):
+    assert read_participants(tmp_path) == {}
+    (tmp_path / "participants.tsv").write_text("participant_id\tlobe\nsub-01\tXX\nsub-02\tn/a\nsub-03\tFL\n")
+    rows = read_participants(tmp_path)
+    assert set(rows) == {"01", "02", "03"}
+    assert "participants.tsv: unknown lobe code(s) XX in the lobe column" in caplog.text, "n/a is not unknown"
+    assert np.allclose(lobe_target(rows["01"]["lobe"]), [1, 0, 0, 0, 0, 0])
