@@ -311,8 +311,9 @@ peak_mem_of() {  # CID: the container's peak memory in MB so far (cgroup v1 or v
   local f
   for f in "/sys/fs/cgroup/memory/docker/$1/memory.max_usage_in_bytes" "/sys/fs/cgroup/docker/$1/memory.peak" \
            "/sys/fs/cgroup/system.slice/docker-$1.scope/memory.peak"; do
-    [ -r "$f" ] && { echo $(( $(cat "$f") / 1000000 )); return; }
+    [ -r "$f" ] && { echo $(( $(cat "$f" 2>/dev/null || echo 0) / 1000000 )); return 0; }
   done
+  return 0  # the cgroup is gone once the container has exited
 }
 run_level() {  # LEVEL: run it in the container; sets RUN_S and PEAK_MB (peak memory, if the cgroup shows it)
   local level="$1" cidfile="$SMOKE_DIR/$1.cid" pid cid="" m
@@ -323,7 +324,7 @@ run_level() {  # LEVEL: run it in the container; sets RUN_S and PEAK_MB (peak me
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     [ -n "$cid" ] || cid="$(cat "$cidfile" 2>/dev/null || true)"
-    if [ -n "$cid" ]; then m="$(peak_mem_of "$cid")"; [ -z "$m" ] || [ "$m" -le "$PEAK_MB" ] || PEAK_MB=$m; fi
+    if [ -n "$cid" ]; then m="$(peak_mem_of "$cid" || true)"; [ -z "$m" ] || [ "$m" -le "$PEAK_MB" ] || PEAK_MB=$m; fi
     sleep 1
   done
   wait "$pid" || { tail -40 "$SMOKE_DIR/$level.log" >&2; die "$level level failed; see $SMOKE_DIR/$level.log"; }
