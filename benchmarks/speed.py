@@ -55,11 +55,12 @@ SECTION = "## Speed (issue #13)"
 
 # ---------------------------------------------------------------- measuring
 
-def peak_rss_gib() -> float:
-    """Peak resident set size of this process or its largest child, GiB (Linux ru_maxrss is KiB)."""
+def peak_rss_gib(children_before_kib: int = 0) -> float:
+    """Peak resident set size, GiB (Linux ru_maxrss is KiB): this process, or its largest child when
+    that grew past ``children_before_kib`` (so a phantom made earlier in a subprocess does not count)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, kids) / 2**20
+    return max(own, kids if kids > children_before_kib else 0) / 2**20
 
 
 def cpu_model() -> str:
@@ -136,6 +137,7 @@ def run_participant(bids: Path, out: Path, work: Path, label: str, nprocs: int, 
     shutil.rmtree(work, ignore_errors=True)
     from bids_fcd.timing import record, stage
 
+    kids_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     with record() as rec, _end_times() as ends:
         with stage("import"):
@@ -152,7 +154,7 @@ def run_participant(bids: Path, out: Path, work: Path, label: str, nprocs: int, 
     total = time.perf_counter() - start
     gpu = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     spans = [(name, sec, end - start - sec, end - start) for (name, sec), end in zip(rec, ends, strict=False)]
-    return {"stages": list(rec), "spans": spans, "total_s": total, "code": code, "peak_rss_gib": peak_rss_gib(),
+    return {"stages": list(rec), "spans": spans, "total_s": total, "code": code, "peak_rss_gib": peak_rss_gib(kids_before),
             "peak_gpu_gib": gpu, "threads": torch.get_num_threads()}
 
 
