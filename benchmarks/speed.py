@@ -364,7 +364,7 @@ def chunk_sweep(preset: str, nprocs: int, sizes: tuple[int, ...] = (16, 32, 64, 
     finally:
         ddim.CPU_MICRO_BATCH = saved
     rows = [f"Sampler alone, preset `{preset}`, 66 slices, {nprocs} threads, {rounds} interleaved rounds (best "
-            f"of each); load before {load_avg()}.", "",
+            f"of each); load after {load_avg()}.", "",
             "| CPU chunk (items per network call) | wall s per slice | CPU s per slice | same bits as chunk "
             f"{sizes[0]} |", "|---:|---:|---:|---|"]
     for b in sizes:
