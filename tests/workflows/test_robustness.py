@@ -227,7 +227,7 @@ def test_rerun_skips_complete_participants_unless_overwrite(phantom, tiny_model,
     stamp = {p: p.stat().st_mtime_ns for p in (out / "sub-00003" / "anat").iterdir()}
     caplog.clear()
     assert main(args) == 0
-    assert "skipped" in caplog.text
+    assert "skipped (use --overwrite to recompute)" in caplog.text
     assert stamp == {p: p.stat().st_mtime_ns for p in (out / "sub-00003" / "anat").iterdir()}, "nothing rewritten"
     z = next((out / "sub-00003" / "anat").glob("*_stat-z_desc-anomaly_statmap.nii.gz"))
     z.write_bytes(b"damaged")
@@ -235,7 +235,7 @@ def test_rerun_skips_complete_participants_unless_overwrite(phantom, tiny_model,
     assert main(args) == 0 and "missing or changed" in caplog.text, "a damaged output is recomputed"
     assert _anat_hashes(out, "sub-00003") == first
     caplog.clear()
-    assert main([*args, "--overwrite"]) == 0 and "skipped" not in caplog.text
+    assert main([*args, "--overwrite"]) == 0 and "skipped (use --overwrite" not in caplog.text
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
