@@ -401,7 +401,7 @@ def write_benchmarks(path: Path, key: str, body: str, data: dict) -> None:
             "peak RSS | measured on |", "|---|---|---|---:|---:|---:|---|"]
     for preset in ("fast", "paper"):
         for _k, d in sorted(runs):
-            if d.get("preset") == preset and d.get("kind") == "stages":
+            if d.get("preset") == preset and d.get("kind") == "stages" and d.get("size") == "full":
                 rows.append(f"| {preset} | {d['sampler']} | {DETECTION.get(preset, 'n/a')} | {d['total_s'] / 60:.1f} min "
                             f"({d['total_s']:.0f} s) | {d['per_slice_s']:.3f} s | {d['rss_gib']:.2f} GiB | "
                             f"{d['device']}, {d['size']} phantom, --slices {d['slices']} |")
