@@ -100,7 +100,10 @@ ENV PATH=/opt/bids-fcd/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
     NILEARN_DATA=/tmp/nilearn_data \
     TORCH_HOME=/tmp/.cache/torch \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    BIDS_FCD_CONTAINER=docker \
+    BIDS_FCD_IMAGE=bids-fcd:${VERSION} \
+    BIDS_FCD_WORK_DIR=/tmp/bids-fcd-work
 
 # The templates come from nilearn's own package data (nothing is downloaded at run time); check that here,
 # with the network-free, read-only-friendly settings above, and that the version matches the label.

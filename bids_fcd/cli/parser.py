@@ -66,9 +66,9 @@ def build_app_parser() -> argparse.ArgumentParser:
           help="participants to process (with or without 'sub-'); default: all")
     _flag(p, "session-label", nargs="+", type=v.session_label, default=[], metavar="LABEL",
           help="sessions to process (with or without 'ses-'); default: all")
-    _flag(p, "work-dir", default=None, metavar="DIR",
-          help="work directory for intermediate files and the preprocessing cache "
-               "(default: OUTPUT_DIR/../bids-fcd-work)")
+    p.add_argument("-w", "--work-dir", "--work_dir", dest="work_dir", default=None, metavar="DIR",
+                   help="work directory for intermediate files and the preprocessing cache "
+                        "(default: $BIDS_FCD_WORK_DIR, else OUTPUT_DIR/../bids-fcd-work)")
     _flag(p, "model", default=None, metavar="NAME_OR_DIR",
           help="model directory or name under models/ (default: the shipped phantom-default)")
     _flag(p, "reference", type=v.existing_dir, default=None, metavar="DIR",

@@ -5,6 +5,7 @@ Light on purpose (no pybids, no torch): the CLI checks these before any heavy im
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -13,9 +14,12 @@ class OutputInInputError(ValueError):
 
 
 def work_dir_for(output_dir: str, work_dir: str | None) -> Path:
-    """``--work-dir`` or ``OUTPUT_DIR/../bids-fcd-work`` (never inside the input dataset)."""
+    """``--work-dir``, else ``$BIDS_FCD_WORK_DIR`` (the container sets one under /tmp), else
+    ``OUTPUT_DIR/../bids-fcd-work``; never inside the input dataset (checked separately)."""
     if work_dir:
         return Path(work_dir)
+    if os.environ.get("BIDS_FCD_WORK_DIR"):
+        return Path(os.environ["BIDS_FCD_WORK_DIR"])
     return Path(output_dir).resolve().parent / "bids-fcd-work"
 
 
