@@ -34,7 +34,7 @@ import logging
 import torch
 from monai.networks.schedulers import DDIMScheduler
 
-from bids_fcd.config import HEALTHY
+from bids_fcd.config import HEALTHY, stride_for
 from bids_fcd.sampling.guidance import autocast, log_prob_grad
 from bids_fcd.timing import stage
 
@@ -45,22 +45,6 @@ ENCODINGS = ("stochastic", "deterministic")
 #: Items per network call on CPU, whatever ``batch_size`` is (see the module docstring and
 #: BENCHMARKS.md, Speed, for the measured effect of the chunk size on 2 cores).
 CPU_MICRO_BATCH = 32
-
-
-def stride_for(noise_level: int, steps: int | None, num_train_timesteps: int) -> int:
-    """Δ = L / K, checked so that MONAI's scheduler visits exactly 0, Δ, …, L.
-
-    Raises ``ValueError`` with the fix when K does not divide L or Δ does not divide T.
-    """
-    if not 1 <= noise_level < num_train_timesteps:
-        raise ValueError(f"noise level L={noise_level} must be in [1, {num_train_timesteps - 1}]")
-    k = noise_level if steps is None else steps
-    if k < 1 or noise_level % k:
-        raise ValueError(f"--steps {k} must divide --noise-level {noise_level} (e.g. steps {noise_level // 5})")
-    stride = noise_level // k
-    if num_train_timesteps % stride:
-        raise ValueError(f"the step size L/K = {stride} must divide T = {num_train_timesteps}; choose other --steps")
-    return stride
 
 
 def _eps(unet: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor | None, t: int, label: int) -> torch.Tensor:

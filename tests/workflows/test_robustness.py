@@ -28,6 +28,7 @@ from nilearn.image import resample_img
 
 from bids_fcd.cli.main import main
 from tests.conftest import copy_dataset
+from tests.workflows.test_end_to_end import _tree_hash
 
 SAMPLER = ["--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1", "--skip-bids-validation"]
 
@@ -45,18 +46,6 @@ BROKEN = {
 }
 #: odd but valid participants: they must run
 ODD = ("lps", "thick")
-
-
-def _files(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-
-def _tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for rel in _files(root):
-        h.update(rel.encode())
-        h.update((root / rel).read_bytes())
-    return h.hexdigest()
 
 
 def _anat_hashes(out: Path, prefix: str) -> dict[str, str]:
