@@ -147,7 +147,7 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
 
     def side(p: Path, kind: str, sources: list[str], extra: dict[str, Any] | None = None) -> None:
         meta = {**deriv.sidecar(kind, **fill), **(extra or {}), "Sources": sources, **common}
-        if "space-T1w" not in p.name and p.name.endswith(".nii.gz"):
+        if f"space-{SPACE}_res-" in p.name or (res_ent is None and f"space-{SPACE}" in p.name):
             meta.update(grid_info)
         deriv.write_json(deriv.sidecar_path(p), meta)
         written.extend([p, deriv.sidecar_path(p)])
