@@ -196,7 +196,8 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     put_nii(path("statmap", ".nii.gz", space="T1w", desc="anomaly"), _native_image(native_anom, np.float32),
             "anomaly_statmap_T1w", both)
     put_nii(path("statmap", ".nii.gz", space="T1w", stat="z", desc="anomaly"), _native_image(native_z, np.float32),
-            "z_statmap_T1w", both)
+            "z_statmap_T1w", both,
+            {k: v for k, v in _z_description(post, ref).items() if k != "Description"})
     lab_img = _native_image(native_lab, np.int16)
     put_nii(path("dseg", ".nii.gz", space="T1w", desc="clusters"), lab_img, "clusters_dseg_T1w", both, dseg_meta)
     put_lookup(path("dseg", ".tsv", space="T1w", desc="clusters"), lookup)

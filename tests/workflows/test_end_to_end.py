@@ -46,7 +46,8 @@ def test_every_json_parses_and_layout_indexes(participant_run):
     assert sorted(layout.get_subjects()) == ["00001", "00002", "00003"]
     zmaps = layout.get(suffix="statmap", desc="anomaly", space="MNI152NLin2009aSym", extension=".nii.gz")
     assert len(zmaps) == 6
-    assert len(layout.get(suffix="statmap", stat="z", space="T1w", extension=".nii.gz")) == 3
+    native = layout.get(suffix="statmap", space="T1w", extension=".nii.gz", return_type="filename")
+    assert len([f for f in native if "_stat-z_" in f]) == 3
     for side in participant_run.rglob("*_table.json"):  # every TSV column is documented in its sidecar
         tsv = side.with_suffix(".tsv")
         header = tsv.read_text().splitlines()[0].split("\t")

@@ -45,7 +45,9 @@ def test_reference_inside_a_model_and_a_participant_run_against_it(phantom, tiny
     assert code == 0
     assert "other sampler settings" not in caplog.text and "no normative reference" not in caplog.text
     anat = out / "sub-00003" / "anat"
-    (zside,) = anat.glob("*_stat-z_desc-anomaly_statmap.json")
+    (zside,) = anat.glob("*_space-MNI152NLin2009aSym_*stat-z_desc-anomaly_statmap.json")
+    (native_side,) = anat.glob("*_space-T1w_stat-z_desc-anomaly_statmap.json")
+    assert json.loads(native_side.read_text())["Reference"]["NumberOfControls"] == 3
     side = json.loads(zside.read_text())
     assert side["Reference"]["NumberOfControls"] == 3
     assert side["Reference"]["SHA256"] == loaded.sha256 and side["Reference"]["Path"] == "model/reference"
