@@ -95,7 +95,10 @@ def check_dataset(args: argparse.Namespace) -> list[str]:
                         "check --participant-label")
     from bids_fcd.workflows.paths import work_dir_for
 
-    for what, d in (("output", Path(args.output_dir)), ("work", work_dir_for(str(args.output_dir), args.work_dir))):
+    targets = [("output", Path(args.output_dir))]
+    if args.analysis_level == "participant":  # the group level reads derivatives only
+        targets.append(("work", work_dir_for(str(args.output_dir), args.work_dir)))
+    for what, d in targets:
         why = _writable_target(d)
         if why:
             problems.append(f"the {what} directory {d} cannot be created or written: {why}")

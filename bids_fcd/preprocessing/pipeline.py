@@ -32,7 +32,7 @@ CACHE_VERSION = 3
 #: After the FLAIR → T1w rigid, at least this fraction of the T1w brain must lie in the FLAIR's field of view.
 MIN_FLAIR_COVERAGE = 0.6
 #: ... and the FLAIR and T1w must share at least this much mutual information in the brain (nats;
-#: matched pairs give about 0.2-0.6, an unrelated image about 0.0-0.05).
+#: measured on the phantom: the matched pair 0.76, another subject's FLAIR 0.37, a noise image 0.007).
 MIN_MUTUAL_INFORMATION = 0.08
 
 
@@ -118,7 +118,8 @@ def seed_ants() -> None:
     import ants
 
     threads = str(ants_threads())
-    ants.config.set_ants_deterministic(True, seed_value=ANTS_SEED)  # also sets the ITK threads to 1
+    ants.config.set_ants_deterministic(True, seed_value=ANTS_SEED)  # also sets the ITK threads to 1 and seeds
+    # numpy's and random's global generators, which bids-fcd does not use (every draw has its own Generator)
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = threads
 
 

@@ -236,14 +236,14 @@ def _pair_rows(res: Analysis, native_rows: list[dict[str, object]]) -> list[tupl
     return [(c, by_index.get(c.index, {})) for c in res.clusters]
 
 
-class ReportError(RuntimeError):
+class ReportFailed(RuntimeError):
     """Making the HTML report failed; the derivatives are kept."""
 
 
 def _report(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, pre: Preprocessed, res: Analysis,
             stack: np.ndarray, mask: np.ndarray, rows: list[dict[str, object]],
             ref: LoadedReference | None) -> list[Path]:
-    """The HTML report and its figures; a failure raises :class:`ReportError` after logging why."""
+    """The HTML report and its figures; a failure raises :class:`ReportFailed` after logging why."""
     post = _post(cfg)
     grid = model.net.grid
     roi = np.asarray(nib.load(pre.roi).get_fdata()) > 0.5 if pre.roi is not None else None
@@ -266,7 +266,7 @@ def _report(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: LoadedModel,
             return write_participant_report(stage, data)
     except Exception as exc:  # noqa: BLE001 - any report failure is logged and counted, never fatal
         log.debug("report traceback", exc_info=True)
-        raise ReportError(f"{inp.prefix}: the HTML report could not be made ({type(exc).__name__}: {exc}); "
+        raise ReportFailed(f"{inp.prefix}: the HTML report could not be made ({type(exc).__name__}: {exc}); "
                           "the derivatives were written") from exc
 
 
@@ -397,7 +397,7 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
     if not cfg.overwrite and outputs_complete(out_dir, inp, key):
         log.info("%s: outputs complete (manifest verified); skipped (use --overwrite to recompute)", inp.prefix)
         return ParticipantResult(inp.prefix, True, "skipped", 0.0)
-    report_error: ReportError | None = None
+    report_error: ReportFailed | None = None
     try:
         remove_stale(out_dir / ".staging", f"{inp.prefix}.*")
         shutil.rmtree(stage, ignore_errors=True)
@@ -409,7 +409,7 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
             with timed("write"):
                 try:
                     written = write_outputs(stage, inp, cfg, model, pre, res, stack, ref)
-                except ReportError as exc:
+                except ReportFailed as exc:
                     report_error = exc
                     written = sorted(p for p in stage.rglob("*") if p.is_file() and ".tmp" not in p.name)
         manifest_path(out_dir, inp).unlink(missing_ok=True)  # the old outputs stop verifying from here on

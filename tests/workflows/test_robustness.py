@@ -275,3 +275,21 @@ def test_a_tampered_model_is_refused_before_anything_is_written(phantom, tiny_mo
     assert main(_cli(phantom, out, tmp_path / "work", model, "--participant-label", "00001")) == 1
     assert "unet.pt does not match its sha256 in SHA256SUMS" in caplog.text
     assert not out.exists(), "nothing written with a model that failed its check"
+
+
+def test_a_failed_report_is_counted_and_loses_no_derivative(phantom, tiny_model, work_dir, tmp_path, monkeypatch,
+                                                           caplog):
+    import bids_fcd.reports.participant as rp
+
+    def broken(root, data):  # noqa: ANN001, ANN202
+        raise RuntimeError("no figures today")
+
+    monkeypatch.setattr(rp, "write_participant_report", broken)
+    out = tmp_path / "out"
+    assert main(_cli(phantom, out, work_dir, tiny_model, "--participant-label", "00003")) == 1
+    assert "the HTML report could not be made (RuntimeError: no figures today)" in caplog.text
+    anat = out / "sub-00003" / "anat"
+    assert len(list(anat.glob("*.nii.gz"))) >= 10, "the derivatives are kept"
+    crash = json.loads((out / "sub-00003" / "log" / "sub-00003_crash.json").read_text())
+    assert "HTML report" in crash["message"]
+    assert not (out / "sub-00003" / "log" / "sub-00003_manifest.json").exists(), "a rerun makes the report again"
