@@ -71,7 +71,7 @@ def _run_subcommand(argv: list[str]) -> int:
     if args.command == "phantom":
         from bids_fcd.phantom.generator import write_cohort
 
-        write_cohort(Path(args.out), args.n_fcd, args.n_hc, args.seed, args.size)
+        write_cohort(Path(args.out), args.n_fcd, args.n_hc, args.seed, args.size, args.lesions)
         log.info("phantom written to %s", args.out)
         return 0
     if args.command == "train":

@@ -117,6 +117,9 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(ph, "size", choices=PHANTOM_SIZES, default="tiny",
           help="tiny: 2-3 mm voxels; full: 1 mm T1w + 3D FLAIR; clinical: 1 mm T1w + 2D FLAIR with 4-6 mm "
                "slices; mixed: full or clinical per subject")
+    _flag(ph, "lesions", choices=("random", "stratified"), default="random",
+          help="lesion sizes: random (the size's odds) or stratified (small 2.5-4 mm, medium, large 12-20 mm "
+               "radius in turn over the FCD subjects)")
     ph.add_argument("-v", "--verbose", action="count", default=0)
 
     tr = sub.add_parser("train", help="train a model directory from a BIDS dataset", formatter_class=fmt)

@@ -78,27 +78,67 @@ def voxel_mm(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
     return ijk @ affine[:3, :3].T + affine[:3, 3]
 
 
-def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.Generator, size_mm: float) -> Lesion:
+#: Lesion sites beyond "anywhere in the lobe" (template mm boxes on |x|, y, z), drawn by
+#: :func:`draw_site`: the cingulate (medial frontal), the precuneus (medial parietal) and the
+#: operculum (lateral, around the Sylvian fissure), which are hard places to see FCD.
+SITES: dict[str, dict[str, tuple[float, float]]] = {
+    "cingulate": {"ax": (3.0, 14.0), "y": (-40.0, 35.0), "z": (0.0, 45.0)},
+    "precuneus": {"ax": (3.0, 14.0), "y": (-75.0, -40.0), "z": (10.0, 60.0)},
+    "operculum": {"ax": (40.0, 62.0), "y": (-35.0, 25.0), "z": (0.0, 28.0)},
+}
+#: Lobes each site lies in (:func:`bids_fcd.atlas.lobe_of_mm`).
+SITE_LOBES = {"cingulate": ("FL",), "precuneus": ("PL",), "operculum": ("FL", "PL")}
+
+
+def draw_site(rng: np.random.Generator, lobe: str, p_site: float = 0.4) -> str:
+    """A special site for a lesion in ``lobe`` with probability ``p_site`` (else "" = anywhere)."""
+    sites = [k for k, lobes in SITE_LOBES.items() if lobe in lobes]
+    if not sites or rng.random() >= p_site:
+        return ""
+    return str(sites[int(rng.integers(len(sites)))])
+
+
+def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.Generator, size_mm: float,
+                gain: float | None = None, site: str = "") -> Lesion:
     """Place an FCD type II lesion at the bottom of a sulcus in ``lobe`` and ``hemisphere``.
 
     The core is a blob of radius ``size_mm`` (noise-perturbed) centred on cortex next to white
     matter; the transmantle tail is a tube that tapers from the core toward the lateral
-    ventricle (template point (±14, −10, 18) mm).
+    ventricle (template point (±14, −10, 18) mm). ``gain`` is the FLAIR hyperintensity as a
+    fraction of grey-matter FLAIR (None: drawn in 0.10-0.30); ``site`` one of :data:`SITES`
+    restricts the centre to that box (falling back to the whole lobe if it has no cortex there).
     """
-    mm = voxel_mm(tissue.gm.shape, tissue.affine)
+    aff = tissue.affine
+    vox = float(abs(aff[0, 0]))
     cortex = (tissue.gm > 0.5) & (ndimage.gaussian_filter(tissue.wm, 1.5) > 0.25)
     sign = -1.0 if hemisphere == "L" else 1.0
-    cand = cortex & (np.sign(mm[..., 0]) == sign) & (np.abs(mm[..., 0]) > 6)
-    idx = np.argwhere(cand)
-    labels = lobe_of_mm(mm[cand])
-    idx = idx[labels == lobe]
+    idx = np.argwhere(cortex)
+    pts = idx @ aff[:3, :3].T + aff[:3, 3]
+    keep = (np.sign(pts[:, 0]) == sign) & (np.abs(pts[:, 0]) > 3)
+    keep &= lobe_of_mm(pts) == lobe
+    if site:
+        in_box = keep.copy()
+        for key, coord in (("ax", np.abs(pts[:, 0])), ("y", pts[:, 1]), ("z", pts[:, 2])):
+            in_box &= (coord >= SITES[site][key][0]) & (coord <= SITES[site][key][1])
+        if in_box.any():
+            keep = in_box
+    else:
+        keep &= np.abs(pts[:, 0]) > 6
+    idx, pts = idx[keep], pts[keep]
     if len(idx) == 0:
         raise ValueError(f"no cortex voxel found for lobe {lobe} hemisphere {hemisphere}")
-    centre_vox = idx[rng.integers(len(idx))]
-    centre = mm[tuple(centre_vox)]
+    pick = int(rng.integers(len(idx)))
+    centre_vox, centre = idx[pick], pts[pick]
+    # everything below happens in a box around the centre that holds the core and the tail
+    half = int(np.ceil((1.4 * size_mm + 28.0) / vox))
+    lo = np.maximum(centre_vox - half, 0)
+    hi = np.minimum(centre_vox + half + 1, tissue.gm.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    sub_aff = aff.copy()
+    sub_aff[:3, 3] = aff[:3, :3] @ lo + aff[:3, 3]
+    mm = voxel_mm(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), sub_aff)
     dist = np.linalg.norm(mm - centre, axis=-1)
-    vox = float(abs(tissue.affine[0, 0]))
-    wobble = ndimage.gaussian_filter(rng.standard_normal(tissue.gm.shape).astype(np.float32), 3.0 / vox)
+    wobble = ndimage.gaussian_filter(rng.standard_normal(dist.shape).astype(np.float32), 3.0 / vox)
     wobble = wobble / (np.abs(wobble).max() + 1e-8)
     radius = size_mm * (1.0 + 0.3 * wobble)
     core = np.clip(1.0 - (dist / radius) ** 2, 0, 1)
@@ -113,9 +153,10 @@ def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.G
     frac = np.clip(along / length, 0, 1)
     tail_r = 0.45 * size_mm * (1.0 - frac) + 0.5
     tail = np.where((along > 0) & (along < length), np.clip(1.0 - perp / tail_r, 0, 1) * (1.0 - 0.7 * frac), 0.0)
-    brain = (tissue.gm + tissue.wm) > 0.3
-    weight = np.maximum(core, 0.8 * tail) * brain
-    weight = ndimage.gaussian_filter(weight.astype(np.float32), 0.7 / vox)
+    brain = (tissue.gm[box] + tissue.wm[box]) > 0.3
+    local = ndimage.gaussian_filter((np.maximum(core, 0.8 * tail) * brain).astype(np.float32), 0.7 / vox)
+    weight = np.zeros(tissue.gm.shape, np.float32)
+    weight[box] = local
     mask = weight > 0.3
     return Lesion(
         weight=weight.astype(np.float32),
@@ -123,8 +164,41 @@ def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.G
         center_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         lobe=lobe,
         hemisphere=hemisphere,
-        flair_gain=float(rng.uniform(0.10, 0.30)),
+        flair_gain=float(rng.uniform(0.10, 0.30)) if gain is None else float(gain),
     )
+
+
+def vary_anatomy(tissue: TissueMaps, rng: np.random.Generator, thickness: float = 0.15,
+                 sulcal: float = 0.25) -> TissueMaps:
+    """Per-subject anatomy: cortical thickness and sulcal width changed by smooth random fields.
+
+    A field k(x) in [−``thickness``, +``thickness``] moves that fraction of the white matter next to
+    grey matter into grey matter (k > 0, thicker cortex) or back; a field in [0, ``sulcal``] turns
+    grey matter next to CSF into CSF (wider sulci, as in older brains). Smooth over ~20 mm, so the
+    changes look like anatomy, not lesions. Pure array; returns new maps on the same grid.
+    """
+    vox = float(abs(tissue.affine[0, 0]))
+    shape = tissue.gm.shape
+
+    def field(lo: float, hi: float) -> np.ndarray:
+        # drawn on an 8× coarser grid and interpolated back: the same smooth field, 500× cheaper
+        coarse = [max(n // 8, 2) for n in shape]
+        f = ndimage.gaussian_filter(rng.standard_normal(coarse).astype(np.float32), 20.0 / (8 * vox))
+        f = ndimage.zoom(f, [n / c for n, c in zip(shape, coarse, strict=True)], order=1)[: shape[0], : shape[1],
+                                                                                        : shape[2]]
+        f = (f - f.min()) / max(float(f.max() - f.min()), 1e-8)
+        return (lo + (hi - lo) * f).astype(np.float32)
+
+    gm, wm, csf = tissue.gm, tissue.wm, tissue.csf
+    k = field(-thickness, thickness) * float(rng.uniform(0.3, 1.0))
+    near_gm = ndimage.gaussian_filter(gm, 1.0 / vox)
+    move = np.where(k > 0, k * near_gm * wm, k * near_gm * gm * (wm > 0.05))
+    gm, wm = gm + move, wm - move
+    near_csf = ndimage.gaussian_filter(csf, 1.0 / vox)
+    widen = field(0.0, sulcal) * float(rng.uniform(0.0, 1.0)) * near_csf * gm
+    gm, csf = gm - widen, csf + widen
+    return TissueMaps(np.clip(gm, 0, 1).astype(np.float32), np.clip(wm, 0, 1).astype(np.float32),
+                      np.clip(csf, 0, 1).astype(np.float32), tissue.skull, tissue.scalp, tissue.affine)
 
 
 def contrasts(tissue: TissueMaps, lesion: Lesion | None, rng: np.random.Generator,
@@ -152,10 +226,15 @@ def contrasts(tissue: TissueMaps, lesion: Lesion | None, rng: np.random.Generato
     t1 = sum(T1_MEANS[k] * jit[k] * maps[k] for k in maps)
     jit = {k: 1.0 + rng.uniform(-jitter, jitter) for k in FLAIR_MEANS}
     flair = sum(FLAIR_MEANS[k] * jit[k] * maps[k] for k in maps)
-    # fine texture so that images are not piecewise constant
+    # fine texture so that images are not piecewise constant, plus a smooth tissue texture (~10 mm)
+    # of a few per cent, which real FLAIR shows and which is not a lesion
     tex = ndimage.gaussian_filter(rng.standard_normal(gm.shape).astype(np.float32), 0.8)
+    vox = float(abs(tissue.affine[0, 0]))
+    low = ndimage.gaussian_filter(rng.standard_normal(gm.shape).astype(np.float32), 5.0 / vox)
+    low = low / max(float(np.abs(low).max()), 1e-8)
+    amp = float(rng.uniform(0.0, 0.05))
     t1 = t1 * (1 + 0.04 * tex)
-    flair = flair * (1 + 0.04 * tex)
+    flair = flair * (1 + 0.04 * tex + amp * low)
     if lesion is not None:
         flair = flair + lesion.flair_gain * FLAIR_MEANS["gm"] * lesion.weight
     return np.asarray(t1, np.float32), np.asarray(flair, np.float32)
@@ -190,6 +269,13 @@ def bias_field(shape: tuple[int, int, int], rng: np.random.Generator, strength: 
     x, y, z = grids
     poly = coef[0] * x + coef[1] * y + coef[2] * z + coef[3] * x * y + coef[4] * y * z + coef[5] * x * x
     return np.exp(strength * poly / 2.0).astype(np.float32)
+
+
+def ghost(img: np.ndarray, rng: np.random.Generator, axis: int, max_amp: float = 0.03) -> np.ndarray:
+    """Motion/N/2 ghosting: a faint copy of the image shifted by half the field of view along the
+    phase-encoding ``axis`` (amplitude uniform in [0, ``max_amp``]). Same shape, float32."""
+    amp = float(rng.uniform(0.0, max_amp))
+    return (img + amp * np.roll(img, img.shape[axis] // 2, axis=axis)).astype(np.float32)
 
 
 def rician(img: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

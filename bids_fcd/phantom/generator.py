@@ -14,6 +14,7 @@ subject, half each): the held-out benchmark cohorts are ``mixed``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -47,11 +48,19 @@ class PhantomSize:
     #: 2D acquisitions: range of slice thickness (mm) drawn per subject; None = 3D FLAIR.
     slice_mm: tuple[float, float] | None = None
     bias_strength: float = 0.4
-    #: Probabilities of a small (2.5-4 mm radius) and a large (10-16 mm) lesion instead of ``lesion_mm``.
+    #: Probabilities of a small (:data:`LESION_CLASSES` ``small``) and a large lesion instead of ``lesion_mm``.
     p_small: float = 0.0
     p_large: float = 0.0
     contrast_jitter: float = 0.05
 
+
+#: Lesion radius ranges (mm) of the size classes; ``medium`` is the size preset's ``lesion_mm``.
+LESION_CLASSES = {"small": (2.5, 4.0), "large": (12.0, 20.0)}
+#: Relative FLAIR gain of a lesion (× grey-matter FLAIR): a third are subtle (10-18 %).
+GAIN_RANGE, SUBTLE_GAIN_RANGE, P_SUBTLE = (0.12, 0.30), (0.10, 0.18), 1.0 / 3.0
+#: ``--lesions``: ``random`` draws the class per subject with the size's probabilities; ``stratified``
+#: cycles small, medium, large over the FCD subjects (benchmarks: every size is represented).
+LESION_DRAWS = ("random", "stratified")
 
 SIZES = {
     "tiny": PhantomSize(2, 2.5, (180, 220, 200), (3.0, 3.0, 3.5), (180, 220, 200), (7.0, 10.0), 0.015),
@@ -80,23 +89,33 @@ class SubjectSpec:
     split: str
     acq: tuple[str, str]
     size: str = "tiny"
+    #: ``small``, ``medium`` or ``large`` for ``--lesions stratified``; "" = drawn per subject.
+    lesion_class: str = ""
 
 
-def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny") -> list[SubjectSpec]:
+def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: str = "random") -> list[SubjectSpec]:
     """Participant rows for a cohort; subjects interleaved fcd/hc as labels 00001…
 
     ``size="mixed"`` gives each subject ``full`` or ``clinical`` (a separate random stream, so the
-    rows of the other sizes do not change).
+    rows of the other sizes do not change). ``lesions="stratified"`` gives the i-th FCD subject
+    (in label order) the lesion class small, medium, large, small, … (see :data:`LESION_DRAWS`).
     """
+    if lesions not in LESION_DRAWS:
+        raise ValueError(f"unknown --lesions {lesions!r}; choose one of {LESION_DRAWS}")
     kinds = np.random.default_rng([seed, 29]).random(n_fcd + n_hc) < 0.5
     rng = np.random.default_rng([seed, 17])
     groups = ["fcd"] * n_fcd + ["hc"] * n_hc
     order = rng.permutation(len(groups))
     specs = []
     lobes, probs = list(LOBE_WEIGHTS), np.array(list(LOBE_WEIGHTS.values()))
+    n_seen = 0
     for i, gi in enumerate(order):
         group = groups[gi]
         fcd = group == "fcd"
+        cls = ""
+        if fcd and lesions == "stratified":
+            cls = ("small", "medium", "large")[n_seen % 3]
+            n_seen += 1
         specs.append(
             SubjectSpec(
                 label=f"{i + 1:05d}",
@@ -108,6 +127,7 @@ def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny") -> list[S
                 split="train" if rng.random() < 0.7 else "test",
                 acq=ACQ[int(rng.random() < 0.25)],
                 size=size if size != "mixed" else ("clinical" if kinds[i] else "full"),
+                lesion_class=cls,
             )
         )
     return specs
@@ -154,25 +174,43 @@ def _to_int16(img: np.ndarray, affine: np.ndarray, peak: float) -> nib.Nifti1Ima
     return out
 
 
-def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, nib.Nifti1Image]:
-    """Images of one subject: ``t1w``, ``flair`` and, for fcd, ``roi`` (in the FLAIR grid)."""
-    rng = np.random.default_rng([seed, int(spec.label)])
-    tpl = load_template(size.template_res)
-    aff = tpl["gm"].affine
-    pad = int(np.ceil(16 / size.template_res))
-    tissue = anatomy.head_model(
+@functools.lru_cache(maxsize=2)
+def template_head(template_res: int) -> anatomy.TissueMaps:
+    """The template brain with CSF, skull and scalp around it (the same for every subject; cached)."""
+    tpl = load_template(template_res)
+    return anatomy.head_model(
         np.asarray(tpl["gm"].get_fdata(), np.float32),
         np.asarray(tpl["wm"].get_fdata(), np.float32),
         np.asarray(tpl["mask"].get_fdata()) > 0.5,
-        aff,
-        pad,
+        tpl["gm"].affine,
+        int(np.ceil(16 / template_res)),
     )
+
+
+def lesion_radius(spec: SubjectSpec, size: PhantomSize, rng: np.random.Generator) -> float:
+    """Core radius (mm) of a subject's lesion: its class if stratified, else drawn with ``size``'s odds."""
+    cls = spec.lesion_class
+    if not cls:
+        kind = rng.random()
+        cls = "small" if kind < size.p_small else "large" if kind > 1.0 - size.p_large else "medium"
+    lo, hi = LESION_CLASSES.get(cls, size.lesion_mm)
+    return float(rng.uniform(lo, hi))
+
+
+def lesion_gain(rng: np.random.Generator) -> float:
+    """FLAIR gain (fraction of grey-matter FLAIR): subtle (10-18 %) with probability :data:`P_SUBTLE`."""
+    return float(rng.uniform(*(SUBTLE_GAIN_RANGE if rng.random() < P_SUBTLE else GAIN_RANGE)))
+
+
+def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, nib.Nifti1Image]:
+    """Images of one subject: ``t1w``, ``flair`` and, for fcd, ``roi`` (in the FLAIR grid)."""
+    rng = np.random.default_rng([seed, int(spec.label)])
+    tissue = template_head(size.template_res)
+    tissue = anatomy.vary_anatomy(tissue, rng)
     lesion = None
     if spec.group == "fcd":
-        kind = rng.random()
-        radius = (rng.uniform(2.5, 4.0) if kind < size.p_small else
-                  rng.uniform(10.0, 16.0) if kind > 1.0 - size.p_large else rng.uniform(*size.lesion_mm))
-        lesion = anatomy.make_lesion(tissue, spec.lobe, spec.hemisphere, rng, radius)
+        lesion = anatomy.make_lesion(tissue, spec.lobe, spec.hemisphere, rng, lesion_radius(spec, size, rng),
+                                     gain=lesion_gain(rng), site=anatomy.draw_site(rng, spec.lobe))
     t1, flair = anatomy.contrasts(tissue, lesion, rng, size.contrast_jitter)
     subj_to_tmpl = anatomy.random_warp(rng, max_rot_deg=8.0, max_shift_mm=8.0, scale_range=0.06)
     disp = anatomy.displacement_field(t1.shape, rng, amp_vox=3.0 / size.template_res, smooth_vox=14.0 / size.template_res)
@@ -192,6 +230,7 @@ def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, n
     ):
         img = _sample(vol, tissue.affine, g_aff, g_shape, subj_to_tmpl, disp, order=1)
         img = img * anatomy.bias_field(g_shape, rng, strength=size.bias_strength)
+        img = anatomy.ghost(img, rng, axis=1)
         img = anatomy.rician(img, size.noise * contrast, rng)
         out[name] = _to_int16(img, g_aff, peak=1.6 * contrast)
     if lesion is not None:
@@ -215,7 +254,8 @@ PARTICIPANT_COLUMNS = ["participant_id", "group", "sex", "age_epilepsyonset", "a
                        "hemisphere", "lobe", "split"]
 
 
-def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "tiny") -> list[SubjectSpec]:
+def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "tiny",
+                 lesions: str = "random") -> list[SubjectSpec]:
     """Write the whole BIDS dataset. Refuses a non-empty ``out_dir`` (names it in the error)."""
     if size not in SIZE_CHOICES:
         raise ValueError(f"unknown phantom size {size!r}; choose one of {list(SIZE_CHOICES)}")
@@ -225,7 +265,7 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ValueError(f"{out_dir} exists and is not empty; choose a new directory for the phantom")
     out_dir.mkdir(parents=True, exist_ok=True)
-    specs = cohort_specs(n_fcd, n_hc, seed, size)
+    specs = cohort_specs(n_fcd, n_hc, seed, size, lesions)
     desc = {
         "Name": f"bids-fcd phantom cohort (seed {seed}, size {size})",
         "BIDSVersion": "1.6.0",
