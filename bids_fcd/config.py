@@ -61,29 +61,62 @@ class NetConfig:
     beta_start: float = 0.0015
     beta_end: float = 0.0155
     grid: GridConfig = field(default_factory=GridConfig)
+    #: ``ddpm``: the paper's UNet on the whole noisy slice (input x_t ‖ T1w); ``inpaint``: a masked
+    #: (patched) diffusion UNet whose input is x_t inside holes pasted into the clean FLAIR around
+    #: them ‖ the T1w (hidden inside the holes) ‖ the hole mask (``bids_fcd.sampling.patches``).
+    kind: str = "ddpm"
+    #: What the UNet predicts (MONAI scheduler ``prediction_type``): ``epsilon`` (the paper) or
+    #: ``sample`` (x̂_0; the inpainting model, so that one step from pure noise is already x̂_0).
+    prediction_type: str = "epsilon"
+
+    def __post_init__(self) -> None:
+        if self.kind not in NET_KINDS:
+            raise ValueError(f"unknown network kind {self.kind!r}; choose one of {NET_KINDS}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"unknown prediction type {self.prediction_type!r}; choose one of {PREDICTION_TYPES}")
+
+    @property
+    def unet_in_channels(self) -> int:
+        """Input channels of the UNet: the image channels, plus the hole mask for ``inpaint``."""
+        return self.in_channels + (1 if self.kind == "inpaint" else 0)
+
+
+NET_KINDS = ("ddpm", "inpaint")
+PREDICTION_TYPES = ("epsilon", "sample")
+#: How the T1w is hidden inside a hole of the patched encoding: kept, Gaussian-blurred, or removed (0).
+T1_HIDING = ("clean", "blur", "zero")
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
     """Encoding to ``noise_level`` (L), then guided DDIM back in ``steps`` (K) steps.
 
-    ``encoding``: ``stochastic`` (forward noising, ``draws`` (D) decodes averaged; the default,
-    chosen by the benchmark) or ``deterministic`` (inverse DDIM, the paper's; see ``PRESETS``).
+    ``encoding``: ``patched`` (the default, chosen by the benchmark of issue #17: an inpainting
+    model regenerates every voxel from a hole of pure noise in clean context,
+    :mod:`bids_fcd.sampling.patches`; not guided), ``stochastic`` (forward noising, ``draws`` (D)
+    decodes averaged; preset ``fast``) or ``deterministic`` (inverse DDIM, the paper's; preset
+    ``paper``). A ``ddpm`` model asked for ``patched`` runs the ``fast`` preset instead.
     ``guidance_scale`` is *s* in ε̂' = ε̂ − s·√(1−ᾱ_t)·∇ log C(h | x_t, t).
     ``steps=None`` means one step per timestep (K = L). ``seed`` seeds the stochastic encoding.
     ``slices``: ``all`` samples every slice of the grid (the whole cerebrum); ``paper`` only the
     paper's central axial band (the other slices get no anomaly).
     """
 
-    noise_level: int = 300
-    steps: int | None = 3
-    guidance_scale: float = 20.0
+    noise_level: int = 999
+    steps: int | None = 2
+    guidance_scale: float = 0.0
     seed: int = 0
     batch_size: int = 64
     histogram_matching: bool = True
-    encoding: str = "stochastic"
-    draws: int = 2
+    encoding: str = "patched"
+    draws: int = 1
     slices: str = "all"
+    #: ``patched`` encoding (inpainting model): the core every hole regenerates (pixels), the
+    #: hidden margin around it (pixels; every voxel is regenerated with at least this much of its
+    #: neighbourhood hidden), and how the T1w inside the hole is hidden (:data:`T1_HIDING`).
+    patch_core_px: int = 16
+    patch_margin_px: int = 8
+    t1_hiding: str = "blur"
 
 
 def stride_for(noise_level: int, steps: int | None, num_train_timesteps: int) -> int:
@@ -102,11 +135,28 @@ def stride_for(noise_level: int, steps: int | None, num_train_timesteps: int) ->
     return stride
 
 
-#: Sampler presets: ``fast`` is the default (measured best, BENCHMARKS.md); ``paper`` is the
+def check_sampler(cfg: SamplerConfig, num_train_timesteps: int = 1000) -> None:
+    """Raise ``ValueError`` (with the fix) when the sampler settings cannot run together."""
+    if cfg.encoding != "patched":
+        stride_for(cfg.noise_level, cfg.steps, num_train_timesteps)
+        return
+    k = cfg.steps or 1
+    if not 1 <= cfg.noise_level < num_train_timesteps or not 1 <= k <= cfg.noise_level:
+        raise ValueError(f"patched encoding: need 1 ≤ --steps ({k}) ≤ --noise-level ({cfg.noise_level}) "
+                         f"< {num_train_timesteps}")
+    if not 0 <= cfg.patch_margin_px < cfg.patch_core_px:
+        raise ValueError(f"--patch-margin {cfg.patch_margin_px} must be below --patch-core {cfg.patch_core_px}")
+    if cfg.t1_hiding not in T1_HIDING:
+        raise ValueError(f"unknown --t1-hiding {cfg.t1_hiding!r}; choose one of {T1_HIDING}")
+
+
+#: Sampler presets: ``patched`` holds the defaults (measured best, BENCHMARKS.md); ``fast`` the whole-slice
+#: stochastic encoding (the default before issue #17); ``paper`` is the
 #: paper's deterministic inverse DDIM to L = 100 (at K = 10 steps each way on CPU).
 SAMPLER_PRESETS: dict[str, dict[str, object]] = {
-    "fast": {"encoding": "stochastic", "noise_level": 300, "steps": 3, "draws": 2},
-    "paper": {"encoding": "deterministic", "noise_level": 100, "steps": 10, "draws": 1},
+    "patched": {"encoding": "patched", "noise_level": 999, "steps": 2, "draws": 1, "guidance_scale": 0.0},
+    "fast": {"encoding": "stochastic", "noise_level": 300, "steps": 3, "draws": 2, "guidance_scale": 20.0},
+    "paper": {"encoding": "deterministic", "noise_level": 100, "steps": 10, "draws": 1, "guidance_scale": 20.0},
 }
 
 
@@ -122,6 +172,7 @@ class PostConfig:
     robust spread (``restandardise``), and the residual's z and the FLAIR's own normative z are
     combined as ((1 − w)·z_residual + w·z_FLAIR) / √((1 − w)² + w²) with w = ``flair_weight``
     (0 = the pseudo-healthy residual alone, 1 = the FLAIR-z baseline). ``z_threshold`` and
+    ``drift_source`` says where drift is estimated (below). ``z_threshold`` and
     ``min_cluster_mm3`` are calibrated on controls (the reference's leave-one-out calibration);
     1.65 and 150 are the fallbacks.
     """
@@ -135,6 +186,11 @@ class PostConfig:
     drift_block_mm: float = 8.0
     restandardise: bool = True
     flair_weight: float = 0.5
+    #: Where the low-frequency drift is estimated (issue #17): ``pseudo`` from the pseudo-healthy
+    #: FLAIR, which has no lesion, so a lesion of any size keeps its contrast (the FLAIR map loses the
+    #: pseudo-healthy image's drift; the residual, whose context shares the FLAIR's bias, loses none);
+    #: ``self`` from each map itself (before #17; it subtracts lesions larger than a block).
+    drift_source: str = "pseudo"
 
 
 @dataclass(frozen=True)

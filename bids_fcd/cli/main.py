@@ -34,8 +34,11 @@ def sampler_from_args(args) -> SamplerConfig:  # noqa: ANN001
     """SamplerConfig from the shared sampler flags: defaults, then ``--sampler-preset``, then explicit flags."""
     preset: dict[str, Any] = dict(SAMPLER_PRESETS.get(getattr(args, "sampler_preset", None) or "", {}))
     cfg = dataclasses.replace(SamplerConfig(), **preset)
-    over = {k: getattr(args, k) for k in ("encoding", "noise_level", "steps", "draws") if getattr(args, k, None) is not None}
-    return dataclasses.replace(cfg, **over, guidance_scale=args.guidance_scale, seed=args.seed,
+    names = {"encoding": "encoding", "noise_level": "noise_level", "steps": "steps", "draws": "draws",
+             "guidance_scale": "guidance_scale", "patch_core": "patch_core_px", "patch_margin": "patch_margin_px",
+             "t1_hiding": "t1_hiding"}
+    over = {field: getattr(args, k) for k, field in names.items() if getattr(args, k, None) is not None}
+    return dataclasses.replace(cfg, **over, seed=args.seed,
                                slices=getattr(args, "slices", cfg.slices),
                                histogram_matching=not getattr(args, "no_histogram_matching", False))
 

@@ -11,7 +11,7 @@ import argparse
 
 from bids_fcd import __version__
 from bids_fcd.cli import validation as v
-from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig
+from bids_fcd.config import SAMPLER_PRESETS, T1_HIDING, PostConfig, SamplerConfig
 
 SUBCOMMANDS = ("phantom", "train", "demo", "benchmark", "reference")
 #: ``bids_fcd.phantom.generator.SIZE_CHOICES`` (kept literal so parsing imports nothing heavy).
@@ -32,17 +32,26 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
     _flag(p, "sampler-preset", choices=tuple(SAMPLER_PRESETS), default=argparse.SUPPRESS,
           help="fast: stochastic encoding to L=300, K=3, 2 draws (the default values); paper: deterministic "
                "inverse DDIM to L=100, K=10 (the paper's encoding). Explicit flags override the preset.")
-    _flag(p, "encoding", choices=("stochastic", "deterministic"), default=argparse.SUPPRESS,
-          help=f"stochastic: forward noising to L, several draws averaged; deterministic: inverse DDIM (the "
-               f"paper) (default: {s.encoding})")
+    _flag(p, "encoding", choices=("patched", "stochastic", "deterministic"), default=argparse.SUPPRESS,
+          help=f"patched: an inpainting model regenerates every voxel from hidden holes (needs a model trained "
+               f"with --preset inpaint); stochastic: forward noising to L, several draws averaged; deterministic: "
+               f"inverse DDIM (the paper) (default: {s.encoding})")
+    _flag(p, "patch-core", type=v.positive_int, default=argparse.SUPPRESS, metavar="PX",
+          help=f"patched: side of the square each hole regenerates, in grid pixels (default: {s.patch_core_px})")
+    _flag(p, "patch-margin", type=v.non_negative_int, default=argparse.SUPPRESS, metavar="PX",
+          help=f"patched: hidden margin around each core, in grid pixels, < --patch-core "
+               f"(default: {s.patch_margin_px})")
+    _flag(p, "t1-hiding", choices=T1_HIDING, default=argparse.SUPPRESS,
+          help=f"patched: how the T1w inside a hole is hidden (default: {s.t1_hiding})")
     _flag(p, "noise-level", type=v.positive_int, default=argparse.SUPPRESS, metavar="L",
           help=f"noise level L the FLAIR is encoded to (timesteps out of T=1000) (default: {s.noise_level})")
     _flag(p, "steps", type=v.positive_int, default=argparse.SUPPRESS, metavar="K",
           help=f"DDIM decoding steps (and inversion steps when deterministic); must divide L (default: {s.steps})")
     _flag(p, "draws", type=v.positive_int, default=argparse.SUPPRESS, metavar="D",
           help=f"stochastic encodings decoded and averaged (default: {s.draws})")
-    _flag(p, "guidance-scale", type=v.non_negative_float, default=s.guidance_scale, metavar="S",
-          help="classifier-guidance scale s in epsilon-form; 0 disables guidance (default: %(default)s)")
+    _flag(p, "guidance-scale", type=v.non_negative_float, default=argparse.SUPPRESS, metavar="S",
+          help=f"classifier-guidance scale s in epsilon-form; 0 disables guidance; the patched encoding is not "
+               f"guided (default: {s.guidance_scale:g}, or the preset's)")
     _flag(p, "seed", type=int, default=s.seed, help="random seed (default: %(default)s)")
     _flag(p, "slices", choices=("all", "paper"), default=s.slices,
           help="all: every axial slice of the grid (the whole cerebrum); paper: the paper's central band only")
@@ -127,7 +136,13 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     tr.add_argument("model_dir", metavar="MODEL_DIR")
     _flag(tr, "participant-label", nargs="+", type=v.participant_label, default=[],
           help="training participants (default: participants.tsv split == train)")
-    _flag(tr, "preset", choices=("tiny", "default", "paper"), default="default", help="network and schedule preset")
+    _flag(tr, "preset", choices=("tiny", "default", "inpaint", "inpaint-tiny", "paper"), default="default",
+          help="network and schedule preset (inpaint: the masked diffusion model of the patched encoding)")
+    _flag(tr, "phantom-brains", type=v.non_negative_int, default=0, metavar="N",
+          help="add N domain-randomised phantom brains made directly on the model grid to the training set")
+    _flag(tr, "phantom-brain-seed", type=int, default=500, help="seed of the --phantom-brains")
+    _flag(tr, "classifier-from", default=None, metavar="MODEL",
+          help="take the lobe classifier from this model (same grid) instead of training one")
     _flag(tr, "epochs", type=v.positive_int, default=None, help="epochs (default: the preset's)")
     _flag(tr, "batch-size", type=v.positive_int, default=None, help="batch size (default: the preset's)")
     _flag(tr, "lr", type=float, default=None, help="learning rate (default: the preset's)")

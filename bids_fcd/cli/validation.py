@@ -50,6 +50,17 @@ def positive_int(value: str) -> int:
     return n
 
 
+def non_negative_int(value: str) -> int:
+    """An integer ≥ 0."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be ≥ 0")
+    return n
+
+
 def non_negative_float(value: str) -> float:
     """A float ≥ 0."""
     try:
@@ -117,12 +128,12 @@ def validate_app_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
     and work directories lie outside the input, and :func:`check_dataset` finds nothing wrong.
     """
     from bids_fcd.cli.main import sampler_from_args
-    from bids_fcd.config import stride_for
+    from bids_fcd.config import check_sampler
     from bids_fcd.workflows.paths import OutputInInputError, check_output_not_in_input, work_dir_for
 
     try:
         cfg = sampler_from_args(args)  # the preset and defaults resolved, then checked together
-        stride_for(cfg.noise_level, cfg.steps, 1000)
+        check_sampler(cfg)
     except ValueError as exc:
         parser.error(str(exc))
     try:

@@ -17,11 +17,14 @@ def build_unet(net: NetConfig) -> DiffusionModelUNet:
 
     Channel 0 of the input is the noisy FLAIR x_t, channel 1 (when ``in_channels == 2``) the
     clean T1w. The class c (a lobe index, 0 = healthy) is a learned embedding added to the time
-    embedding (``num_class_embeds``).
+    embedding (``num_class_embeds``). For ``net.kind == "inpaint"`` the input has one more channel,
+    the hole mask, and x_t is pasted into the clean FLAIR outside the holes
+    (:func:`bids_fcd.sampling.patches.inpaint_input`); its output is x̂_0 when
+    ``net.prediction_type == "sample"``.
     """
     return DiffusionModelUNet(
         spatial_dims=2,
-        in_channels=net.in_channels,
+        in_channels=net.unet_in_channels,
         out_channels=1,
         channels=net.unet_channels,
         attention_levels=net.unet_attention,
@@ -65,3 +68,33 @@ def build_scheduler(net: NetConfig) -> DDIMScheduler:
 def count_parameters(module: torch.nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+class WholeSliceEpsilon(torch.nn.Module):
+    """An inpainting UNet seen as the paper's ε_θ(x_t ‖ T1w, t, c) on whole slices.
+
+    The hole is the whole slice (mask channel = 1, which the inpainting model is also trained on),
+    and an x̂_0 output is turned into ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t), so the stochastic and
+    deterministic encodings (and classifier guidance) run on an inpainting model unchanged.
+    Input (B, C, H, W), output (B, 1, H, W).
+    """
+
+    def __init__(self, unet: torch.nn.Module, net: NetConfig, alphas_cumprod: torch.Tensor) -> None:
+        super().__init__()
+        self.unet, self.sample = unet, net.prediction_type == "sample"
+        self.register_buffer("acp", alphas_cumprod.detach().clone().float())
+
+    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones_like(x[:, :1])
+        out = self.unet(torch.cat([x, ones], dim=1), timesteps=timesteps, class_labels=class_labels)
+        if not self.sample:
+            return out
+        a = self.acp.to(x.device)[timesteps].view(-1, 1, 1, 1)
+        return (x[:, :1] - a.sqrt() * out.float()) / (1.0 - a).sqrt()
+
+
+def epsilon_unet(unet: torch.nn.Module, net: NetConfig) -> torch.nn.Module:
+    """ε_θ for the whole-slice encodings: the UNet itself (``ddpm``) or a :class:`WholeSliceEpsilon` view."""
+    if net.kind == "ddpm":
+        return unet
+    return WholeSliceEpsilon(unet, net, build_scheduler(net).alphas_cumprod).eval()

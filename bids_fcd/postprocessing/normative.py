@@ -136,6 +136,11 @@ def remove_drift(x: np.ndarray, mask: np.ndarray, block_vox: int) -> np.ndarray:
     return np.where(mask, x - up, 0.0).astype(np.float32)
 
 
+def drift_of(x: np.ndarray, mask: np.ndarray, block_vox: int) -> np.ndarray:
+    """The low-frequency drift :func:`remove_drift` takes out of ``x`` (0 outside ``mask``; 0 if off)."""
+    return np.where(mask, np.asarray(x, np.float32) - remove_drift(x, mask, block_vox), 0.0).astype(np.float32)
+
+
 def restandardise(z: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """Re-centre and re-scale a z-map by its own robust spread inside ``inside`` (median, 1.4826 × MAD).
 

@@ -31,16 +31,18 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 from monai.networks.schedulers import DDIMScheduler
 
 from bids_fcd.config import HEALTHY, stride_for
 from bids_fcd.sampling.guidance import autocast, log_prob_grad
+from bids_fcd.sampling.patches import inpaint_items, item_plan
 from bids_fcd.timing import stage
 
 log = logging.getLogger(__name__)
 
-ENCODINGS = ("stochastic", "deterministic")
+ENCODINGS = ("patched", "stochastic", "deterministic")
 
 #: Items per network call on CPU, whatever ``batch_size`` is (see the module docstring and
 #: BENCHMARKS.md, Speed, for the measured effect of the chunk size on 2 cores).
@@ -147,7 +149,8 @@ def _run_chunks(fn, n: int, size: int, *tensors: torch.Tensor | None) -> torch.T
 def pseudo_healthy(unet: torch.nn.Module, classifier: torch.nn.Module | None, scheduler: DDIMScheduler,
                    stack: torch.Tensor, noise_level: int, steps: int | None, scale: float,
                    batch_size: int = 64, encoding: str = "deterministic", draws: int = 1,
-                   generator: torch.Generator | None = None, compile_nets: bool = False) -> torch.Tensor:
+                   generator: torch.Generator | None = None, compile_nets: bool = False,
+                   mask: torch.Tensor | None = None, patch: tuple[int, int, str] = (16, 8, "blur")) -> torch.Tensor:
     """Pseudo-healthy FLAIR for a slice stack: encode every slice (stage ``encode``), then guided
     decoding (stage ``decode``), each over items in chunks of :func:`chunk_size` items.
 
@@ -158,19 +161,29 @@ def pseudo_healthy(unet: torch.nn.Module, classifier: torch.nn.Module | None, sc
     Args:
         stack: (S, C, H, W) float32, channel 0 FLAIR, channel 1 T1w (absent for FLAIR-only models),
             on the networks' device.
-        encoding: ``deterministic`` (inverse DDIM, the paper) or ``stochastic`` (forward noising).
+        encoding: ``deterministic`` (inverse DDIM, the paper), ``stochastic`` (forward noising) or
+            ``patched`` (an inpainting model regenerates hidden holes; :mod:`bids_fcd.sampling.patches`,
+            no guidance, ``steps`` DDIM steps from ``noise_level``).
         draws: D, stochastic encodings averaged (ignored for deterministic).
         generator: CPU ``torch.Generator`` for the stochastic ε (required for ``stochastic``); ε is
             drawn on the CPU for the whole stack, one draw after another, then moved to the device,
             so results depend neither on ``batch_size`` nor on the device's generator.
         compile_nets: wrap the UNet and the classifier in ``torch.compile`` (off by default; it
             pays off on a GPU over many steps, rarely on a CPU).
+        mask: (S, H, W) bool brain mask (``patched``: passes without brain in their cores are skipped;
+            None = everywhere).
+        patch: (core px, margin px, T1w hiding) of the ``patched`` encoding.
     Returns:
         (S, 1, H, W) float32 pseudo-healthy FLAIR slices (before histogram matching), not
         requiring grad.
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
+    if encoding == "patched":
+        if generator is None:
+            raise ValueError("the patched encoding needs a torch.Generator")
+        return _patched(unet, scheduler, stack, noise_level, steps or 1, batch_size, max(draws, 1), generator,
+                        compile_nets, mask, patch)
     stride = stride_for(noise_level, steps, scheduler.num_train_timesteps)
     if encoding == "stochastic":
         if generator is None:
@@ -205,6 +218,50 @@ def pseudo_healthy(unet: torch.nn.Module, classifier: torch.nn.Module | None, sc
                 for d in range(n_draws):
                     total += out[d * s : (d + 1) * s]
                 out = total / n_draws
+            _sync(device)
+    return out
+
+
+def _patched(unet: torch.nn.Module, scheduler: DDIMScheduler, stack: torch.Tensor, noise_level: int, steps: int,
+             batch_size: int, draws: int, generator: torch.Generator, compile_nets: bool,
+             mask: torch.Tensor | None, patch: tuple[int, int, str]) -> torch.Tensor:
+    """The ``patched`` encoding over a stack (S, C, H, W) → (S, 1, H, W); see :mod:`bids_fcd.sampling.patches`.
+
+    Items are (draw, slice, pass) triples, draw-major; ε for the holes is drawn on the CPU from
+    ``generator`` for all items of a draw at once, so results depend neither on ``batch_size`` nor on
+    the device. The D draws' x̂_0 are summed in draw order and divided by D.
+    """
+    if noise_level >= scheduler.num_train_timesteps:
+        raise ValueError(f"noise level L={noise_level} must be below T={scheduler.num_train_timesteps}")
+    core, margin, hiding = patch
+    device = stack.device
+    s, _, h, w = stack.shape
+    m = np.ones((s, h, w), bool) if mask is None else mask.cpu().numpy().astype(bool)
+    cores, holes, plan = item_plan(m, core, margin)
+    unet_c = maybe_compile(unet, compile_nets)
+    size = chunk_size(device, batch_size)
+    out = torch.zeros((s, 1, h, w), dtype=torch.float32, device=device)
+    if not plan:
+        return stack[:, :1].clone()
+    sl = torch.tensor([i for i, _ in plan], dtype=torch.long, device=device)
+    ps = [p for _, p in plan]
+    hole = torch.from_numpy(holes[ps][:, None].astype(np.float32)).to(device)
+    core_t = torch.from_numpy(cores[ps][:, None].astype(np.float32)).to(device)
+    with torch.inference_mode():
+        x0 = stack[sl, :1]
+        t1 = stack[sl, 1:2] if stack.shape[1] > 1 else None
+        with stage("encode"):
+            noise = torch.cat([torch.randn(tuple(x0.shape), generator=generator, dtype=torch.float32)
+                               for _ in range(draws)]).to(device)
+        with stage("decode"):
+            n = len(plan)
+            acp = scheduler.alphas_cumprod
+            for d in range(draws):
+                pred = _run_chunks(lambda a, c, hl, e: inpaint_items(unet_c, acp, a, c, hl, e,  # type: ignore[arg-type]
+                                                                     noise_level, steps, hiding),
+                                   n, size, x0, t1, hole, noise[d * n:(d + 1) * n])
+                out.index_add_(0, sl, pred * core_t)
+            out = out / draws
             _sync(device)
     return out
 

@@ -49,17 +49,20 @@ class SliceDataset(Dataset):
     """
 
     def __init__(self, subjects: list[SubjectSlices], min_brain_fraction: float = 0.05, channels: int = 2) -> None:
-        xs, ts, who = [], [], []
+        xs, ts, les, who = [], [], [], []
         for sub in subjects:
             keep = sub.mask.reshape(sub.mask.shape[0], -1).mean(axis=1) >= min_brain_fraction
             xs.append(sub.stack[keep][:, :channels])
             ts.append(slice_targets(sub)[keep])
+            les.append(np.zeros(sub.mask[keep].shape, bool) if sub.roi is None else np.asarray(sub.roi[keep], bool))
             who += [sub.subject] * int(keep.sum())
         if not xs or sum(len(x) for x in xs) == 0:
             raise ValueError("no training slices: check that the participants have brain in the model grid")
         self.x = torch.from_numpy(np.concatenate(xs)).float()
         self.targets = torch.from_numpy(np.concatenate(ts)).float()
         self.labels = self.targets.argmax(dim=1)
+        #: (N, 1, H, W) float lesion masks (0 for controls), for the inpainting model's healthy-only loss.
+        self.lesion = torch.from_numpy(np.concatenate(les)[:, None].astype(np.float32))
         self.subjects = who
 
     def __len__(self) -> int:
@@ -90,3 +93,16 @@ class SliceDataset(Dataset):
         w = torch.where(freq > 0, freq.clamp(min=1e-6) ** -power, torch.zeros_like(freq))
         present = freq > 0
         return w / w[present].mean()
+
+
+class InpaintSlices(Dataset):
+    """A :class:`SliceDataset` seen by the inpainting loop: items (x (C, H, W), lesion (1, H, W))."""
+
+    def __init__(self, base: SliceDataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.base.x[i], self.base.lesion[i]

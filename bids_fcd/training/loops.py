@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Sampler
 
+from bids_fcd.config import HEALTHY, T1_HIDING
+from bids_fcd.sampling.patches import inpaint_input, tile_masks
 from bids_fcd.training.datasets import SliceDataset
 from bids_fcd.training.ddp import DistInfo
 
@@ -100,6 +102,70 @@ def classifier_epoch(clf: torch.nn.Module, opt: torch.optim.Optimizer, loader: t
         count += x0.shape[0]
         on_step(loss.item())
     return total / max(count, 1), correct / max(count, 1)
+
+
+#: Training holes: probability of a whole-slice hole (the whole-slice encodings on an inpainting
+#: model), and the ranges of core and margin (pixels) of the lattice holes the sampler uses.
+P_WHOLE_SLICE = 0.15
+CORE_RANGE, MARGIN_RANGE = (10, 22), (3, 10)
+
+
+def training_holes(b: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
+    """(B, 1, H, W) float {0, 1} holes: one random pass of a random lattice (core, margin, offset) per
+    item, as :func:`bids_fcd.sampling.patches.tile_masks` tiles them, or (P_WHOLE_SLICE) the whole slice."""
+    out = torch.ones((b, 1, h, w))
+    for i in range(b):
+        if float(torch.rand((), generator=gen)) < P_WHOLE_SLICE:
+            continue
+        core = int(torch.randint(CORE_RANGE[0], CORE_RANGE[1] + 1, (), generator=gen))
+        margin = int(torch.randint(MARGIN_RANGE[0], min(MARGIN_RANGE[1], core - 1) + 1, (), generator=gen))
+        off = (int(torch.randint(0, 3 * core, (), generator=gen)), int(torch.randint(0, 3 * core, (), generator=gen)))
+        _, holes = tile_masks(h, w, core, margin, off)
+        out[i, 0] = torch.from_numpy(holes[int(torch.randint(0, len(holes), (), generator=gen))].astype("float32"))
+    return out
+
+
+def inpaint_epoch(unet: torch.nn.Module, ema: torch.optim.swa_utils.AveragedModel | None,
+                  opt: torch.optim.Optimizer, loader: torch.utils.data.DataLoader, alphas_cumprod: torch.Tensor,
+                  device: torch.device, gen: torch.Generator, on_step: Callable[[float], None]) -> float:
+    """One epoch of the inpainting model: x̂_0-prediction inside holes, healthy tissue only.
+
+    For a slice x_0 (FLAIR), T1w y, lesion mask ℓ and a hole mask m (:func:`training_holes`),
+    t ~ U{0, T−1}, ε ~ N(0, I): x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε inside m, the clean x_0 outside; the T1w
+    inside m is hidden by a mode drawn per item from :data:`~bids_fcd.config.T1_HIDING`. Loss =
+    ‖m·(1 − ℓ⁺)·(x̂_0 − x_0)‖² / Σ m·(1 − ℓ⁺), with ℓ⁺ the lesion grown by 2 pixels: the network
+    is never taught to paint a lesion (healthy-only loss; patients' healthy tissue counts).
+    Loader items: (x (B, 2, H, W), lesion (B, 1, H, W)). Returns the mean loss.
+    """
+    unet.train()
+    acp = alphas_cumprod.to(device)
+    total, count = 0.0, 0
+    for x, lesion in loader:
+        x, lesion = x.to(device), lesion.to(device)
+        b, _, h, w = x.shape
+        x0, t1 = x[:, :1], (x[:, 1:2] if x.shape[1] > 1 else None)
+        hole = training_holes(b, h, w, gen).to(device)
+        t = torch.randint(0, acp.numel(), (b,), generator=gen).to(device)
+        eps = torch.randn(x0.shape, generator=gen).to(device)
+        a = acp[t].view(-1, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        modes = torch.randint(0, len(T1_HIDING), (b,), generator=gen).tolist()
+        inp = torch.cat([inpaint_input(x_t[i:i + 1], x0[i:i + 1], None if t1 is None else t1[i:i + 1],
+                                       hole[i:i + 1], T1_HIDING[m]) for i, m in enumerate(modes)])
+        keep = hole * (1.0 - F.max_pool2d(lesion, 5, stride=1, padding=2))
+        cls = torch.full((b,), HEALTHY, dtype=torch.long, device=device)
+        with _autocast(device):
+            pred = unet(inp, timesteps=t, class_labels=cls)
+        loss = ((pred.float() - x0) ** 2 * keep).sum() / keep.sum().clamp(min=1.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if ema is not None:
+            ema.update_parameters(unet)
+        total += loss.item() * b
+        count += b
+        on_step(loss.item())
+    return total / max(count, 1)
 
 
 def make_loader(ds: SliceDataset, weights: torch.Tensor, batch_size: int, seed: int,

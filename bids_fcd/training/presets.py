@@ -1,4 +1,5 @@
-"""Training presets: ``tiny`` (tests), ``default`` (2 mm grid, trains on 2 CPU cores), ``paper``."""
+"""Training presets: ``tiny`` (tests), ``default`` (2 mm grid, trains on 2 CPU cores), ``inpaint`` (the patched
+encoding's masked diffusion model, 2 mm grid), ``inpaint-tiny`` (tests), ``paper``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,25 @@ PRESETS: dict[str, TrainConfig] = {
                       norm_num_groups=16, classifier_channels=(16, 32, 64), classifier_attention=(False, False, False),
                       grid=GridConfig(shape=(96, 80), spacing_mm=2.0, center_mm=(0.0, -18.0),
                                       z_min_mm=-50.0, z_max_mm=80.0)),
+    ),
+    # the masked (patched) diffusion model of issue #17: x̂_0-prediction, healthy-only loss, trained on
+    # domain-randomised phantom brains (``--phantom-brains``) as well as BIDS participants
+    "inpaint": TrainConfig(
+        preset="inpaint", epochs=4, batch_size=16, lr=1e-3, classifier_lr=5e-4,
+        ema_decay=0.995, classifier_max_t=500,
+        net=NetConfig(unet_channels=(16, 32, 64), unet_attention=(False, False, False), unet_head_channels=32,
+                      norm_num_groups=16, classifier_channels=(16, 32, 64), classifier_attention=(False, False, False),
+                      kind="inpaint", prediction_type="sample",
+                      grid=GridConfig(shape=(96, 80), spacing_mm=2.0, center_mm=(0.0, -18.0),
+                                      z_min_mm=-50.0, z_max_mm=80.0)),
+    ),
+    "inpaint-tiny": TrainConfig(
+        preset="inpaint-tiny", epochs=2, batch_size=8, lr=1e-3, classifier_lr=1e-3, ema_decay=0.9,
+        net=NetConfig(unet_channels=(16, 32), unet_attention=(False, False), unet_head_channels=16,
+                      norm_num_groups=8, classifier_channels=(8, 16), classifier_attention=(False, False),
+                      kind="inpaint", prediction_type="sample",
+                      grid=GridConfig(shape=(32, 32), spacing_mm=6.0, center_mm=(0.0, -18.0),
+                                      z_min_mm=-48.0, z_max_mm=78.0)),
     ),
     "paper": TrainConfig(
         preset="paper", epochs=100, batch_size=12, lr=5e-5, classifier_lr=1e-4,

@@ -11,6 +11,7 @@ Each step is a :func:`bids_fcd.timing.stage` (``encode``, ``decode`` from the sa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -18,14 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bids_fcd.config import GridConfig, PostConfig, SamplerConfig
+from bids_fcd.config import SAMPLER_PRESETS, GridConfig, PostConfig, SamplerConfig
 from bids_fcd.nets.checkpoint import LoadedModel
-from bids_fcd.nets.networks import build_scheduler
+from bids_fcd.nets.networks import build_scheduler, epsilon_unet
 from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
 from bids_fcd.postprocessing.clusters import Cluster, find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.lobes import participant_lobe_probabilities
-from bids_fcd.postprocessing.normative import NormativeReference, combined_z, remove_drift
+from bids_fcd.postprocessing.normative import NormativeReference, combined_z, drift_of, remove_drift
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.sampling.ddim import class_probabilities, pseudo_healthy
 from bids_fcd.timing import stage
@@ -74,6 +75,17 @@ class Analysis:
     slice_probabilities: np.ndarray
 
 
+def resolve_sampler(sampler: SamplerConfig, model: LoadedModel) -> SamplerConfig:
+    """The sampler a model can run: the ``patched`` encoding (the default) needs an inpainting model;
+    for a ``ddpm`` model (the paper's kind) it becomes the ``fast`` preset, with a warning."""
+    if sampler.encoding != "patched" or model.net.kind == "inpaint":
+        return sampler
+    log.warning("model %s is a whole-slice ('%s') model and cannot run the patched encoding; using the fast preset "
+                "(stochastic encoding) instead (train a model with --preset inpaint for the patched encoding)",
+                model.name, model.net.kind)
+    return dataclasses.replace(sampler, **SAMPLER_PRESETS["fast"])  # type: ignore[arg-type]
+
+
 def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig,
                device: torch.device) -> np.ndarray:
     """Pseudo-healthy FLAIR slices (S, H, W) float32 from a stack (S, 2, H, W) and mask (S, H, W).
@@ -85,16 +97,20 @@ def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler:
     ``sampler.seed``; the deterministic one draws nothing. ``BIDS_FCD_COMPILE=1`` in the
     environment compiles the networks (``torch.compile``; off by default).
     """
+    sampler = resolve_sampler(sampler, model)
     todo = sampled_slices(model.net.grid, mask, sampler.slices)
     out = stack[:, 0].copy()
     log.info("sampling %d of %d slices (--slices %s) on %s", int(todo.sum()), len(todo), sampler.slices, device)
     if todo.any():
         x = torch.from_numpy(np.ascontiguousarray(stack[todo][:, : model.net.in_channels])).to(device)
         gen = torch.Generator().manual_seed(sampler.seed)
-        ph = pseudo_healthy(model.unet, model.classifier, build_scheduler(model.net).to(device), x,
+        unet = model.unet if sampler.encoding == "patched" else epsilon_unet(model.unet, model.net)
+        ph = pseudo_healthy(unet, model.classifier, build_scheduler(model.net).to(device), x,
                             sampler.noise_level, sampler.steps, sampler.guidance_scale, sampler.batch_size,
                             sampler.encoding, sampler.draws, gen,
-                            compile_nets=os.environ.get(COMPILE_ENV, "0") == "1")
+                            compile_nets=os.environ.get(COMPILE_ENV, "0") == "1",
+                            mask=torch.from_numpy(mask[todo]),
+                            patch=(sampler.patch_core_px, sampler.patch_margin_px, sampler.t1_hiding))
         out[todo] = ph[:, 0].cpu().numpy()
     return out
 
@@ -115,23 +131,44 @@ def postprocess(real: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, grid
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Cluster]]:
     """(pseudo, anomaly, z, labels, clusters) from (W, H, S) real and raw pseudo-healthy volumes."""
     pseudo, anom = residual(real, pseudo_raw, mask, grid, post, histogram_matching)
-    z, labels, clusters = threshold_anomaly(anom, real, mask, grid, post, reference)
+    z, labels, clusters = threshold_anomaly(anom, real, mask, grid, post, reference, pseudo)
     return pseudo, anom, z, labels, clusters
+
+
+def drift_block(grid: GridConfig, post: PostConfig) -> int:
+    """Drift-removal block side in grid voxels (0 = off)."""
+    return int(round(post.drift_block_mm / grid.spacing_mm)) if post.drift_block_mm > 0 else 0
+
+
+def smoothed(x: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig) -> np.ndarray:
+    """``x`` (W, H, S) smoothed inside ``mask`` as the anomaly map is."""
+    return anomaly_map(x, np.zeros_like(x), mask, post.smoothing_fwhm_mm, grid.spacing_mm, "signed")
 
 
 def without_drift(x: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
                   smooth: bool = False) -> np.ndarray:
-    """``x`` (W, H, S), optionally smoothed as the anomaly is, minus its low-frequency drift (``post``)."""
+    """``x`` (W, H, S), optionally smoothed as the anomaly is, minus its own low-frequency drift (``post``)."""
     if smooth:
-        x = anomaly_map(x, np.zeros_like(x), mask, post.smoothing_fwhm_mm, grid.spacing_mm, "signed")
-    block = int(round(post.drift_block_mm / grid.spacing_mm)) if post.drift_block_mm > 0 else 0
-    return remove_drift(x, mask, block)
+        x = smoothed(x, mask, grid, post)
+    return remove_drift(x, mask, drift_block(grid, post))
 
 
 def normative_maps(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig,
-                   post: PostConfig) -> dict[str, np.ndarray]:
+                   post: PostConfig, pseudo: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The maps a normative reference holds statistics of, (W, H, S) each: ``anomaly`` (the smoothed
-    residual) and ``flair`` (the FLAIR smoothed the same way), both without their low-frequency drift."""
+    residual) and ``flair`` (the FLAIR smoothed the same way), without low-frequency drift.
+
+    ``post.drift_source == "pseudo"`` (and a matched pseudo-healthy FLAIR given): the FLAIR loses
+    the drift of the pseudo-healthy FLAIR (:func:`~bids_fcd.postprocessing.normative.drift_of`), which
+    holds the scan's bias and contrast but not the lesion, and the residual keeps its low
+    frequencies (a large lesion *is* low-frequency). Otherwise each map loses its own drift.
+    """
+    if post.drift_source == "pseudo" and pseudo is not None:
+        block = drift_block(grid, post)
+        fl = smoothed(flair, mask, grid, post)
+        return {"anomaly": np.where(mask, anom, 0.0).astype(np.float32),
+                "flair": np.where(mask, fl - drift_of(smoothed(pseudo, mask, grid, post), mask, block),
+                                  0.0).astype(np.float32)}
     return {"anomaly": without_drift(anom, mask, grid, post),
             "flair": without_drift(flair, mask, grid, post, smooth=True)}
 
@@ -142,22 +179,25 @@ def map_weights(post: PostConfig) -> dict[str, float]:
 
 
 def score(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
-          reference: NormativeReference | None) -> np.ndarray:
+          reference: NormativeReference | None, pseudo: np.ndarray | None = None) -> np.ndarray:
     """The z-map: normative (``post.zscore == "normative"``, see :class:`PostConfig`) or within the brain."""
     if post.zscore == "normative":
         if reference is None:
             raise ValueError("a normative z-map needs a reference: use a model that ships one, pass --reference, "
                              "or choose --zscore within")
-        return combined_z(normative_maps(anom, flair, mask, grid, post), mask, reference, map_weights(post),
+        return combined_z(normative_maps(anom, flair, mask, grid, post, pseudo), mask, reference, map_weights(post),
                           post.restandardise)
     return z_map(anom, mask)
 
 
 def threshold_anomaly(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
-                      reference: NormativeReference | None = None) -> tuple[np.ndarray, np.ndarray, list[Cluster]]:
-    """(z, labels, clusters) of a (W, H, S) anomaly map: z-score, threshold, clusters ranked by peak z."""
+                      reference: NormativeReference | None = None, pseudo: np.ndarray | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray, list[Cluster]]:
+    """(z, labels, clusters) of a (W, H, S) anomaly map: z-score, threshold, clusters ranked by peak z.
+
+    ``pseudo`` is the matched pseudo-healthy FLAIR (for ``post.drift_source == "pseudo"``)."""
     with stage("score"):
-        z = score(anom, flair, mask, grid, post, reference)
+        z = score(anom, flair, mask, grid, post, reference, pseudo)
     with stage("clusters"):
         aff, _ = grid_affine(grid)
         labels, clusters = find_clusters(z, aff, post.z_threshold, post.min_cluster_mm3, post.max_clusters)

@@ -302,7 +302,8 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         for name, post, hm in variants:
             t_an = anomaly_maps(subjects, raw_t, mdl, post, hm)
             r_an = anomaly_maps(refs, raw_r, mdl, post, hm)
-            t_maps = {s.label: normative_maps(t_an[s.label], s.flair, s.mask, grid, post) for s in subjects}
+            t_maps = {s.label: normative_maps(t_an[s.label][1], s.flair, s.mask, grid, post, t_an[s.label][0])
+                      for s in subjects}
             q = quality if hm == cfg.histogram_matching else synthesis_quality(subjects, raw_t, cortex, hm)
             variant(name, t_maps, control_maps(refs, r_an, grid, post), post, secs, q)
 

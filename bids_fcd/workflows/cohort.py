@@ -95,7 +95,7 @@ def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: Sampler
 
 
 def anomaly_maps(subjects: list[Subject], raw: dict[str, np.ndarray], model: LoadedModel, post: PostConfig,
-                 histogram_matching: bool) -> dict[str, np.ndarray]:
-    """Smoothed anomaly maps (W, H, S) from raw pseudo-healthy volumes."""
-    return {sub.label: residual(sub.flair, raw[sub.label], sub.mask, model.net.grid, post, histogram_matching)[1]
+                 histogram_matching: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(matched pseudo-healthy FLAIR, smoothed anomaly map), each (W, H, S), from raw pseudo-healthy volumes."""
+    return {sub.label: residual(sub.flair, raw[sub.label], sub.mask, model.net.grid, post, histogram_matching)
             for sub in subjects}

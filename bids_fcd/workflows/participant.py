@@ -42,7 +42,7 @@ from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.preprocessing.pipeline import Preprocessed, PreprocessingError, preprocess, to_native
 from bids_fcd.resources import apply_threads, resolve_threads
 from bids_fcd.timing import stage as timed
-from bids_fcd.workflows.analysis import Analysis, analyse
+from bids_fcd.workflows.analysis import Analysis, analyse, resolve_sampler
 from bids_fcd.workflows.paths import check_output_not_in_input, work_dir_for
 from bids_fcd.workflows.reference import LoadedReference, load_reference
 
@@ -483,11 +483,11 @@ def run_participant_level(cfg: RunConfig) -> int:
     log.info("device %s, %d CPU thread(s), %d for ANTs", device, threads, cfg.ants_nthreads)
     try:
         model = load_model(cfg.model, device)
-        ref, post = resolve_reference(cfg, model)
+        ref, post = resolve_reference(dataclasses.replace(cfg, sampler=resolve_sampler(cfg.sampler, model)), model)
     except ModelError as exc:
         log.error("%s", exc)
         return 1
-    cfg = dataclasses.replace(cfg, post=post)
+    cfg = dataclasses.replace(cfg, post=post, sampler=resolve_sampler(cfg.sampler, model))
     log.info("z-map: %s%s; clusters: z > %g, at least %g mm3", post.zscore,
              f" against {ref.path} ({ref.ref.n} controls)" if ref is not None else "", post.z_threshold,
              post.min_cluster_mm3)

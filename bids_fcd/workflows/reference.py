@@ -30,7 +30,7 @@ from bids_fcd.postprocessing.normative import (
     leave_one_out_combined,
 )
 from bids_fcd.preprocessing.grid import grid_affine
-from bids_fcd.workflows.analysis import map_weights, normative_maps
+from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 
 log = logging.getLogger(__name__)
@@ -109,10 +109,11 @@ def calibrate_reference(maps: dict[str, list[np.ndarray]], masks: list[np.ndarra
                   "chosen": chosen, "table": table}
 
 
-def control_maps(subjects: list[Subject], anoms: dict[str, np.ndarray], grid: Any,
+def control_maps(subjects: list[Subject], anoms: dict[str, tuple[np.ndarray, np.ndarray]], grid: Any,
                  post: PostConfig) -> dict[str, list[np.ndarray]]:
-    """{map name: one (W, H, S) map per control} of :func:`normative_maps`."""
-    per = [normative_maps(anoms[s.label], s.flair, s.mask, grid, post) for s in subjects]
+    """{map name: one (W, H, S) map per control} of :func:`normative_maps`; ``anoms[label]`` is
+    (matched pseudo-healthy, anomaly) from :func:`~bids_fcd.workflows.cohort.anomaly_maps`."""
+    per = [normative_maps(anoms[s.label][1], s.flair, s.mask, grid, post, anoms[s.label][0]) for s in subjects]
     return {k: [p[k] for p in per] for k in per[0]}
 
 
@@ -155,6 +156,7 @@ def run_reference(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         log.warning("building a reference from %d controls; 20 or more are recommended", len(labels))
     device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
     model = load_model(args.model, device)
+    sampler = resolve_sampler(sampler, model)
     post = dataclasses.replace(model.post, zscore="normative")
     work = Path(args.work_dir) if args.work_dir else out.resolve().parent / "bids-fcd-work"
     subjects = load_cohort(bids, work, model, labels)

@@ -23,12 +23,12 @@ from bids_fcd import __version__
 from bids_fcd.bids.layout import InputError, find_inputs, open_layout
 from bids_fcd.bids.participants import read_participants
 from bids_fcd.config import PreprocConfig, TrainConfig, to_dict
-from bids_fcd.nets.checkpoint import save_model
+from bids_fcd.nets.checkpoint import load_model, save_model
 from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet, count_parameters
 from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
 from bids_fcd.training import ddp
-from bids_fcd.training.datasets import SliceDataset, SubjectSlices
-from bids_fcd.training.loops import classifier_epoch, diffusion_epoch, make_loader
+from bids_fcd.training.datasets import InpaintSlices, SliceDataset, SubjectSlices
+from bids_fcd.training.loops import classifier_epoch, diffusion_epoch, inpaint_epoch, make_loader
 from bids_fcd.training.presets import PRESETS
 from bids_fcd.workflows.participant import resolve_device
 
@@ -96,6 +96,13 @@ def run_train(args) -> int:  # noqa: ANN001
     subjects = training_subjects(bids_dir, list(args.participant_label), layout)
     log.info("training on %d participants: %s", len(subjects), " ".join(subjects))
     data = load_subjects(bids_dir, subjects, work, cfg, args.skip_bids_validation, info)
+    n_brains = int(getattr(args, "phantom_brains", 0) or 0)
+    if n_brains:
+        from bids_fcd.phantom.grid_brains import grid_brains
+
+        log.info("adding %d domain-randomised phantom brains (seed %d) made on the model grid", n_brains,
+                 args.phantom_brain_seed)
+        data += grid_brains(n_brains, args.phantom_brain_seed, cfg.net.grid)
     if not data:
         log.error("no usable training participant in %s", bids_dir)
         return 1
@@ -104,6 +111,16 @@ def run_train(args) -> int:  # noqa: ANN001
 
     torch.manual_seed(cfg.seed)
     unet, clf = build_unet(cfg.net).to(device), build_classifier(cfg.net).to(device)
+    train_clf = True
+    if getattr(args, "classifier_from", None):
+        donor = load_model(args.classifier_from, device)
+        if to_dict(donor.net.grid) != to_dict(cfg.net.grid) or donor.net.classifier_channels != cfg.net.classifier_channels:
+            log.error("--classifier-from %s: its grid or classifier size differs from preset %s", args.classifier_from,
+                      cfg.preset)
+            return 1
+        clf.load_state_dict(donor.classifier.state_dict())
+        train_clf = False
+        log.info("lobe classifier taken from %s (%s); it is not trained again", donor.name, donor.sha256[:12])
     ema = AveragedModel(unet, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
     opt_u = torch.optim.Adam(unet.parameters(), lr=cfg.lr)
     opt_c = torch.optim.Adam(clf.parameters(), lr=cfg.classifier_lr)
@@ -126,7 +143,8 @@ def run_train(args) -> int:  # noqa: ANN001
     clf_t: torch.nn.Module = DDP(clf) if info.enabled else clf
     acp = build_scheduler(cfg.net).alphas_cumprod
     uniform = torch.ones(len(ds))
-    dl_u, s_u = make_loader(ds, uniform, cfg.batch_size, cfg.seed, info)
+    dl_u, s_u = make_loader(InpaintSlices(ds) if cfg.net.kind == "inpaint" else ds, uniform, cfg.batch_size,
+                            cfg.seed, info)
     # the classifier sees the real slice distribution (uniform draws) with a tempered class-weighted loss
     dl_c, s_c = make_loader(ds, uniform, cfg.batch_size, cfg.seed + 1, info)
     class_w = ds.loss_weights()
@@ -143,15 +161,19 @@ def run_train(args) -> int:  # noqa: ANN001
         s_u.set_epoch(epoch)
         s_c.set_epoch(epoch)
         # a live bar on a terminal; in logs (not a TTY) the per-epoch log line below carries the losses
-        bar = tqdm(total=len(dl_u) + len(dl_c), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+        bar = tqdm(total=len(dl_u) + (len(dl_c) if train_clf else 0), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not info.is_main or not sys.stderr.isatty(), mininterval=1.0)
 
         def step(loss: float, bar: tqdm = bar) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
 
-        loss_u = diffusion_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
-        loss_c, acc_c = classifier_epoch(clf_t, opt_c, dl_c, acp, cfg.classifier_max_t, device, gen, step, class_w)
+        if cfg.net.kind == "inpaint":
+            loss_u = inpaint_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
+        else:
+            loss_u = diffusion_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
+        loss_c, acc_c = (classifier_epoch(clf_t, opt_c, dl_c, acp, cfg.classifier_max_t, device, gen, step, class_w)
+                         if train_clf else (float("nan"), float("nan")))
         bar.close()
         last = {"epoch": epoch + 1, "diffusion_mse": loss_u, "classifier_ce": loss_c, "classifier_acc": acc_c,
                 "seconds": round(time.time() - t0, 1)}
@@ -169,11 +191,14 @@ def run_train(args) -> int:  # noqa: ANN001
                         "continues)", args.max_minutes, epoch + 1, cfg.epochs)
             break
     if info.is_main:
-        meta = {"train_config": to_dict(cfg), "participants": subjects, "used": [d.subject for d in data],
+        meta = {"train_config": to_dict(cfg), "participants": subjects,
+                "phantom_brains": {"n": n_brains, "seed": getattr(args, "phantom_brain_seed", None)},
+                "classifier_from": getattr(args, "classifier_from", None),
+                "used": [d.subject for d in data if not d.subject.startswith("grid")],
                 "slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "final": last,
                 "world_size": info.world_size, "device": device.type, "software_version": __version__}
         sha = save_model(model_dir, ema.module, clf, cfg.net, meta)
-        (model_dir / "split.json").write_text(json.dumps({"train": [d.subject for d in data]}, indent=2) + "\n")
+        (model_dir / "split.json").write_text(json.dumps({"train": meta["used"]}, indent=2) + "\n")
         log.info("model written to %s (id %s)", model_dir, sha[:12])
     ddp.teardown(info)
     return 0
