@@ -13,6 +13,15 @@ from bids_fcd.config import LOBES
 log = logging.getLogger(__name__)
 #: lobe entries that mean "no lesion lobe"
 NO_LOBE = ("", "n/a", "na", "none")
+#: participants.tsv ``group`` codes of healthy controls (case-insensitive): ds004199 writes ``hc``;
+#: other datasets write ``control``, ``controls`` or ``healthy``. Used everywhere a control is
+#: recognised (reference, calibration, false-positive figures, the group page).
+CONTROL_GROUPS = ("hc", "control", "controls", "healthy", "healthy control", "healthy_control")
+
+
+def is_control(group: object) -> bool:
+    """True for a participants.tsv ``group`` value in :data:`CONTROL_GROUPS` (case and spaces ignored)."""
+    return str(group or "").strip().lower() in CONTROL_GROUPS
 
 
 def read_participants(bids_dir: Path) -> dict[str, dict[str, str]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from bids_fcd.bids.participants import is_control
 from bids_fcd.evaluation.metrics import (
     best_threshold_dice,
     cluster_hits_lesion,
@@ -57,7 +58,7 @@ def score_subject(anomaly: np.ndarray, labels: np.ndarray, centres_mm: list[np.n
 def cohort_summary(rows: list[dict[str, Any]], z_threshold: float) -> dict[str, Any]:
     """Cohort figures: R@k pooled over lesion slices, with FP figures beside them (design.md §4)."""
     scored = [r for r in rows if r.get("lesion_slices")]
-    controls = [r for r in rows if r.get("group") == "hc"]
+    controls = [r for r in rows if is_control(r.get("group"))]
     n_slices = sum(r["lesion_slices"] for r in scored)
 
     def mean(key: str, rs: list[dict[str, Any]]) -> float | None:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bids_fcd.bids.participants import is_control
 from bids_fcd.config import PostConfig, SamplerConfig, to_dict
 from bids_fcd.evaluation.baselines import asymmetry
 from bids_fcd.evaluation.calibration import choose, fp_table
@@ -141,7 +142,7 @@ def synthesis_quality(subjects: list[Subject], raw: dict[str, np.ndarray], corte
         if sub.roi is not None and sub.roi.any():
             rest = cortex & sub.mask & ~sub.roi
             ratios.append(float(r[sub.roi].mean()) / max(float(np.abs(r[rest]).mean()), 1e-6))
-        elif sub.group == "hc":
+        elif is_control(sub.group):
             maes.append(float(np.abs(r[sub.mask]).mean()))
             a = torch.from_numpy(np.where(sub.mask, pseudo, -1.0).astype(np.float32))[None, None]
             b = torch.from_numpy(np.where(sub.mask, sub.flair, -1.0).astype(np.float32))[None, None]
@@ -254,7 +255,7 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     ref_masks = [s.mask for s in refs]
     cortex = cortex_on_grid(model)
     log.info("benchmark: %d test participants (%d controls), %d reference controls, model %s", len(subjects),
-             sum(s.group == "hc" for s in subjects), len(refs), model.name)
+             sum(is_control(s.group) for s in subjects), len(refs), model.name)
     res: dict[str, dict[str, Any]] = {}
     timings_file = out / "cache" / "timings.json"
     timings: dict[tuple[str, str], float] = {}

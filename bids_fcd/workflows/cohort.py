@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from bids_fcd.bids.layout import find_inputs, open_layout
-from bids_fcd.bids.participants import read_participants
+from bids_fcd.bids.participants import is_control, read_participants
 from bids_fcd.config import PostConfig, PreprocConfig, SamplerConfig, to_dict
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.preprocessing.grid import from_slices
@@ -58,9 +58,9 @@ def load_cohort(bids: Path, work: Path, model: LoadedModel, labels: list[str] | 
 
 
 def controls_of(bids: Path) -> list[str]:
-    """Labels of participants.tsv rows with ``group`` = hc (case-insensitive), sorted."""
+    """Labels of participants.tsv rows whose ``group`` is a control code (:data:`CONTROL_GROUPS`), sorted."""
     rows = read_participants(bids)
-    return sorted(k for k, r in rows.items() if str(r.get("group", "")).lower() in ("hc", "control"))
+    return sorted(k for k, r in rows.items() if is_control(r.get("group")))
 
 
 def volume_key(model: LoadedModel, sampler: SamplerConfig, sub: Subject) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from bids_fcd.bids import derivatives as deriv
 from bids_fcd.bids.layout import InputError, find_inputs, open_layout, subject_sessions
-from bids_fcd.bids.participants import read_participants
+from bids_fcd.bids.participants import is_control, read_participants
 from bids_fcd.config import PostConfig, RunConfig
 from bids_fcd.evaluation.froc import Marks, froc_curve, marks_from_map
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
@@ -241,7 +241,7 @@ def run_group_level(cfg: RunConfig) -> int:
             rows.append(row)
             try:
                 marks.append(marks_from_map(z, roi_grid, affine, thr, min_mm3, post.max_clusters,
-                                            control=row["group"] == "hc"))
+                                            control=is_control(row["group"])))
             except (ValueError, IndexError) as exc:
                 froc_errors.append(f"sub-{subject}: {exc}")
                 log.warning("sub-%s: left out of the free-response curve: %s", subject, exc)
