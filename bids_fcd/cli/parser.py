@@ -169,8 +169,8 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     be = sub.add_parser("benchmark", help="method vs ablations and baselines on a held-out phantom",
                         formatter_class=fmt)
     be.add_argument("out", metavar="OUT", help="directory for the cohort, cache and results")
-    _flag(be, "n-fcd", type=int, default=8)
-    _flag(be, "n-hc", type=int, default=4)
+    _flag(be, "n-fcd", type=int, default=12)
+    _flag(be, "n-hc", type=int, default=8)
     _flag(be, "size", choices=PHANTOM_SIZES, default="mixed")
     _flag(be, "phantom-seed", type=int, default=2026)
     _flag(be, "model", default=None)
@@ -179,12 +179,17 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     add_sampler_args(be)
     _flag(be, "reference-bids", default=None, metavar="DIR",
           help="BIDS dataset of controls for the normative reference (default: a phantom from --reference-seed)")
-    _flag(be, "reference-seed", type=int, default=400, help="seed of the reference phantom")
-    _flag(be, "n-reference", type=int, default=20, help="controls in the reference phantom")
+    _flag(be, "reference-seed", type=int, default=401, help="seed of the reference phantom")
+    _flag(be, "n-reference", type=int, default=40, help="controls in the reference phantom")
     _flag(be, "max-fp-per-control", type=v.non_negative_float, default=0.25,
           help="false-positive budget for calibrating the clusters on the reference controls")
     _flag(be, "ablations", action="store_true",
-          help="also sample the no-guidance and deterministic (paper) variants (each about doubles the run)")
+          help="also sample the sampler ablations (patched: T1w clean in the holes, one step; whole-slice: no "
+               "guidance, the paper's deterministic encoding); each about doubles the run")
+    _flag(be, "lesions", choices=("random", "stratified"), default="stratified",
+          help="lesion sizes of the test phantom (stratified: small, medium and large in turn)")
+    _flag(be, "compare-model", default=None, metavar="MODEL",
+          help="also score this model with its fast preset (e.g. the model before issue #17)")
     be.add_argument("-v", "--verbose", action="count", default=0)
 
     rf = sub.add_parser("reference", help="build a normative reference from a dataset's controls", formatter_class=fmt)

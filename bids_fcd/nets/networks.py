@@ -89,7 +89,8 @@ class WholeSliceEpsilon(torch.nn.Module):
         out = self.unet(torch.cat([x, ones], dim=1), timesteps=timesteps, class_labels=class_labels)
         if not self.sample:
             return out
-        a = self.acp.to(x.device)[timesteps].view(-1, 1, 1, 1)
+        acp: torch.Tensor = self.acp  # type: ignore[assignment]
+        a = acp.to(x.device)[timesteps].view(-1, 1, 1, 1)
         return (x[:, :1] - a.sqrt() * out.float()) / (1.0 - a).sqrt()
 
 

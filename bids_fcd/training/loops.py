@@ -168,7 +168,7 @@ def inpaint_epoch(unet: torch.nn.Module, ema: torch.optim.swa_utils.AveragedMode
     return total / max(count, 1)
 
 
-def make_loader(ds: SliceDataset, weights: torch.Tensor, batch_size: int, seed: int,
+def make_loader(ds: torch.utils.data.Dataset, weights: torch.Tensor, batch_size: int, seed: int,
                 info: DistInfo) -> tuple[torch.utils.data.DataLoader, ShardedWeightedSampler]:
     """A DataLoader over ``ds`` with a :class:`ShardedWeightedSampler`."""
     sampler = ShardedWeightedSampler(weights, seed, info)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from bids_fcd.bids.participants import is_control
-from bids_fcd.config import PostConfig, SamplerConfig, to_dict
+from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig, to_dict
 from bids_fcd.evaluation.baselines import asymmetry
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.evaluation.metrics import roc_auc
@@ -47,7 +47,7 @@ from bids_fcd.postprocessing.normative import build_reference, combined_z, leave
 from bids_fcd.preprocessing.grid import grid_affine, to_slices
 from bids_fcd.sampling.ddim import forward_noise
 from bids_fcd.sampling.guidance import log_prob_grad
-from bids_fcd.workflows.analysis import map_weights, normative_maps, without_drift
+from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler, without_drift
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 from bids_fcd.workflows.participant import resolve_device
 from bids_fcd.workflows.reference import control_maps, reference_from_cohort, save_reference
@@ -57,15 +57,22 @@ log = logging.getLogger(__name__)
 __all__ = ["Subject", "run_benchmark", "evaluate_variant", "markdown_table"]
 
 COLUMNS = ("subject_sensitivity", "fp_clusters_per_control", "R@5", "R@10", "fp_pixels_per_slice", "dice_z",
-           "dice_best_per_subject", "peak_hit@10", "z_threshold", "min_cluster_mm3", "lesion_removal",
+           "dice_best_per_subject", "peak_hit@10", "z_threshold", "min_cluster_mm3", "lesion_removal_median",
            "control_mae", "control_ssim", "seconds_per_subject")
 HEADERS = ("subject sens.", "FP clusters/HC", "R@5", "R@10", "FP px/slice", "Dice z", "Dice best", "peak hit@10",
-           "z thr", "min mm³", "lesion removal", "HC MAE", "HC SSIM", "s/subject")
+           "z thr", "min mm³", "lesion removal (median)", "HC MAE", "HC SSIM", "s/subject")
+#: The subgroup table (``subgroups`` of each row).
+SUBGROUP_COLUMNS = ("sensitivity_smallest_third", "sensitivity_largest_third", "sensitivity_2D", "sensitivity_3D",
+                    "fp_clusters_per_control_2D", "fp_clusters_per_control_3D")
+SUBGROUP_HEADERS = ("sens. smallest third", "sens. largest third", "sens. 2D FLAIR", "sens. 3D FLAIR",
+                    "FP/HC 2D", "FP/HC 3D")
 
 #: ``--sweeps``: noise levels L (with K) and guidance scales s around the default.
 LEVEL_SWEEP = ((200, 4), (500, 10))
 SCALE_SWEEP = (0.0, 60.0)
 AUC_TIMESTEPS = (0, 100, 300, 500)
+#: t at which the guidance gradient's concentration on lesions is measured.
+GRADIENT_T = 300
 
 
 Maps = dict[str, np.ndarray]
@@ -110,10 +117,37 @@ def evaluate_variant(subjects: list[Subject], z: dict[str, np.ndarray], affine: 
     summary["top_cluster_lobe_accuracy"] = summary.pop("lobe_accuracy")
     summary.update(z_threshold=post.z_threshold, min_cluster_mm3=post.min_cluster_mm3,
                    seconds_per_subject=seconds / max(len(subjects), 1))
-    summary["per_subject"] = [{k: r.get(k) for k in ("group", "true_lobe", "predicted_lobe", "detected", "r_at_10",
-                                                     "n_clusters", "dice_z")} | {"label": s.label}
-                              for r, s in zip(rows, subjects, strict=True)]
+    vox_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
+    for r, sub in zip(rows, subjects, strict=True):
+        r.update(label=sub.label, acquisition=sub.acquisition,
+                 lesion_mm3=float(sub.roi.sum()) * vox_mm3 if sub.roi is not None else None)
+    summary["per_subject"] = [{k: r.get(k) for k in ("label", "group", "acquisition", "lesion_mm3", "true_lobe",
+                                                     "predicted_lobe", "detected", "r_at_10", "n_clusters", "dice_z")}
+                              for r in rows]
+    summary["subgroups"] = subgroups(rows)
     return summary
+
+
+def subgroups(rows: list[dict[str, Any]]) -> dict[str, float | int | None]:
+    """Subject sensitivity in the smallest and largest third of lesions (by mask volume) and, per
+    acquisition (2D thick-slice vs 3D FLAIR), sensitivity and false-positive clusters per control."""
+    les = sorted((r for r in rows if r.get("lesion_slices")), key=lambda r: r["lesion_mm3"])
+    third = max(len(les) // 3, 1)
+
+    def sens(rs: list[dict[str, Any]]) -> float | None:
+        return sum(bool(r["detected"]) for r in rs) / len(rs) if rs else None
+
+    out: dict[str, float | int | None] = {
+        "sensitivity_smallest_third": sens(les[:third]), "sensitivity_largest_third": sens(les[-third:]),
+        "smallest_third_max_mm3": les[:third][-1]["lesion_mm3"] if les else None,
+        "largest_third_min_mm3": les[-third:][0]["lesion_mm3"] if les else None}
+    for acq in ("2D", "3D"):
+        out[f"sensitivity_{acq}"] = sens([r for r in les if r["acquisition"] == acq])
+        ctrl = [r["n_clusters"] for r in rows if is_control(r.get("group")) and r["acquisition"] == acq]
+        out[f"fp_clusters_per_control_{acq}"] = float(np.mean(ctrl)) if ctrl else None
+        out[f"n_fcd_{acq}"] = sum(r["acquisition"] == acq for r in les)
+        out[f"n_hc_{acq}"] = len(ctrl)
+    return out
 
 
 def cortex_on_grid(model: LoadedModel) -> np.ndarray:
@@ -150,6 +184,7 @@ def synthesis_quality(subjects: list[Subject], raw: dict[str, np.ndarray], corte
             val = SSIMMetric(spatial_dims=3, data_range=rng)(a, b)
             ssims.append(float(torch.as_tensor(val).mean()))
     return {"lesion_removal": float(np.mean(ratios)) if ratios else None,
+            "lesion_removal_median": float(np.median(ratios)) if ratios else None,
             "control_mae": float(np.mean(maes)) if maes else None,
             "control_ssim": float(np.mean(ssims)) if ssims else None}
 
@@ -222,14 +257,17 @@ def _draw_gradient(path: Path, x0: np.ndarray, xt: np.ndarray, g: np.ndarray, ro
     plt.close(fig)
 
 
-def markdown_table(results: dict[str, dict[str, Any]], first: str = "variant") -> str:
-    """A markdown table of cohort summaries (one row per variant)."""
+def markdown_table(results: dict[str, dict[str, Any]], first: str = "variant", columns: tuple[str, ...] = COLUMNS,
+                   headers: tuple[str, ...] = HEADERS, part: str | None = None) -> str:
+    """A markdown table of cohort summaries (one row per variant); ``part`` reads the columns from
+    that sub-dict of each summary (e.g. ``subgroups``)."""
     def fmt(v: Any) -> str:
         return "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
-    lines = ["| " + " | ".join((first, *HEADERS)) + " |", "|" + "---|" * (len(HEADERS) + 1)]
+    lines = ["| " + " | ".join((first, *headers)) + " |", "|" + "---|" * (len(headers) + 1)]
     for name, s in results.items():
-        lines.append("| " + " | ".join([name] + [fmt(s.get(c)) for c in COLUMNS]) + " |")
+        src = s.get(part, {}) if part else s
+        lines.append("| " + " | ".join([name] + [fmt(src.get(c)) for c in columns]) + " |")
     return "\n".join(lines)
 
 
@@ -237,13 +275,15 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     """Entry of ``bids-fcd benchmark``; returns the exit code."""
     out = Path(args.out)
     bids, work = out / "bids", out / "work"
+    lesions = getattr(args, "lesions", "stratified")
     if not (bids / "dataset_description.json").exists():
-        write_cohort(bids, args.n_fcd, args.n_hc, args.phantom_seed, args.size)
+        write_cohort(bids, args.n_fcd, args.n_hc, args.phantom_seed, args.size, lesions)
     ref_bids = Path(args.reference_bids) if args.reference_bids else out / "ref-bids"
     if not (ref_bids / "dataset_description.json").exists():
-        write_cohort(ref_bids, 0, args.n_reference, args.reference_seed, args.size)
+        write_cohort(ref_bids, 0, args.n_reference, args.reference_seed, args.size, lesions)
     device = resolve_device(args.device)
     model = load_model(args.model, device)
+    sampler = resolve_sampler(sampler, model)
     aff, _ = grid_affine(model.net.grid)
     post0 = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
     residual_only = dataclasses.replace(post0, flair_weight=0.0)
@@ -288,7 +328,11 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
                                                         (prefix + ", residual only", residual_only,
                                                          cfg.histogram_matching)]
         if post_rows:
-            variants += [("ablation: no drift removal, no re-standardisation",
+            variants += [("ablation: drift from each map itself (before #17)",
+                          dataclasses.replace(post0, drift_source="self"), cfg.histogram_matching),
+                         ("ablation: residual only, drift from itself (before #17)",
+                          dataclasses.replace(residual_only, drift_source="self"), cfg.histogram_matching),
+                         ("ablation: no drift removal, no re-standardisation",
                           dataclasses.replace(post0, drift_block_mm=0.0, restandardise=False), cfg.histogram_matching),
                          ("ablation: residual only, no drift removal, no re-standardisation",
                           dataclasses.replace(residual_only, drift_block_mm=0.0, restandardise=False),
@@ -309,6 +353,9 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
             variant(name, t_maps, control_maps(refs, r_an, grid, post), post, secs, q)
 
     def describe(cfg: SamplerConfig) -> str:
+        if cfg.encoding == "patched":
+            return (f"patched, core {cfg.patch_core_px} px, margin {cfg.patch_margin_px} px, T1w {cfg.t1_hiding}, "
+                    f"L={cfg.noise_level}, K={cfg.steps}, D={cfg.draws}")
         return (f"{cfg.encoding}, L={cfg.noise_level}, K={cfg.steps}" + (f", D={cfg.draws}" if cfg.encoding ==
                 "stochastic" else "") + f", s={cfg.guidance_scale:g}")
 
@@ -338,14 +385,15 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         timings_file.write_text(json.dumps({f"{a}|{b}": v for (a, b), v in timings.items()}, indent=1) + "\n")
         (out / "results.json").write_text(json.dumps({"meta": meta, "results": res, "sweeps": sweeps,
                                                       "diagnostics": diagnostics}, indent=2) + "\n")
-        text = [markdown_table(res)]
+        text = [markdown_table(res), "", "Subgroups (lesion thirds by mask volume; acquisition of the FLAIR):", "",
+                markdown_table(res, columns=SUBGROUP_COLUMNS, headers=SUBGROUP_HEADERS, part="subgroups")]
         for name, table in sweeps.items():
             text += ["", f"Sweep: {name}", "", markdown_table(table, name)]
         if diagnostics:
             text += ["", "Classifier AUC (lesion vs healthy slice, 1 - C(h | x_t)): " +
                      ", ".join(f"{k}: {v:.3f}" if v is not None else f"{k}: n/a"
                                for k, v in diagnostics["classifier_auc_lesion_slice"].items()),
-                     f"Guidance gradient |grad| lesion / brain at t={sampler.noise_level}: "
+                     f"Guidance gradient |grad| lesion / brain at t={GRADIENT_T}: "
                      f"{diagnostics['guidance_gradient_lesion_to_brain']}"]
         (out / "results.md").write_text("\n".join(text) + "\n")
 
@@ -354,9 +402,17 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     baseline("baseline: FLAIR asymmetry vs reference controls", lambda s: asymmetry(s.flair, s.mask, signed=True))
     diagnostics["classifier_auc_lesion_slice"] = classifier_auc(model, subjects, args.seed)
     diagnostics["guidance_gradient_lesion_to_brain"] = guidance_gradient(
-        model, subjects, sampler.noise_level, args.seed, out / "guidance_gradient.png")
+        model, subjects, GRADIENT_T, args.seed, out / "guidance_gradient.png")
     flush()
-    if args.ablations:
+    if getattr(args, "compare_model", None):
+        other = load_model(args.compare_model, device)
+        fast = dataclasses.replace(sampler, **SAMPLER_PRESETS["fast"])  # type: ignore[arg-type]
+        method_rows(f"model {other.name} ({other.sha256[:8]}), fast preset ({describe(fast)})", fast, other)
+    if args.ablations and sampler.encoding == "patched":
+        for name, cfg in (("ablation: T1w clean inside the holes", dataclasses.replace(sampler, t1_hiding="clean")),
+                          ("ablation: one step (K=1)", dataclasses.replace(sampler, steps=1))):
+            method_rows(name + f" ({describe(cfg)})", cfg)
+    elif args.ablations:
         method_rows("ablation: no guidance (s=0)", dataclasses.replace(sampler, guidance_scale=0.0))
         # the paper's encoding at about the default's cost (K = 5 each way; the CLI preset `paper` uses K = 10)
         paper = dataclasses.replace(sampler, encoding="deterministic", noise_level=100, steps=5, draws=1)

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import torch
 
@@ -37,6 +38,8 @@ class Subject:
     mask: np.ndarray
     roi: np.ndarray | None
     age: str = "n/a"
+    #: ``2D`` for a thick-slice FLAIR (largest voxel side ≥ 3 mm), else ``3D``.
+    acquisition: str = "3D"
 
 
 def load_cohort(bids: Path, work: Path, model: LoadedModel, labels: list[str] | None = None,
@@ -51,9 +54,10 @@ def load_cohort(bids: Path, work: Path, model: LoadedModel, labels: list[str] | 
         stack, mask_s = pre.slices()
         roi = pre.roi_slices()
         row = rows.get(label, {})
+        acq = "2D" if max(nib.load(inp.flair).header.get_zooms()[:3]) >= 3.0 else "3D"
         out.append(Subject(label, row.get("group", "n/a"), row.get("lobe", "n/a"), stack, mask_s,
                            from_slices(stack[:, 0]), from_slices(mask_s),
-                           from_slices(roi) if roi is not None else None, row.get("age_scan", "n/a")))
+                           from_slices(roi) if roi is not None else None, row.get("age_scan", "n/a"), acq))
     return out
 
 

@@ -153,7 +153,7 @@ def run_train(args) -> int:  # noqa: ANN001
         model_dir.mkdir(parents=True, exist_ok=True)
     log_path = model_dir / "train_log.jsonl"
     t0 = time.time()
-    last: dict[str, float] = {}
+    last: dict[str, float | None] = {}
     if log_path.exists():  # on --resume, the last logged epoch until a new one is run
         lines = log_path.read_text().splitlines()
         last = json.loads(lines[-1]) if lines else {}
@@ -173,12 +173,14 @@ def run_train(args) -> int:  # noqa: ANN001
         else:
             loss_u = diffusion_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
         loss_c, acc_c = (classifier_epoch(clf_t, opt_c, dl_c, acp, cfg.classifier_max_t, device, gen, step, class_w)
-                         if train_clf else (float("nan"), float("nan")))
+                         if train_clf else (None, None))
         bar.close()
         last = {"epoch": epoch + 1, "diffusion_mse": loss_u, "classifier_ce": loss_c, "classifier_acc": acc_c,
                 "seconds": round(time.time() - t0, 1)}
         if info.is_main:
-            log.info("epoch %d: diffusion MSE %.4f, classifier CE %.4f (acc %.2f)", epoch + 1, loss_u, loss_c, acc_c)
+            log.info("epoch %d: diffusion %s %.4f%s", epoch + 1, "MSE" if cfg.net.kind == "ddpm" else "x0 MSE", loss_u,
+                     f", classifier CE {loss_c:.4f} (acc {acc_c:.2f})" if loss_c is not None else
+                     " (classifier not trained)")
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(last) + "\n")
             tmp = ckpt_path.with_suffix(".tmp")

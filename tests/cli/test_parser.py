@@ -13,8 +13,8 @@ def test_help_documents_every_option_with_defaults():
     text = build_app_parser().format_help()
     for flag in APP_FLAGS:
         assert flag in text
-    assert "(default: 300)" in text  # noise level (resolved in sampler_from_args)
-    assert "(default: stochastic)" in text
+    assert "(default: 999)" in text  # noise level (resolved in sampler_from_args)
+    assert "(default: patched)" in text
     assert "participant" in text and "group" in text
 
 
@@ -37,7 +37,8 @@ def test_sampler_defaults_preset_and_explicit_flags(tmp_path):
     assert not any(hasattr(a, k) for k in ("noise_level", "steps", "draws", "encoding", "sampler_preset"))
     assert sampler_from_args(a) == SamplerConfig()
     assert (SamplerConfig().encoding, SamplerConfig().noise_level, SamplerConfig().steps,
-            SamplerConfig().draws) == ("stochastic", 300, 3, 2)
+            SamplerConfig().draws) == ("patched", 999, 2, 1)
+    assert {k: getattr(SamplerConfig(), k) for k in SAMPLER_PRESETS["patched"]} == SAMPLER_PRESETS["patched"]
     paper = sampler_from_args(p.parse_args(base + ["--sampler-preset", "paper"]))
     assert (paper.encoding, paper.noise_level, paper.steps, paper.draws) == ("deterministic", 100, 10, 1)
     fast = sampler_from_args(p.parse_args(base + ["--sampler-preset", "fast"]))
@@ -48,7 +49,7 @@ def test_sampler_defaults_preset_and_explicit_flags(tmp_path):
     flags = sampler_from_args(p.parse_args(base + ["--encoding", "deterministic", "--noise-level", "20", "--steps",
                                                    "5", "--guidance-scale", "5", "--seed", "3",
                                                    "--no-histogram-matching"]))
-    assert (flags.encoding, flags.noise_level, flags.steps, flags.draws) == ("deterministic", 20, 5, 2)
+    assert (flags.encoding, flags.noise_level, flags.steps, flags.draws) == ("deterministic", 20, 5, 1)
     assert (flags.guidance_scale, flags.seed, flags.histogram_matching) == (5.0, 3, False)
 
 
@@ -68,7 +69,7 @@ def test_reference_and_benchmark_subcommands_parse(tmp_path):
                       "--draws", "1", "--max-fp-per-control", "0.25"])
     assert (a.command, a.participant_label, a.draws, a.max_fp_per_control) == ("reference", ["01", "02"], 1, 0.25)
     b = p.parse_args(["benchmark", str(tmp_path)])
-    assert (b.size, b.n_reference, b.reference_bids, b.ablations, b.max_fp_per_control) == ("mixed", 20, None,
+    assert (b.size, b.n_reference, b.reference_bids, b.ablations, b.max_fp_per_control) == ("mixed", 40, None,
                                                                                            False, 0.25)
 
 
@@ -82,9 +83,14 @@ def test_output_inside_input_is_refused(tmp_path, capsys):
 
 def test_bad_steps_are_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        main([str(tmp_path), str(tmp_path.parent / "o"), "participant", "--noise-level", "100", "--steps", "30"])
+        main([str(tmp_path), str(tmp_path.parent / "o"), "participant", "--encoding", "stochastic", "--noise-level",
+              "100", "--steps", "30"])
     assert exc.value.code == 2
     assert "must divide" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path), str(tmp_path.parent / "o"), "participant", "--patch-core", "8", "--patch-margin", "8"])
+    assert exc.value.code == 2
+    assert "must be below --patch-core" in capsys.readouterr().err
     # also when only one of the two is given and the other comes from the preset
     with pytest.raises(SystemExit) as exc:
         main([str(tmp_path), str(tmp_path.parent / "o"), "participant", "--sampler-preset", "paper", "--steps", "30"])

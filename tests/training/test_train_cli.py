@@ -30,3 +30,18 @@ def test_resume_continues_from_the_last_checkpoint(phantom, work_dir, tmp_path):
     assert epochs == [1, 2], "resume must not redo epoch 1"
     assert main(["train", str(phantom), str(tmp_path / "none"), "--resume", "--preset", "tiny",
                  "--participant-label", "00001", "--work-dir", str(work_dir), "--skip-bids-validation"]) == 1
+
+
+def test_inpaint_preset_trains_on_bids_and_grid_brains(phantom, work_dir, tmp_path, tiny_model):
+    model = tmp_path / "inp"
+    assert main(["train", str(phantom), str(model), "--preset", "inpaint-tiny", "--participant-label", "00001",
+                 "--work-dir", str(work_dir), "--skip-bids-validation", "--epochs", "1", "--phantom-brains", "2",
+                 "--classifier-from", str(tiny_model)]) == 0
+    m = load_model(str(model), torch.device("cpu"))
+    assert (m.net.kind, m.net.prediction_type, m.net.unet_in_channels) == ("inpaint", "sample", 3)
+    assert m.meta["phantom_brains"]["n"] == 2 and m.meta["used"] == ["00001"]
+    donor = load_model(str(tiny_model), torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(m.classifier.state_dict().values(),
+                                                 donor.classifier.state_dict().values(), strict=True))
+    log = [json.loads(line) for line in (model / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["diffusion_mse"] > 0
