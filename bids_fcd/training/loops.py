@@ -15,7 +15,6 @@ from torch.utils.data import Sampler
 
 from bids_fcd.config import HEALTHY, T1_HIDING
 from bids_fcd.sampling.patches import inpaint_input, tile_masks
-from bids_fcd.training.datasets import SliceDataset
 from bids_fcd.training.ddp import DistInfo
 
 

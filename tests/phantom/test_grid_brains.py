@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from bids_fcd.training.presets import PRESETS
 from bids_fcd.phantom.grid_brains import grid_brain
+from bids_fcd.training.presets import PRESETS
 
 GRID = PRESETS["inpaint-tiny"].net.grid
 
