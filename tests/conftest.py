@@ -43,7 +43,7 @@ def participant_run(phantom: Path, tiny_model: Path, work_dir: Path, tmp_path_fa
     """OUTPUT_DIR of a participant-level run over the whole phantom."""
     out = tmp_path_factory.mktemp("out") / "derivatives"
     code = main([str(phantom), str(out), "participant", "--model", str(tiny_model), "--work-dir", str(work_dir),
-                 "--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1",
+                 "--encoding", "stochastic", "--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1",
                  "--skip-bids-validation"])
     assert code == 0
     return out

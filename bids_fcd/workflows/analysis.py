@@ -83,7 +83,10 @@ def resolve_sampler(sampler: SamplerConfig, model: LoadedModel) -> SamplerConfig
     log.warning("model %s is a whole-slice ('%s') model and cannot run the patched encoding; using the fast preset "
                 "(stochastic encoding) instead (train a model with --preset inpaint for the patched encoding)",
                 model.name, model.net.kind)
-    return dataclasses.replace(sampler, **SAMPLER_PRESETS["fast"])  # type: ignore[arg-type]
+    default = SamplerConfig()
+    # settings left at the patched defaults take the fast preset's value; settings the user gave stay
+    fast = {k: v for k, v in SAMPLER_PRESETS["fast"].items() if k == "encoding" or getattr(sampler, k) == getattr(default, k)}
+    return dataclasses.replace(sampler, **fast)  # type: ignore[arg-type]
 
 
 def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig,

@@ -29,7 +29,7 @@ def _inputs():
     return stack, mask
 
 
-SAMPLER = SamplerConfig(noise_level=20, steps=2, draws=1, guidance_scale=5.0)
+SAMPLER = SamplerConfig(noise_level=20, steps=2, draws=1, guidance_scale=5.0, encoding="stochastic")
 
 
 def test_paper_band_is_z_0_to_50_mm():

@@ -7,7 +7,9 @@ from bids_fcd.evaluation.calibration import SIZE_GRID, Z_GRID
 from bids_fcd.workflows.benchmark import AUC_TIMESTEPS, run_benchmark
 from bids_fcd.workflows.reference import load_reference
 
-POST_ROWS = ["ablation: no drift removal, no re-standardisation",
+POST_ROWS = ["ablation: drift from each map itself (before #17)",
+             "ablation: residual only, drift from itself (before #17)",
+             "ablation: no drift removal, no re-standardisation",
              "ablation: residual only, no drift removal, no re-standardisation", "ablation: no histogram matching",
              "ablation: within-brain z (the paper's z)", "ablation: absolute anomaly",
              "paper's post-processing (absolute, within-brain z)"]
@@ -50,6 +52,9 @@ def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
         assert summary["z_threshold"] in Z_GRID and summary["min_cluster_mm3"] in SIZE_GRID, name
         assert summary["calibration_fp_per_control"] >= 0
         assert len(summary["per_subject"]) == 3
+        sub = summary["subgroups"]
+        assert sub["n_fcd_2D"] + sub["n_fcd_3D"] == 2 and sub["n_hc_2D"] + sub["n_hc_3D"] == 1, name
+        assert sub["smallest_third_max_mm3"] <= sub["largest_third_min_mm3"], name
     assert doc["sweeps"] == {}
     assert doc["meta"]["reference"]["n_controls"] == 3 and doc["meta"]["max_fp_per_control"] == 1.0
     aucs = doc["diagnostics"]["classifier_auc_lesion_slice"]

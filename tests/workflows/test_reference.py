@@ -12,7 +12,7 @@ from bids_fcd.cli.main import main
 from bids_fcd.nets.checkpoint import verify
 from bids_fcd.workflows.reference import load_reference
 
-SAMPLER = ["--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1"]
+SAMPLER = ["--encoding", "stochastic", "--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1"]
 
 
 def test_reference_inside_a_model_and_a_participant_run_against_it(phantom, tiny_model, work_dir, tmp_path, caplog):
