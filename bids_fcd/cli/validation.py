@@ -39,26 +39,24 @@ def existing_file(value: str) -> Path:
     return p
 
 
-def positive_int(value: str) -> int:
-    """An integer ≥ 1."""
+def _int_at_least(value: str, lowest: int) -> int:
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    if n < lowest:
+        raise argparse.ArgumentTypeError(f"{value} must be at least {lowest}")
     return n
+
+
+def positive_int(value: str) -> int:
+    """An integer ≥ 1."""
+    return _int_at_least(value, 1)
 
 
 def non_negative_int(value: str) -> int:
     """An integer ≥ 0."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be ≥ 0")
-    return n
+    return _int_at_least(value, 0)
 
 
 def non_negative_float(value: str) -> float:
