@@ -13,8 +13,8 @@ def test_help_documents_every_option_with_defaults():
     text = build_app_parser().format_help()
     for flag in APP_FLAGS:
         assert flag in text
-    assert "(default: 999)" in text  # noise level (resolved in sampler_from_args)
-    assert "(default: patched)" in text
+    assert "(default: 300)" in text  # noise level (resolved in sampler_from_args)
+    assert "(default: stochastic)" in text
     assert "participant" in text and "group" in text
 
 
@@ -37,8 +37,10 @@ def test_sampler_defaults_preset_and_explicit_flags(tmp_path):
     assert not any(hasattr(a, k) for k in ("noise_level", "steps", "draws", "encoding", "sampler_preset"))
     assert sampler_from_args(a) == SamplerConfig()
     assert (SamplerConfig().encoding, SamplerConfig().noise_level, SamplerConfig().steps,
-            SamplerConfig().draws) == ("patched", 999, 2, 1)
-    assert {k: getattr(SamplerConfig(), k) for k in SAMPLER_PRESETS["patched"]} == SAMPLER_PRESETS["patched"]
+            SamplerConfig().draws) == ("stochastic", 300, 3, 2)
+    assert {k: getattr(SamplerConfig(), k) for k in SAMPLER_PRESETS["fast"]} == SAMPLER_PRESETS["fast"]
+    patched = sampler_from_args(p.parse_args(base + ["--sampler-preset", "patched"]))
+    assert (patched.encoding, patched.noise_level, patched.guidance_scale) == ("patched", 999, 0.0)
     paper = sampler_from_args(p.parse_args(base + ["--sampler-preset", "paper"]))
     assert (paper.encoding, paper.noise_level, paper.steps, paper.draws) == ("deterministic", 100, 10, 1)
     fast = sampler_from_args(p.parse_args(base + ["--sampler-preset", "fast"]))
@@ -49,7 +51,7 @@ def test_sampler_defaults_preset_and_explicit_flags(tmp_path):
     flags = sampler_from_args(p.parse_args(base + ["--encoding", "deterministic", "--noise-level", "20", "--steps",
                                                    "5", "--guidance-scale", "5", "--seed", "3",
                                                    "--no-histogram-matching"]))
-    assert (flags.encoding, flags.noise_level, flags.steps, flags.draws) == ("deterministic", 20, 5, 1)
+    assert (flags.encoding, flags.noise_level, flags.steps, flags.draws) == ("deterministic", 20, 5, 2)
     assert (flags.guidance_scale, flags.seed, flags.histogram_matching) == (5.0, 3, False)
 
 
@@ -88,7 +90,8 @@ def test_bad_steps_are_a_usage_error(tmp_path, capsys):
     assert exc.value.code == 2
     assert "must divide" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        main([str(tmp_path), str(tmp_path.parent / "o"), "participant", "--patch-core", "8", "--patch-margin", "8"])
+        main([str(tmp_path), str(tmp_path.parent / "o"), "participant", "--encoding", "patched", "--patch-core", "8",
+              "--patch-margin", "8"])
     assert exc.value.code == 2
     assert "must be below --patch-core" in capsys.readouterr().err
     # also when only one of the two is given and the other comes from the preset

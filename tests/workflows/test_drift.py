@@ -28,8 +28,7 @@ def _contrast(m: np.ndarray, lesion: np.ndarray, mask: np.ndarray) -> float:
 
 def test_an_18_mm_lesion_keeps_its_flair_contrast_after_drift_removal():
     grid, mask, lesion, flair, pseudo, anom = _brain_with_lesion(18.0)
-    post = PostConfig()
-    assert post.drift_source == "pseudo"
+    post = dataclasses.replace(PostConfig(), drift_source="pseudo")
     before = normative_maps(anom, flair, mask, grid, dataclasses.replace(post, drift_block_mm=0.0, drift_source="self"))
     after = normative_maps(anom, flair, mask, grid, post, pseudo)
     old = normative_maps(anom, flair, mask, grid, dataclasses.replace(post, drift_source="self"), pseudo)

@@ -30,7 +30,8 @@ from bids_fcd.cli.main import main
 from tests.conftest import copy_dataset
 from tests.workflows.test_end_to_end import _tree_hash
 
-SAMPLER = ["--encoding", "stochastic", "--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1", "--skip-bids-validation"]
+SAMPLER = ["--encoding", "stochastic", "--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1",
+           "--skip-bids-validation"]
 
 #: broken participant → (what to do, the file kind named, words of the message)
 BROKEN = {
