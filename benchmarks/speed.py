@@ -180,7 +180,7 @@ def flops(preset: str, device_name: str) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from bids_fcd.cli.main import sampler_from_args
+    from bids_fcd.cli.configs import sampler_from_args
     from bids_fcd.nets.checkpoint import load_model
     from bids_fcd.sampling.ddim import chunk_size
     from bids_fcd.sampling.guidance import autocast
@@ -338,7 +338,7 @@ def chunk_sweep(preset: str, nprocs: int, sizes: tuple[int, ...] = (16, 32, 64, 
     whether each chunk size gives the same bits as the first (it need not: see ``ddim``)."""
     import torch
 
-    from bids_fcd.cli.main import sampler_from_args
+    from bids_fcd.cli.configs import sampler_from_args
     from bids_fcd.nets.checkpoint import load_model
     from bids_fcd.nets.networks import build_scheduler
     from bids_fcd.sampling import ddim

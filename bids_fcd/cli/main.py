@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from bids_fcd.cli.configs import app_config, sampler_from_args
 from bids_fcd.cli.parser import SUBCOMMANDS, build_app_parser, build_subcommand_parser
 from bids_fcd.cli.validation import validate_app_args
-from bids_fcd.config import SAMPLER_PRESETS, PostConfig, PreprocConfig, RunConfig, SamplerConfig
 
 log = logging.getLogger("bids_fcd")
 
@@ -28,43 +26,6 @@ def setup_logging(verbosity: int) -> None:
     root.setLevel(level)
     for noisy in ("bids", "nilearn", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def sampler_from_args(args) -> SamplerConfig:  # noqa: ANN001
-    """SamplerConfig from the shared sampler flags: defaults, then ``--sampler-preset``, then explicit flags."""
-    preset: dict[str, Any] = dict(SAMPLER_PRESETS.get(getattr(args, "sampler_preset", None) or "", {}))
-    cfg = dataclasses.replace(SamplerConfig(), **preset)
-    names = {"encoding": "encoding", "noise_level": "noise_level", "steps": "steps", "draws": "draws",
-             "guidance_scale": "guidance_scale", "patch_core": "patch_core_px", "patch_margin": "patch_margin_px",
-             "t1_hiding": "t1_hiding"}
-    over = {field: getattr(args, k) for k, field in names.items() if getattr(args, k, None) is not None}
-    return dataclasses.replace(cfg, **over, seed=args.seed,
-                               slices=getattr(args, "slices", cfg.slices),
-                               histogram_matching=not getattr(args, "no_histogram_matching", False))
-
-
-def app_config(args) -> RunConfig:  # noqa: ANN001
-    """RunConfig from the BIDS App arguments."""
-    return RunConfig(
-        bids_dir=str(args.bids_dir), output_dir=str(args.output_dir), analysis_level=args.analysis_level,
-        participant_label=tuple(args.participant_label), session_label=tuple(args.session_label),
-        work_dir=args.work_dir, model=args.model, reference=str(args.reference) if args.reference else None,
-        device=args.device, nprocs=args.nprocs or 0,
-        omp_nthreads=args.omp_nthreads or 0, ants_nthreads=args.ants_nthreads, overwrite=args.overwrite,
-        preproc=PreprocConfig(registration=args.registration),
-        skip_bids_validation=args.skip_bids_validation,
-        bids_filter_file=str(args.bids_filter_file) if args.bids_filter_file else None,
-        sampler=sampler_from_args(args),
-        post=post_from_args(args),
-    )
-
-
-def post_from_args(args) -> PostConfig | None:  # noqa: ANN001
-    """PostConfig when the user set a post-processing flag (the rest from defaults), else None (use
-    the setting calibrated on the reference or the model)."""
-    given = {k: getattr(args, k) for k in ("z_threshold", "min_cluster_mm3", "anomaly", "zscore")
-             if getattr(args, k, None) is not None}
-    return dataclasses.replace(PostConfig(), **given) if given else None
 
 
 def _run_subcommand(argv: list[str]) -> int:

@@ -125,7 +125,7 @@ def validate_app_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
     Runs before any heavy import, model load or write: the sampler settings resolve, the output
     and work directories lie outside the input, and :func:`check_dataset` finds nothing wrong.
     """
-    from bids_fcd.cli.main import sampler_from_args
+    from bids_fcd.cli.configs import sampler_from_args
     from bids_fcd.config import check_sampler
     from bids_fcd.workflows.paths import OutputInInputError, check_output_not_in_input, work_dir_for
 

@@ -1,6 +1,7 @@
 import pytest
 
-from bids_fcd.cli.main import main, post_from_args, sampler_from_args
+from bids_fcd.cli.configs import post_from_args, sampler_from_args
+from bids_fcd.cli.main import main
 from bids_fcd.cli.parser import build_app_parser, build_subcommand_parser
 from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig
 
