@@ -1,4 +1,4 @@
-"""CPU threads: how many this process may use, and applying a count to torch and ANTs/ITK.
+"""Compute resources: the device, how many CPU threads this process may use, and applying a count to torch and ANTs/ITK.
 
 The default thread count is the CPUs the process can actually run on: its affinity mask and,
 inside a container, the cgroup CPU quota (``cpu.max``), not the host's core count.
@@ -9,6 +9,10 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -61,3 +65,17 @@ def apply_threads(n: int, ants_threads: int = 1) -> None:
         torch.set_num_interop_threads(n)
     except RuntimeError:  # already set (or parallel work started) in this process
         pass
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error (every subcommand).
+
+    Raises ``ValueError`` with the fix when ``--device cuda`` is asked for and no CUDA GPU is visible.
+    """
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    return torch.device(name)

@@ -45,16 +45,16 @@ from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.normative import build_reference, combined_z, leave_one_out_combined
 from bids_fcd.preprocessing.grid import grid_affine, to_slices
+from bids_fcd.resources import resolve_device
 from bids_fcd.sampling.ddim import forward_noise
 from bids_fcd.sampling.guidance import log_prob_grad
 from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler, without_drift
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
-from bids_fcd.workflows.participant import resolve_device
 from bids_fcd.workflows.reference import control_maps, reference_from_cohort, save_reference
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Subject", "run_benchmark", "evaluate_variant", "markdown_table"]
+__all__ = ["Subject", "describe", "evaluate_variant", "markdown_table", "run_benchmark", "sampler_ablations"]
 
 COLUMNS = ("subject_sensitivity", "fp_clusters_per_control", "R@5", "R@10", "fp_pixels_per_slice", "dice_z",
            "dice_best_per_subject", "peak_hit@10", "z_threshold", "min_cluster_mm3", "lesion_removal_median",
@@ -271,6 +271,28 @@ def markdown_table(results: dict[str, dict[str, Any]], first: str = "variant", c
     return "\n".join(lines)
 
 
+def describe(cfg: SamplerConfig) -> str:
+    """The sampler settings of a results row, e.g. ``stochastic, L=300, K=3, D=2, s=20``."""
+    if cfg.encoding == "patched":
+        return (f"patched, core {cfg.patch_core_px} px, margin {cfg.patch_margin_px} px, T1w {cfg.t1_hiding}, "
+                f"L={cfg.noise_level}, K={cfg.steps}, D={cfg.draws}")
+    return (f"{cfg.encoding}, L={cfg.noise_level}, K={cfg.steps}" + (f", D={cfg.draws}" if cfg.encoding ==
+            "stochastic" else "") + f", s={cfg.guidance_scale:g}")
+
+
+def sampler_ablations(sampler: SamplerConfig) -> list[tuple[str, SamplerConfig]]:
+    """The ``--ablations`` rows of the sampler (name, settings): for the patched encoding the T1w kept
+    clean inside the holes and one step; for whole-slice encodings no guidance and the paper's
+    deterministic encoding exactly as the ``paper`` preset (:data:`~bids_fcd.config.SAMPLER_PRESETS`)."""
+    if sampler.encoding == "patched":
+        rows = [("ablation: T1w clean inside the holes", dataclasses.replace(sampler, t1_hiding="clean")),
+                ("ablation: one step (K=1)", dataclasses.replace(sampler, steps=1))]
+        return [(name + f" ({describe(cfg)})", cfg) for name, cfg in rows]
+    paper = dataclasses.replace(sampler, **SAMPLER_PRESETS["paper"])  # type: ignore[arg-type]
+    return [("ablation: no guidance (s=0)", dataclasses.replace(sampler, guidance_scale=0.0)),
+            (f"paper preset ({describe(paper)})", paper)]
+
+
 def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     """Entry of ``bids-fcd benchmark``; returns the exit code."""
     out = Path(args.out)
@@ -352,13 +374,6 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
             q = quality if hm == cfg.histogram_matching else synthesis_quality(subjects, raw_t, cortex, hm)
             variant(name, t_maps, control_maps(refs, r_an, grid, post), post, secs, q)
 
-    def describe(cfg: SamplerConfig) -> str:
-        if cfg.encoding == "patched":
-            return (f"patched, core {cfg.patch_core_px} px, margin {cfg.patch_margin_px} px, T1w {cfg.t1_hiding}, "
-                    f"L={cfg.noise_level}, K={cfg.steps}, D={cfg.draws}")
-        return (f"{cfg.encoding}, L={cfg.noise_level}, K={cfg.steps}" + (f", D={cfg.draws}" if cfg.encoding ==
-                "stochastic" else "") + f", s={cfg.guidance_scale:g}")
-
     def baseline(name: str, fn: Callable[[Subject], np.ndarray]) -> None:
         """A map without diffusion model, scored exactly as the method's residual (drift removal,
         normative z, re-standardisation, leave-one-out calibration)."""
@@ -408,15 +423,9 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         other = load_model(args.compare_model, device)
         fast = dataclasses.replace(sampler, **SAMPLER_PRESETS["fast"])  # type: ignore[arg-type]
         method_rows(f"model {other.name} ({other.sha256[:8]}), fast preset ({describe(fast)})", fast, other)
-    if args.ablations and sampler.encoding == "patched":
-        for name, cfg in (("ablation: T1w clean inside the holes", dataclasses.replace(sampler, t1_hiding="clean")),
-                          ("ablation: one step (K=1)", dataclasses.replace(sampler, steps=1))):
-            method_rows(name + f" ({describe(cfg)})", cfg)
-    elif args.ablations:
-        method_rows("ablation: no guidance (s=0)", dataclasses.replace(sampler, guidance_scale=0.0))
-        # the paper's encoding at about the default's cost (K = 5 each way; the CLI preset `paper` uses K = 10)
-        paper = dataclasses.replace(sampler, encoding="deterministic", noise_level=100, steps=5, draws=1)
-        method_rows(f"paper preset ({describe(paper)})", paper)
+    if args.ablations:
+        for name, cfg in sampler_ablations(sampler):
+            method_rows(name, cfg)
     if args.flair_only_model:
         method_rows("ablation: FLAIR-only model", sampler, load_model(args.flair_only_model, device))
 

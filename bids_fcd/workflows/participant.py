@@ -40,7 +40,7 @@ from bids_fcd.nets.checkpoint import LoadedModel, ModelError, load_model, sha256
 from bids_fcd.postprocessing.clusters import NATIVE_COLUMNS, TABLE_COLUMNS, clusters_in
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.preprocessing.pipeline import Preprocessed, PreprocessingError, preprocess, to_native
-from bids_fcd.resources import apply_threads, resolve_threads
+from bids_fcd.resources import apply_threads, resolve_device, resolve_threads
 from bids_fcd.timing import stage as timed
 from bids_fcd.workflows.analysis import Analysis, analyse, resolve_sampler
 from bids_fcd.workflows.paths import check_output_not_in_input, work_dir_for
@@ -55,15 +55,6 @@ PARTICIPANT_ERRORS = (PreprocessingError, InputError, ValueError, OSError, Runti
 def _post(cfg: RunConfig) -> PostConfig:
     """The resolved cluster settings (run_participant_level fills ``cfg.post`` from the model)."""
     return cfg.post if cfg.post is not None else PostConfig()
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
-    return torch.device(name)
 
 
 @dataclass

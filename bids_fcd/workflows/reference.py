@@ -18,7 +18,6 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
-import torch
 
 from bids_fcd.config import PostConfig, SamplerConfig, from_dict, to_dict
 from bids_fcd.evaluation.calibration import choose, fp_table
@@ -30,8 +29,10 @@ from bids_fcd.postprocessing.normative import (
     leave_one_out_combined,
 )
 from bids_fcd.preprocessing.grid import grid_affine
+from bids_fcd.resources import resolve_device
 from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
+from bids_fcd.workflows.paths import work_dir_for
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def _is_number(x: object) -> bool:
 def run_reference(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     """``bids-fcd reference BIDS_DIR OUT_DIR``: a normative reference from a dataset's controls."""
     bids, out = Path(args.bids_dir), Path(args.out_dir)
+    device = resolve_device(args.device)  # --device cuda without a GPU fails here, as at the participant level
     labels = list(args.participant_label) or controls_of(bids)
     need = ReferenceParams().min_controls + 1  # leave-one-out calibration builds references of N − 1
     if len(labels) < need:
@@ -154,11 +156,10 @@ def run_reference(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         return 1
     if len(labels) < 20:
         log.warning("building a reference from %d controls; 20 or more are recommended", len(labels))
-    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
     model = load_model(args.model, device)
     sampler = resolve_sampler(sampler, model)
     post = dataclasses.replace(model.post, zscore="normative")
-    work = Path(args.work_dir) if args.work_dir else out.resolve().parent / "bids-fcd-work"
+    work = work_dir_for(str(out), args.work_dir)
     subjects = load_cohort(bids, work, model, labels)
     raw, secs = pseudo_volumes(subjects, model, sampler, device)
     ref, cal_post, meta = reference_from_cohort(subjects, raw, model, sampler, post, args.max_fp_per_control)

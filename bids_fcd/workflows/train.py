@@ -26,11 +26,12 @@ from bids_fcd.config import PreprocConfig, TrainConfig, to_dict
 from bids_fcd.nets.checkpoint import load_model, save_model
 from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet, count_parameters
 from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
+from bids_fcd.resources import resolve_device
 from bids_fcd.training import ddp
 from bids_fcd.training.datasets import InpaintSlices, SliceDataset, SubjectSlices
 from bids_fcd.training.loops import classifier_epoch, diffusion_epoch, inpaint_epoch, make_loader
 from bids_fcd.training.presets import PRESETS
-from bids_fcd.workflows.participant import resolve_device
+from bids_fcd.workflows.paths import work_dir_for
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def run_train(args) -> int:  # noqa: ANN001
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
     bids_dir, model_dir = Path(args.bids_dir), Path(args.model_dir)
-    work = Path(args.work_dir) if args.work_dir else model_dir.resolve().parent / "bids-fcd-work"
+    work = work_dir_for(str(model_dir), args.work_dir)
     layout = open_layout(bids_dir, validate=not args.skip_bids_validation)
     subjects = training_subjects(bids_dir, list(args.participant_label), layout)
     log.info("training on %d participants: %s", len(subjects), " ".join(subjects))
