@@ -16,6 +16,7 @@ from typing import Any
 from bids_fcd.bids import derivatives as deriv
 from bids_fcd.reports import figures, methods
 from bids_fcd.reports.participant import figure_paths, page, relative_link, report_path
+from bids_fcd.reports.pdf import pdf_path
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ def write_group_report(out_dir: Path, rows: list[dict[str, Any]], columns: tuple
                if thumb.exists() else "<div class='small'>no figure</div>")
         inner = f"{img}<div class='cap'>{cap}</div>"
         b.append("<div class='thumb'>" + (f"<a href='{esc(relative_link(rep, out_dir))}'>{inner}</a>" if rep.exists()
-                                           else inner + "<div class='small'>no report</div>") + "</div>")
+                                           else inner + "<div class='small'>no report</div>")
+                 + _pdf_link(out_dir, sub, ses, "small") + "</div>")
     b.append("</div>")
     b.append("<h2 id='table'>Summary table</h2><p class='small'>The content of group_summary.tsv; columns are "
              "described in group_summary.json, cohort metrics are in group_detection.json.</p>")
@@ -120,7 +122,7 @@ def write_group_report(out_dir: Path, rows: list[dict[str, Any]], columns: tuple
             v = r.get(col)
             text = esc(_cell(v))
             if col == "participant_id" and rep.exists():
-                text = f"<a href='{esc(relative_link(rep, out_dir))}'>{text}</a>"
+                text = f"<a href='{esc(relative_link(rep, out_dir))}'>{text}</a>" + _pdf_link(out_dir, sub, ses, "")
             num = isinstance(v, (int, float)) and not isinstance(v, bool)
             cells.append(f"<td class='{'num' if num else ''}'>{text}</td>")
         b.append("<tr>" + "".join(cells) + "</tr>")
@@ -132,6 +134,15 @@ def write_group_report(out_dir: Path, rows: list[dict[str, Any]], columns: tuple
     deriv.write_text(path, page("bids-fcd: cohort", "\n".join(b), nav))
     log.info("group level: %s", path)
     return path
+
+
+def _pdf_link(out_dir: Path, sub: str, ses: str | None, cls: str) -> str:
+    """`` (PDF)`` linking the participant's one-page summary, or "" when it was not written."""
+    path = pdf_path(out_dir, sub, ses)
+    if not path.exists():
+        return ""
+    return (f" <span class='{cls}'>(<a class='report-pdf' href='{html.escape(relative_link(path, out_dir))}'>PDF</a>)"
+            "</span>")
 
 
 def _cell(v: Any) -> str:

@@ -13,6 +13,7 @@ import datetime
 import html
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bids_fcd.bids import derivatives as deriv
-from bids_fcd.reports import figures, methods
+from bids_fcd.reports import figures, methods, pdf, viewer
 
 log = logging.getLogger(__name__)
 
@@ -245,13 +246,13 @@ def relative_link(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def page(title: str, body: str, nav: list[tuple[str, str]] | None = None) -> str:
-    """A complete HTML document with the report style."""
+def page(title: str, body: str, nav: list[tuple[str, str]] | None = None, css: str = "", scripts: str = "") -> str:
+    """A complete HTML document with the report style (plus ``css``), ``scripts`` at the end of the body."""
     links = "".join(f"<a href='#{a}'>{html.escape(t)}</a>" for a, t in (nav or []))
     return ("<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-            + (f"<nav>{links}</nav>" if links else "") + f"<main>{body}</main></body></html>\n")
+            f"<title>{html.escape(title)}</title><style>{_CSS}{css}</style></head><body>"
+            + (f"<nav>{links}</nav>" if links else "") + f"<main>{body}</main>{scripts}</body></html>\n")
 
 
 def _cluster_table(rows: list[dict[str, Any]]) -> str:
@@ -268,13 +269,18 @@ def _cluster_table(rows: list[dict[str, Any]]) -> str:
     body = []
     for r in rows:
         cells = []
+        peak = _peak(r)
         for k, _ in cols:
             v = r.get(k, "")
             if k == "report_lobe" and v in LOBE_NAMES:
                 v = f"{v} ({LOBE_NAMES[v]})"
             num = isinstance(v, (int, float)) and not isinstance(v, bool)
-            cells.append(f"<td class='{'num' if num else ''}'>{html.escape(methods.format_value(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+            text = html.escape(methods.format_value(v))
+            if k == "rank" and peak is not None:
+                text = f"<a href='#viewer' title='show this peak in the viewer'>{text}</a>"
+            cells.append(f"<td class='{'num' if num else ''}'>{text}</td>")
+        attr = f" data-peak-mm='{peak[0]:g} {peak[1]:g} {peak[2]:g}'" if peak is not None else ""
+        body.append(f"<tr{attr}>" + "".join(cells) + "</tr>")
     return f"<table id='cluster-table'>{head}{''.join(body)}</table>"
 
 
@@ -320,7 +326,9 @@ def write_participant_report(root: Path, data: ReportInputs) -> list[Path]:
     caller can count the failure without losing anything.
 
     Returns:
-        Every path written (the page and the five figures of :data:`FIGURES`).
+        Every path written: the page, the five figures of :data:`FIGURES`, the one-page PDF
+        (:func:`bids_fcd.reports.pdf.pdf_path`) and the viewer's scripts under ``root/assets/``
+        (:data:`bids_fcd.reports.viewer.ASSET_FILES`, one copy for every page of ``root``).
     """
     t0 = time.time()
     root = Path(root)
@@ -343,16 +351,15 @@ def write_participant_report(root: Path, data: ReportInputs) -> list[Path]:
     known = cortical_at([p for p in table_peaks if p is not None])
     cortical = [known.pop(0) if p is not None else None for p in table_peaks]
     rows = table_rows(data, cortical)
+    views: list[tuple[str, tuple[float, float, float]]]
     if peaks:
         views = [(f"Cluster {i + 1}: {r['hemisphere']} {LOBE_NAMES.get(r['report_lobe'], r['report_lobe'])}, "
                   f"peak z {float(r['peak_z']):.2f}, {float(r['size_mm3']):.0f} mm³ — through the peak "
                   f"({p[0]:.0f}, {p[1]:.0f}, {p[2]:.0f}) mm", p) for i, (r, p) in enumerate(zip(rows, peaks,
                                                                                                 strict=False))]
     else:
-        zin = np.where(np.asarray(data.mask, bool), data.z, -np.inf)
-        idx = np.unravel_index(int(np.argmax(zin)), zin.shape)
-        p = figures.voxel_to_mm(data.affine, [float(i) for i in idx])
-        views = [(f"No cluster: slices through the highest z in the brain, {float(data.z[idx]):.2f}, at "
+        p, zval = highest_z(data)
+        views = [(f"No cluster: slices through the highest z in the brain, {zval:.2f}, at "
                   f"({p[0]:.0f}, {p[1]:.0f}, {p[2]:.0f}) mm", p)]
     make("clusters", figures.cluster_figure, data, views)
     make("glassbrain", figures.glass_brain_figure, data, peaks)
@@ -371,19 +378,72 @@ def write_participant_report(root: Path, data: ReportInputs) -> list[Path]:
     make("brainmask", figures.qc_outline_figure, data.flair, data.affine, mask, [(mask_img, figures.ORANGE)],
          "Skull stripping: brain-mask outline (orange) over the FLAIR in template space")
 
+    try:
+        written += viewer.install_assets(root)
+    except OSError as exc:
+        log.error("%s: viewer scripts not installed: %s", data.prefix, exc)
+        errors["viewer"] = f"{type(exc).__name__}: {exc}"
     page_path = report_path(root, data.subject, data.session)
     page_path.parent.mkdir(parents=True, exist_ok=True)
-    page_path.write_text(render_participant(root, data, figs, rows, errors), encoding="utf-8")
+    page_path.write_text(render_participant(root, data, figs, rows, errors, views[0][1]), encoding="utf-8")
     written.append(page_path)
+    summary_pdf = pdf.pdf_path(root, data.subject, data.session)
+    try:
+        pdf.write_participant_pdf(summary_pdf, data, rows, views, summary_text(data, rows), banner_text(data),
+                                  methods_text(data), LOBE_NAMES)
+        written.append(summary_pdf)
+    except Exception as exc:  # noqa: BLE001 - the PDF must not take the report down
+        log.error("%s: report PDF %s failed: %s", data.prefix, summary_pdf.name, exc)
+        log.debug("traceback", exc_info=True)
+        errors["pdf"] = f"{type(exc).__name__}: {exc}"
     log.info("%s: report %s (%.1f s)", data.prefix, page_path.name, time.time() - t0)
     if errors:
         raise ReportError(f"{data.prefix}: report figures failed: {', '.join(sorted(errors))}", written)
     return written
 
 
+def highest_z(data: ReportInputs) -> tuple[tuple[float, float, float], float]:
+    """Template mm and value of the highest z inside the brain mask."""
+    zin = np.where(np.asarray(data.mask, bool), data.z, -np.inf)
+    idx = np.unravel_index(int(np.argmax(zin)), zin.shape)
+    return figures.voxel_to_mm(data.affine, [float(i) for i in idx]), float(data.z[idx])
+
+
+def summary_text(data: ReportInputs, rows: list[dict[str, Any]]) -> str:
+    """The page's one-line summary as plain text (for the PDF)."""
+    if not rows:
+        return f"No cluster of z > {data.z_threshold:g} (≥ {data.min_cluster_mm3:g} mm³)."
+    r = rows[0]
+    text = (f"{len(rows)} cluster(s) of z > {data.z_threshold:g} (≥ {data.min_cluster_mm3:g} mm³). Top: "
+            f"{r['hemisphere']} {LOBE_NAMES.get(r['report_lobe'], r['report_lobe'])}, peak z {float(r['peak_z']):.2f}, "
+            f"{float(r['size_mm3']):.0f} mm³, peak at {r['peak_mm']} mm (template).")
+    probs = data.lobe_probabilities
+    if probs:
+        best = max(probs, key=lambda k: probs[k])
+        text += f" Lobe classifier: {LOBE_NAMES.get(best, best)} ({probs[best]:.2f})."
+    return text
+
+
+def banner_text(data: ReportInputs) -> str:
+    """The page's banner as plain text: the synthetic-model warning (with the model card's first
+    validation figures) or the research-software line."""
+    if not methods.is_synthetic_model(data.model_dir, data.model_name):
+        return "Research software: not for clinical decisions."
+    figs = " ".join(re.sub(r"[*`]", "", f) for f in methods.validation_figures(data.model_dir)[:2])
+    return (f"Model {data.model_name} was trained on synthetic (phantom) data, not on patients. Results are not "
+            "validated on real MRI. NOT FOR CLINICAL USE." + (f" Model card: {figs}" if figs else ""))
+
+
+def methods_text(data: ReportInputs) -> str:
+    """The methods paragraph of the page (plain text)."""
+    return methods.boilerplate(data.settings, data.model_name, data.reference, data.z_threshold,
+                               data.min_cluster_mm3, methods.software_versions())[0]
+
+
 def render_participant(root: Path, data: ReportInputs, figs: dict[str, Path], rows: list[dict[str, Any]],
-                       errors: dict[str, str]) -> str:
-    """The participant page's HTML."""
+                       errors: dict[str, str], start_mm: tuple[float, float, float] | None = None) -> str:
+    """The participant page's HTML; the viewer's crosshair starts at ``start_mm`` (template mm;
+    default: the top cluster's peak, else the highest z in the brain)."""
     esc = html.escape
 
     def img(kind: str, alt: str, cls: str = "fig") -> str:
@@ -420,7 +480,16 @@ def render_participant(root: Path, data: ReportInputs, figs: dict[str, Path], ro
     b.append("<h2 id='clusters'>Clusters</h2>")
     b.append(_cluster_table(rows) if rows else "<p>No cluster above threshold.</p>")
     b.append("<p class='small'>Lobe from template coordinates; <i>non-cortical</i> where the peak is in the "
-             "cerebellum, in deep grey matter, or more than 4 mm from template grey matter. Volumes in template space.</p>")
+             "cerebellum, in deep grey matter, or more than 4 mm from template grey matter. Volumes in template space."
+             + (" Click a row to show its peak in the viewer." if rows else "") + "</p>")
+    summary_pdf = pdf.pdf_path(root, data.subject, data.session)
+    b.append(f"<p class='small'>One-page summary for the record: <a id='report-pdf' "
+             f"href='{esc(relative_link(summary_pdf, root))}'>{esc(summary_pdf.name)}</a>.</p>")
+    b.append("<h2 id='viewer-section'>Viewer</h2>")
+    located = [(r.get("rank"), p) for r in rows if (p := _peak(r)) is not None]
+    if start_mm is None:
+        start_mm = located[0][1] if located else highest_z(data)[0]
+    b.append(viewer.viewer_html(data, [{"rank": k, "mm": list(p)} for k, p in located], start_mm))
     legend = (f"Rows: FLAIR, pseudo-healthy FLAIR, z &gt; {data.z_threshold:g} over the FLAIR (colour bar in z); "
               "columns: sagittal, coronal, axial through the peak.")
     if data.roi is not None and np.asarray(data.roi).any():
@@ -463,9 +532,9 @@ def render_participant(root: Path, data: ReportInputs, figs: dict[str, Path], ro
     if errors:
         b.append("<h2 id='errors'>Errors</h2>" + "".join(
             f"<div class='error'>{esc(k)}: {esc(v)}</div>" for k, v in errors.items()))
-    nav = [("summary", "Summary"), ("clusters", "Clusters"), ("overview", "Overview"), ("lobes", "Lobes"),
-           ("qc", "QC"), ("methods", "Methods"), ("provenance", "Settings")]
-    return page(f"bids-fcd: {data.prefix}", "\n".join(b), nav)
+    nav = [("summary", "Summary"), ("clusters", "Clusters"), ("viewer-section", "Viewer"), ("overview", "Overview"),
+           ("lobes", "Lobes"), ("qc", "QC"), ("methods", "Methods"), ("provenance", "Settings")]
+    return page(f"bids-fcd: {data.prefix}", "\n".join(b), nav, css=viewer.CSS, scripts=viewer.scripts_html())
 
 
 def _kv_table(d: dict[str, Any], ident: str) -> str:

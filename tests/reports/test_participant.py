@@ -22,8 +22,9 @@ def _srcs(page: str) -> list[str]:
 @pytest.mark.parametrize("label", ["01", "02"])
 def test_report_files_exist_and_are_linked(report_root: Path, label: str) -> None:
     page = (report_root / f"sub-{label}.html").read_text()
-    figs = sorted(p.name for p in (report_root / f"sub-{label}" / "figures").iterdir())
+    figs = sorted(p.name for p in (report_root / f"sub-{label}" / "figures").iterdir() if p.suffix != ".pdf")
     assert figs == sorted(n.format(s=label) for n in EXPECTED_FIGURES)
+    assert (report_root / f"sub-{label}" / "figures" / f"sub-{label}_report.pdf").is_file()
     srcs = _srcs(page)
     assert sorted(Path(s).name for s in srcs) == figs
     for s in srcs:  # relative links that resolve from the page's folder

@@ -1,0 +1,230 @@
+"""The participant page's interactive viewer: NiiVue over volumes embedded in the page.
+
+The page must open from ``file://`` without a server or network, where a browser cannot fetch
+neighbouring files, so every volume travels inside the page as base64 of a gzipped NIfTI (in a
+``<script type="text/plain">`` block the browser does not execute) and NiiVue reads it with
+``NVImage.loadFromBase64``. The scripts themselves (the vendored NiiVue bundle and
+``bids-fcd-viewer.js``, the glue) are classic scripts, one copy per output directory under
+``OUTPUT_DIR/assets/`` (:func:`install_assets`), linked relatively from every page.
+
+Size: images are stored as uint8 and the z-map as int16, each with the NIfTI scale factors
+nibabel chooses for its range (min-max, nothing clipped), so the values the viewer reads out are
+the derivative's to within half a quantisation step (:func:`quantisation_step`); label maps keep
+their integers. At the default 2 mm grid (96 x 96 x 66) a participant page is about 1-2 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import html
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bids_fcd.bids import derivatives as deriv
+from bids_fcd.reports import figures
+
+log = logging.getLogger(__name__)
+
+#: The packaged assets (vendored NiiVue and the glue script), copied to ``OUTPUT_DIR/assets/``.
+ASSETS_SRC = Path(__file__).with_name("assets")
+ASSETS_DIR = "assets"
+NIIVUE_JS = "niivue.umd.js"
+VIEWER_JS = "bids-fcd-viewer.js"
+#: Scripts every page loads, in order (paths relative to OUTPUT_DIR).
+SCRIPTS = (f"{ASSETS_DIR}/{NIIVUE_JS}", f"{ASSETS_DIR}/{VIEWER_JS}")
+#: Files copied next to the scripts (the bundle's licence travels with it).
+ASSET_FILES = (NIIVUE_JS, VIEWER_JS, "NIIVUE-LICENSE.txt")
+#: Nodes sampled from the report's overlay colour map for NiiVue (same colours as the figures).
+COLORMAP_NODES = 9
+#: Okabe-Ito colours (RGB 0-255) of the cluster outlines by rank (cycled), and of the lesion mask.
+CLUSTER_RGB = ((230, 159, 0), (0, 158, 115), (204, 121, 167), (240, 228, 66), (213, 94, 0), (0, 114, 178))
+LESION_RGB = (86, 180, 233)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """One embedded volume: ``key`` (element id suffix), ``label`` (shown), ``kind`` (background,
+    overlay or label), the base64 text of its gzipped NIfTI, and display range / scale step."""
+
+    key: str
+    label: str
+    kind: str
+    base64: str
+    cal_min: float
+    cal_max: float
+    step: float
+
+
+def nifti_gz(arr: np.ndarray, affine: np.ndarray, dtype: type, label: bool = False) -> bytes:
+    """A gzipped single-file NIfTI-1 of ``arr`` ((X, Y, Z), any float/int/bool) stored as ``dtype``.
+
+    Float data stored as an integer type get nibabel's min-max scale factors (``scl_slope``,
+    ``scl_inter``); ``label`` sets the NIfTI label intent (NiiVue then draws it with a lookup
+    table). The gzip stream carries no time stamp, so equal input gives equal bytes.
+    """
+    import nibabel as nib
+
+    data = np.asarray(arr)
+    data = data.astype(np.uint8) if data.dtype == bool else data
+    img = nib.Nifti1Image(data if label else data.astype(np.float32), np.asarray(affine, float))
+    img.set_data_dtype(dtype)
+    img.header.set_xyzt_units("mm")
+    img.header.set_sform(np.asarray(affine, float), code=4)  # 4 = MNI152 (template space)
+    img.header.set_qform(np.asarray(affine, float), code=4)
+    if label:
+        img.header.set_intent("label")
+    return gzip.compress(img.to_bytes(), compresslevel=9, mtime=0)
+
+
+def quantisation_step(arr: np.ndarray, dtype: type) -> float:
+    """The value of one integer step when float ``arr`` is stored as ``dtype`` (min-max scaling)."""
+    info = np.iinfo(dtype)
+    span = float(np.max(arr) - np.min(arr)) if np.size(arr) else 0.0
+    return span / (int(info.max) - int(info.min)) if span > 0 else 0.0
+
+
+def volumes(data: Any) -> list[Volume]:
+    """The embedded volumes of a :class:`~bids_fcd.reports.participant.ReportInputs`, in NiiVue's
+    layer order: FLAIR, pseudo-healthy FLAIR, T1w (backgrounds, one shown at a time), z-map
+    (overlay), clusters (outlines), and the ground-truth lesion (outline) where one exists.
+
+    FLAIR and pseudo-healthy share the FLAIR's grey window so that they compare directly.
+    """
+    aff = np.asarray(data.affine, float)
+    mask = np.asarray(data.mask, bool)
+    flair, pseudo, t1w = (np.asarray(v, np.float32) for v in (data.flair, data.pseudo, data.t1w))
+    z = np.asarray(data.z, np.float32)
+    labels = np.asarray(data.labels)
+    lo, hi = figures._window(flair, mask)  # the figures' grey window, so both views agree
+    t_lo, t_hi = figures._window(t1w, mask)
+    out = [Volume(k, lab, "background", _b64(nifti_gz(v, aff, np.uint8)), wl, wh, quantisation_step(v, np.uint8))
+           for k, lab, v, wl, wh in (("flair", "FLAIR", flair, lo, hi), ("pseudo", "pseudo-healthy FLAIR", pseudo, lo,
+                                                                            hi), ("t1w", "T1w", t1w, t_lo, t_hi))]
+    zmax = float(max(np.max(z) if z.size else 0.0, float(data.z_threshold) + 1.0))
+    out.append(Volume("z", "z-map", "overlay", _b64(nifti_gz(z, aff, np.int16)), float(data.z_threshold), zmax,
+                      quantisation_step(z, np.int16)))
+    ldtype = np.uint8 if labels.size == 0 or int(labels.max()) <= 255 else np.int16
+    out.append(Volume("clusters", "clusters", "label", _b64(nifti_gz(labels.astype(ldtype), aff, ldtype, label=True)),
+                      0.0, float(labels.max()) if labels.size else 0.0, 1.0))
+    if data.roi is not None and np.asarray(data.roi).any():
+        out.append(Volume("lesion", "lesion mask", "label",
+                          _b64(nifti_gz(np.asarray(data.roi, bool), aff, np.uint8, label=True)), 0.0, 1.0, 1.0))
+    return out
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def overlay_colormap() -> dict[str, list[int]]:
+    """The report's overlay colour map (:func:`bids_fcd.reports.figures.overlay_cmap`) as NiiVue's
+    ``{R, G, B, A, I}`` nodes (0-255)."""
+    cmap = figures.overlay_cmap()
+    pos = np.linspace(0.0, 1.0, COLORMAP_NODES)
+    rgba = np.rint(np.asarray(cmap(pos)) * 255).astype(int)
+    return {"R": rgba[:, 0].tolist(), "G": rgba[:, 1].tolist(), "B": rgba[:, 2].tolist(),
+            "A": [int(v) for v in np.rint(pos * 255)], "I": [int(v) for v in np.rint(pos * 255)]}
+
+
+def label_colormap(n: int, names: list[str], rgb: tuple[tuple[int, int, int], ...]) -> dict[str, list[Any]]:
+    """A NiiVue label table for labels 0..n: 0 clear, k coloured ``rgb[(k-1) % len(rgb)]``, alpha 0
+    (the viewer draws label maps as outlines, where NiiVue makes the border opaque)."""
+    cols = [(0, 0, 0)] + [rgb[(k - 1) % len(rgb)] for k in range(1, n + 1)]
+    return {"R": [c[0] for c in cols], "G": [c[1] for c in cols], "B": [c[2] for c in cols], "A": [0] * (n + 1),
+            "I": list(range(n + 1)), "labels": ["", *names]}
+
+
+def viewer_config(data: Any, vols: list[Volume], peaks: list[dict[str, Any]],
+                  start_mm: tuple[float, float, float]) -> dict[str, Any]:
+    """The JSON the glue script reads: volumes (key, label, kind, window), colour maps, the
+    cluster peaks (``rank``, ``mm``) and the crosshair's starting point (template mm)."""
+    n = int(np.asarray(data.labels).max()) if np.size(data.labels) else 0
+    luts = {"clusters": label_colormap(n, [f"cluster {k}" for k in range(1, n + 1)], CLUSTER_RGB),
+            "lesion": label_colormap(1, ["lesion mask"], (LESION_RGB,))}
+    return {"volumes": [{"key": v.key, "label": v.label, "kind": v.kind, "cal_min": v.cal_min, "cal_max": v.cal_max,
+                         "step": v.step, **({"lut": luts[v.key]} if v.key in luts else {})} for v in vols],
+            "overlay_colormap": overlay_colormap(), "threshold": float(data.z_threshold), "peaks": peaks,
+            "start_mm": [round(float(c), 3) for c in start_mm], "space": "MNI152NLin2009aSym"}
+
+
+def viewer_html(data: Any, peaks: list[dict[str, Any]], start_mm: tuple[float, float, float]) -> str:
+    """The viewer section: canvas, controls, status line, the embedded volumes and configuration.
+
+    The scripts are not included (:func:`scripts_html`, at the end of the page). Before the glue
+    script runs, the status line says what the viewer needs, so a page whose scripts are blocked
+    still explains itself; the static figures below it never depend on the viewer.
+    """
+    esc = html.escape
+    vols = volumes(data)
+    cfg = viewer_config(data, vols, peaks, start_mm)
+    zmax = next(v.cal_max for v in vols if v.key == "z")
+    thr = float(data.z_threshold)
+    zstep = 0.1
+    backgrounds = "".join(f"<option value='{esc(v.key)}'>{esc(v.label)}</option>" for v in vols
+                          if v.kind == "background")
+    lesion = any(v.key == "lesion" for v in vols)
+    controls = (
+        "<div class='viewer-controls'>"
+        f"<label>image <select id='viewer-background'>{backgrounds}</select></label>"
+        "<label><input type='checkbox' id='viewer-z' checked> z-map</label>"
+        f"<label>z &gt; <input type='range' id='viewer-threshold' min='0' max='{zmax:.1f}' step='{zstep}' "
+        f"value='{thr:g}'> <output id='viewer-threshold-value'>{thr:.1f}</output></label>"
+        "<label>opacity <input type='range' id='viewer-opacity' min='0' max='1' step='0.05' value='0.8'></label>"
+        "<label><input type='checkbox' id='viewer-clusters' checked> cluster outlines</label>"
+        + ("<label><input type='checkbox' id='viewer-lesion' checked> lesion mask</label>" if lesion else "")
+        + "</div>")
+    blocks = "".join(f"<script type='text/plain' id='bids-fcd-volume-{esc(v.key)}'>{v.base64}</script>" for v in vols)
+    config = json.dumps(cfg, separators=(",", ":")).replace("</", "<\\/")
+    return (
+        "<div id='viewer' data-viewer-state='pending' data-volumes-loaded='0'>"
+        "<p id='viewer-status' class='small'>The interactive viewer needs JavaScript and WebGL2 and the "
+        "<code>assets/</code> folder of the output directory beside this page; the static figures below show "
+        "the same results.</p>"
+        f"{controls}<div class='viewer-canvas'><canvas id='viewer-canvas'></canvas></div>"
+        "<p class='small' id='viewer-readout'>&nbsp;</p>"
+        "<p class='small'>Click or drag in any plane to move the crosshair; scroll to step through slices; "
+        "click a row of the cluster table to jump to that cluster's peak. Template space "
+        f"({esc(cfg['space'])}, mm); neurological convention (left on the left). Images stored as 8-bit and the "
+        "z-map as 16-bit with scale factors: read-outs are within half a step of the derivatives.</p>"
+        f"{blocks}<script type='application/json' id='bids-fcd-viewer-config'>{config}</script></div>")
+
+
+def scripts_html() -> str:
+    """The ``<script src>`` tags of the viewer (relative to OUTPUT_DIR, where the pages sit)."""
+    return "".join(f"<script src='{html.escape(s)}'></script>" for s in SCRIPTS)
+
+
+#: CSS of the viewer section (appended to the page style).
+CSS = """
+#viewer{background:#1b1b1b;border:1px solid #333;border-radius:6px;padding:8px 12px;margin:10px 0}
+.viewer-controls{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;font-size:.9em;margin:4px 0 8px}
+.viewer-canvas{width:100%;height:560px;background:#000}#viewer-canvas{width:100%;height:100%;display:block}
+#viewer[data-viewer-state='no-webgl2'] .viewer-canvas,#viewer[data-viewer-state='no-script'] .viewer-canvas,
+#viewer[data-viewer-state='failed'] .viewer-canvas,#viewer[data-viewer-state='no-webgl2'] .viewer-controls,
+#viewer[data-viewer-state='no-script'] .viewer-controls,#viewer[data-viewer-state='failed'] .viewer-controls{display:none}
+#cluster-table tr[data-peak-mm]{cursor:pointer}#cluster-table tr[data-peak-mm]:hover td{background:#2a2a2a}
+#cluster-table tr.current td{background:#3a2a00}
+"""
+
+
+def install_assets(root: Path) -> list[Path]:
+    """Copy the viewer's scripts and licence to ``root/assets/`` (atomically; unchanged files are
+    left alone) and return their paths. One copy serves every page of the output directory."""
+    out = []
+    for name in ASSET_FILES:
+        src, dst = ASSETS_SRC / name, Path(root) / ASSETS_DIR / name
+        if not src.is_file():
+            raise FileNotFoundError(f"viewer asset {src} is missing from the installed package: reinstall bids-fcd "
+                                    "(the package data bids_fcd/reports/assets/* must be installed)")
+        content = src.read_bytes()
+        if not (dst.is_file() and dst.read_bytes() == content):
+            with deriv.atomic_path(dst) as tmp:
+                tmp.write_bytes(content)
+        out.append(dst)
+    return out
