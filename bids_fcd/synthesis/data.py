@@ -110,7 +110,8 @@ def pairs_from_subjects(subjects: list[SubjectSlices], n_bins: int, flair_max: f
         pair = downsample(np.stack([img, msk], axis=1), factor)
         xs.append(pair[keep])
         zs.append(z_bins(s, n_bins)[keep])
-        ps.append(roi.reshape(s, -1).any(axis=1)[keep].astype(np.int64))
+        has_lesion = np.asarray(roi.reshape(s, -1).any(axis=1))
+        ps.append(has_lesion[keep].astype(np.int64))
         ks.append(np.flatnonzero(keep))
         who += [sub.subject] * int(keep.sum())
     if not xs or sum(len(x) for x in xs) == 0:

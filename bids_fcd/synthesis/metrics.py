@@ -158,6 +158,8 @@ def ms_ssim_pairs(a: torch.Tensor, b: torch.Tensor, kernel_size: int = 7, data_r
     metric = MultiScaleSSIMMetric(spatial_dims=len(spatial), data_range=data_range, kernel_size=kernel_size,
                                   weights=ms_ssim_weights(spatial, kernel_size), reduction="none")
     out = metric(a.float() - lo, b.float() - lo)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError("MultiScaleSSIMMetric returned a sequence; expected a tensor")
     return out.reshape(out.shape[0], -1).mean(dim=1)
 
 
@@ -208,7 +210,8 @@ class RandomFeatures(torch.nn.Module):
             fan_in = c * 3**spatial_dims
             with torch.no_grad():
                 m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
-                m.bias.zero_()
+                if m.bias is not None:
+                    m.bias.zero_()
             layers.append(m)
             c = w
         self.layers = torch.nn.ModuleList(layers)
