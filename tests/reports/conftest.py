@@ -20,9 +20,9 @@ GRID = GridConfig(shape=(56, 48), spacing_mm=3.0, center_mm=(0.0, -18.0), z_min_
 def make_inputs(lesion_mm: tuple[float, float, float] | None = (-30.0, 10.0, 30.0), with_roi: bool = True,
                 model_dir: Path = PHANTOM_MODEL, model_name: str = "phantom-default",
                 probs: dict[str, float] | None = None, seed: int = 0,
-                extra_blobs: tuple[tuple[float, float, float], ...] = ()) -> ReportInputs:
-    """Report inputs on a 48x56x40 grid; a lesion blob at ``lesion_mm`` (template mm) or none."""
-    aff, shape = grid_affine(GRID)
+                extra_blobs: tuple[tuple[float, float, float], ...] = (), grid: GridConfig = GRID) -> ReportInputs:
+    """Report inputs on a 48x56x40 grid (or ``grid``); a lesion blob at ``lesion_mm`` (template mm) or none."""
+    aff, shape = grid_affine(grid)
     rng = np.random.default_rng(seed)
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).astype(float)
     xyz = ijk @ aff[:3, :3].T + aff[:3, 3]

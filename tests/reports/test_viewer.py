@@ -1,0 +1,103 @@
+"""The viewer's payload: embedded volumes that read back as the derivatives, one copy of the
+scripts per output directory, cluster rows that carry their peaks, and the page weight."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import html
+import logging
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bids_fcd.config import GridConfig
+from bids_fcd.reports import participant as rp
+from bids_fcd.reports import viewer
+from tests.reports.conftest import make_inputs
+
+#: The vendored bundle (bids_fcd/reports/assets/README.md names the same).
+NIIVUE_SHA256 = "47b896b77ec4a5be3ef1949c33ad393b6f45629921f326c279000bcf51bdb4af"
+#: The issue's budget for one participant page at the default 2 mm grid.
+PAGE_BUDGET_BYTES = 5_000_000
+
+
+def _decode(vol: viewer.Volume) -> nib.Nifti1Image:
+    return nib.Nifti1Image.from_bytes(gzip.decompress(base64.b64decode(vol.base64)))
+
+
+def test_embedded_volumes_read_back_as_the_arrays() -> None:
+    data = make_inputs()
+    vols = {v.key: v for v in viewer.volumes(data)}
+    assert list(vols) == ["flair", "pseudo", "t1w", "z", "clusters", "lesion"]
+    for key, arr, dtype in (("flair", data.flair, np.uint8), ("pseudo", data.pseudo, np.uint8),
+                            ("t1w", data.t1w, np.uint8), ("z", data.z, np.int16)):
+        img = _decode(vols[key])
+        assert img.get_data_dtype() == dtype
+        np.testing.assert_allclose(img.affine, data.affine)
+        err = np.abs(img.get_fdata() - arr).max()
+        assert 0 < err <= vols[key].step / 2 + 1e-5, f"{key}: error {err} for a step of {vols[key].step}"
+    labels = _decode(vols["clusters"])
+    assert labels.header.get_intent()[0] == "label"
+    np.testing.assert_array_equal(np.asarray(labels.dataobj), data.labels)
+    np.testing.assert_array_equal(np.asarray(_decode(vols["lesion"]).dataobj) > 0, data.roi)
+    assert vols["z"].cal_min == data.z_threshold and vols["z"].cal_max == pytest.approx(float(data.z.max()))
+
+
+def test_a_control_has_no_lesion_layer_and_equal_input_gives_equal_bytes() -> None:
+    control = make_inputs(lesion_mm=None, with_roi=False, seed=1)
+    a, b = viewer.volumes(control), viewer.volumes(control)
+    assert [v.key for v in a] == ["flair", "pseudo", "t1w", "z", "clusters"]
+    assert [v.base64 for v in a] == [v.base64 for v in b]
+
+
+def test_one_copy_of_the_scripts_per_output_directory(report_root: Path) -> None:
+    assets = report_root / viewer.ASSETS_DIR
+    assert sorted(p.name for p in assets.iterdir()) == sorted(viewer.ASSET_FILES)
+    assert hashlib.sha256((assets / viewer.NIIVUE_JS).read_bytes()).hexdigest() == NIIVUE_SHA256
+    assert NIIVUE_SHA256 in (viewer.ASSETS_SRC / "README.md").read_text()
+    for label in ("01", "02"):
+        page = (report_root / f"sub-{label}.html").read_text()
+        srcs = re.findall(r"<script src='([^']+)'", page)
+        assert srcs == list(viewer.SCRIPTS)
+        assert all((report_root / s).is_file() for s in srcs)
+        assert (assets / viewer.NIIVUE_JS).read_text()[:300] not in page, "NiiVue's code must not be inlined in a page"
+
+
+def test_install_assets_keeps_equal_files_and_repairs_changed_ones(tmp_path: Path) -> None:
+    first = viewer.install_assets(tmp_path)
+    stamp = {p: p.stat().st_mtime_ns for p in first}
+    first[0].write_text("broken")
+    again = viewer.install_assets(tmp_path)
+    assert again == first
+    assert first[0].read_bytes() == (viewer.ASSETS_SRC / first[0].name).read_bytes()
+    assert all(p.stat().st_mtime_ns == stamp[p] for p in first[1:])
+
+
+def test_cluster_rows_link_to_their_peaks(report_root: Path) -> None:
+    page = (report_root / "sub-01.html").read_text()
+    table = page[page.index("<table id='cluster-table'>"):]
+    table = table[: table.index("</table>")]
+    peaks = [tuple(map(float, m.split())) for m in re.findall(r"<tr data-peak-mm='([^']+)'>", table)]
+    data = make_inputs(extra_blobs=((20.0, -62.0, -40.0),))
+    assert peaks == [(float(c["peak_x"]), float(c["peak_y"]), float(c["peak_z_mm"]))  # type: ignore[arg-type]
+                     for c in data.clusters]
+    assert len(peaks) == 2 and table.count("href='#viewer'") == 2
+    cfg = re.search(r"<script type='application/json' id='bids-fcd-viewer-config'>(.*?)</script>", page, re.S)
+    assert cfg and html.unescape(cfg.group(1)).count('"rank"') == 2
+
+
+def test_page_weight_at_the_2mm_grid(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The participant page (volumes embedded, scripts and figures linked) at the default grid."""
+    data = make_inputs(grid=GridConfig())
+    assert np.shape(data.flair) == (96, 96, 66)
+    rows = rp.table_rows(data, [True] * len(data.clusters))
+    text = rp.render_participant(tmp_path, data, rp.figure_paths(tmp_path, "01", None), rows, {})
+    size = len(text.encode("utf-8"))
+    with caplog.at_level(logging.INFO):
+        logging.getLogger(__name__).info("participant page at the 2 mm grid: %d bytes", size)
+    assert 200_000 < size < PAGE_BUDGET_BYTES
