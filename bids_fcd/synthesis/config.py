@@ -170,3 +170,105 @@ JSDDPM_PRESETS: dict[str, JSDDPMConfig] = {
         data=JSDataConfig(downsample=1),
     ),
 }
+
+
+# ---------------------------------------------------------------------------------------------- 3D brains
+
+
+@dataclass(frozen=True)
+class BrainNetConfig:
+    """The 3D UNet ε_θ(x_t, t) of healthy template-space brains and its schedule.
+
+    ``image_size`` (X, Y, Z) voxels (the grid downsampled, padded to a multiple of 2^(levels−1)).
+    ``in_channels``: 1 = T1w, 2 = T1w + FLAIR. Schedule: MONAI ``scaled_linear_beta`` (β_t = (linspace
+    of √β from √beta_start to √beta_end)²), as the paper's scheduler; ε-prediction with MSE (the paper).
+    """
+
+    image_size: tuple[int, int, int] = (48, 48, 36)
+    in_channels: int = 1
+    channels: tuple[int, ...] = (16, 32, 32)
+    attention: tuple[bool, ...] = (False, False, True)
+    res_blocks: int = 1
+    head_channels: int = 32
+    norm_groups: int = 8
+    prediction: str = "epsilon"
+    num_train_timesteps: int = 1000
+    schedule: str = "scaled_linear_beta"
+    beta_start: float = 0.0015
+    beta_end: float = 0.0195
+
+    def __post_init__(self) -> None:
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {self.prediction!r}; choose one of {PREDICTIONS}")
+        div = 2 ** (len(self.channels) - 1)
+        if any(s % div for s in self.image_size):
+            raise ValueError(f"image_size {self.image_size} must be divisible by {div} for {len(self.channels)} "
+                             "UNet levels")
+
+
+@dataclass(frozen=True)
+class BrainTrainConfig:
+    """Adam, ``steps`` steps of ``batch_size`` volumes, EMA ``ema_decay``; ``max_minutes`` as for JS-DDPM."""
+
+    steps: int = 600
+    batch_size: int = 2
+    lr: float = 2e-4
+    ema_decay: float = 0.995
+    seed: int = 0
+    log_every: int = 20
+    max_minutes: float = 30.0
+
+
+@dataclass(frozen=True)
+class BrainSampleConfig:
+    """DDIM (MONAI ``DDIMScheduler``), ``steps`` steps, η = ``eta`` (1 ≈ DDPM ancestral sampling)."""
+
+    steps: int = 50
+    eta: float = 1.0
+    batch_size: int = 2
+
+
+@dataclass(frozen=True)
+class BrainDataConfig:
+    """Brain-masked template-space volumes from the product's grid: block-mean ``downsample``,
+    intensities ``[−1, value_max]`` → [−1, 1] (clipped), zero-padded (−1) to ``image_size``.
+    ``controls_only``: without ``--participant-label``, only participants.tsv controls."""
+
+    downsample: int = 2
+    value_max: float = 1.5
+    controls_only: bool = True
+
+
+@dataclass(frozen=True)
+class BrainDDPMConfig:
+    """Everything a 3D brain model directory needs."""
+
+    preset: str = "cpu"
+    net: BrainNetConfig = field(default_factory=BrainNetConfig)
+    train: BrainTrainConfig = field(default_factory=BrainTrainConfig)
+    sample: BrainSampleConfig = field(default_factory=BrainSampleConfig)
+    data: BrainDataConfig = field(default_factory=BrainDataConfig)
+
+
+BRAIN_PRESETS: dict[str, BrainDDPMConfig] = {
+    "tiny": BrainDDPMConfig(
+        preset="tiny",
+        net=BrainNetConfig(image_size=(8, 8, 8), channels=(8, 16), attention=(False, True), head_channels=8,
+                           norm_groups=4, num_train_timesteps=100),
+        train=BrainTrainConfig(steps=20, batch_size=2, lr=2e-3, ema_decay=0.9, log_every=5, max_minutes=0.0),
+        sample=BrainSampleConfig(steps=5, batch_size=2),
+        data=BrainDataConfig(downsample=1),
+    ),
+    "cpu": BrainDDPMConfig(preset="cpu"),
+    # the paper's network: channels (128, 128, 256), two residual blocks, attention (256 head channels) at the
+    # bottleneck, scaled-linear β; on the 2 mm grid (96 × 96 × 66 → padded to 68; the paper used 84 × 128 × 84)
+    "paper": BrainDDPMConfig(
+        preset="paper",
+        net=BrainNetConfig(image_size=(96, 96, 68), channels=(128, 128, 256), attention=(False, False, True),
+                           res_blocks=2, head_channels=256, norm_groups=32),
+        train=BrainTrainConfig(steps=100_000, batch_size=2, lr=1e-4, ema_decay=0.999, log_every=100,
+                               max_minutes=0.0),
+        sample=BrainSampleConfig(steps=1000, eta=1.0, batch_size=2),
+        data=BrainDataConfig(downsample=1),
+    ),
+}
