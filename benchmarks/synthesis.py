@@ -12,6 +12,7 @@ Uses the product's preprocessing (cached in WORK) and ``bids_fcd.synthesis``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -85,13 +86,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
+    p.add_argument("--prediction", default=None, help="sample, v_prediction or epsilon (default: the preset's)")
+    p.add_argument("--sample-steps", type=int, default=None, help="DDIM steps (default: the model's)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(a.threads)
     rows = read_participants(a.bids)
     train_ids = sorted(k for k, r in rows.items() if r.get("split") == "train")
     test_ids = sorted(k for k, r in rows.items() if r.get("split") == "test")
-    cfg = lesions.resolve_config(a.preset, {"seed": a.seed, "steps": a.steps})
+    cfg = lesions.resolve_config(a.preset, {"seed": a.seed, "steps": a.steps, "prediction": a.prediction})
     grid = GridConfig()
     subs = load_bids_subjects(a.bids, a.work, grid, train_ids + test_ids)
     by = {s.subject: s for s in subs}
@@ -103,6 +106,8 @@ def main(argv: list[str]) -> int:
                                  {"bids_dir": str(a.bids), "participants": train_ids, "grid": to_dict(grid)})
     model = lesions.load_lesion_model(a.model_dir, torch.device("cpu"))
     mcfg = model.config
+    if a.sample_steps:
+        mcfg = dataclasses.replace(mcfg, sample=dataclasses.replace(mcfg.sample, steps=a.sample_steps))
     les_tr, les_te = train.pathology == 1, test.pathology == 1
     tok_les = make_token(train.z_bin[les_tr], 1, mcfg.net.n_bins)
     # as many control samples as lesion samples, z-bins of the training control slices drawn with the seed
