@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Tools the test suite uses when present (each test skips with a message without them):
-# Debian's chromium (headless browser test of the HTML reports) and the npm bids-validator
-# (derivative and phantom datasets), the latter into .tools/ (git-ignored).
+# Debian's chromium (headless browser test of the HTML reports and their viewer), poppler-utils
+# (pdftotext/pdftoppm: the one-page PDF's text) and the npm bids-validator (derivative and phantom
+# datasets), the latter into .tools/ (git-ignored).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
-if ! command -v chromium >/dev/null 2>&1; then
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v pdftotext >/dev/null 2>&1 || missing="$missing poppler-utils"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || status=1
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) || status=1
   else
-    echo "chromium: not installed (needs root and apt-get)"; status=1
+    echo "not installed (needs root and apt-get):$missing"; status=1
   fi
 fi
 if command -v npm >/dev/null 2>&1; then

@@ -170,7 +170,7 @@ def viewer_html(data: Any, peaks: list[dict[str, Any]], start_mm: tuple[float, f
                           if v.kind == "background")
     lesion = any(v.key == "lesion" for v in vols)
     controls = (
-        "<div class='viewer-controls'>"
+        "<div class='viewer-controls viewer-live'>"
         f"<label>image <select id='viewer-background'>{backgrounds}</select></label>"
         "<label><input type='checkbox' id='viewer-z' checked> z-map</label>"
         f"<label>z &gt; <input type='range' id='viewer-threshold' min='0' max='{zmax:.1f}' step='{zstep}' "
@@ -186,9 +186,9 @@ def viewer_html(data: Any, peaks: list[dict[str, Any]], start_mm: tuple[float, f
         "<p id='viewer-status' class='small'>The interactive viewer needs JavaScript and WebGL2 and the "
         "<code>assets/</code> folder of the output directory beside this page; the static figures below show "
         "the same results.</p>"
-        f"{controls}<div class='viewer-canvas'><canvas id='viewer-canvas'></canvas></div>"
-        "<p class='small' id='viewer-readout'>&nbsp;</p>"
-        "<p class='small'>Click or drag in any plane to move the crosshair; scroll to step through slices; "
+        f"{controls}<div class='viewer-canvas viewer-live'><canvas id='viewer-canvas'></canvas></div>"
+        "<p class='small viewer-live' id='viewer-readout'>&nbsp;</p>"
+        "<p class='small viewer-live'>Click or drag in any plane to move the crosshair; scroll to step through slices; "
         "click a row of the cluster table to jump to that cluster's peak. Template space "
         f"({esc(cfg['space'])}, mm); neurological convention (left on the left). Images stored as 8-bit and the "
         "z-map as 16-bit with scale factors: read-outs are within half a step of the derivatives.</p>"
@@ -205,9 +205,8 @@ CSS = """
 #viewer{background:#1b1b1b;border:1px solid #333;border-radius:6px;padding:8px 12px;margin:10px 0}
 .viewer-controls{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;font-size:.9em;margin:4px 0 8px}
 .viewer-canvas{width:100%;height:560px;background:#000}#viewer-canvas{width:100%;height:100%;display:block}
-#viewer[data-viewer-state='no-webgl2'] .viewer-canvas,#viewer[data-viewer-state='no-script'] .viewer-canvas,
-#viewer[data-viewer-state='failed'] .viewer-canvas,#viewer[data-viewer-state='no-webgl2'] .viewer-controls,
-#viewer[data-viewer-state='no-script'] .viewer-controls,#viewer[data-viewer-state='failed'] .viewer-controls{display:none}
+#viewer[data-viewer-state='no-webgl2'] .viewer-live,#viewer[data-viewer-state='no-script'] .viewer-live,
+#viewer[data-viewer-state='failed'] .viewer-live{display:none}
 #cluster-table tr[data-peak-mm]{cursor:pointer}#cluster-table tr[data-peak-mm]:hover td{background:#2a2a2a}
 #cluster-table tr.current td{background:#3a2a00}
 """

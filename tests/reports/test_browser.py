@@ -164,8 +164,19 @@ window.addEventListener('load', function () {
     var pre = document.createElement('pre'); pre.id = 'bids-fcd-check';
     pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
   }
+  function controls() {  // every control once, then the read-out names the chosen image
+    var bg = document.getElementById('viewer-background'); bg.value = 'pseudo';
+    bg.dispatchEvent(new Event('change'));
+    var thr = document.getElementById('viewer-threshold'); thr.value = thr.max; out.threshold_max = thr.max;
+    thr.dispatchEvent(new Event('input'));
+    ['viewer-opacity', 'viewer-z', 'viewer-clusters', 'viewer-lesion'].forEach(function (id) {
+      var el = document.getElementById(id); if (el) { el.dispatchEvent(new Event(el.type === 'range' ? 'input' : 'change')); } });
+    setTimeout(function () {
+      out.readout = document.getElementById('viewer-readout').textContent;
+      out.threshold = document.getElementById('viewer-threshold-value').textContent; finish(); }, 100);
+  }
   function jump(rows, i) {
-    if (i < 0) { finish(); return; }
+    if (i < 0) { controls(); return; }
     rows[i].click();
     setTimeout(function () {
       out.jumps.push({target: rows[i].getAttribute('data-peak-mm'), crosshair: v.getAttribute('data-crosshair-mm')});
@@ -213,6 +224,8 @@ def test_viewer_loads_offline_and_follows_the_cluster_links(pages: dict[str, Pat
         assert not np.allclose(_mm(got["jumps"][0]["crosshair"]), _mm(got["jumps"][1]["crosshair"]))
     else:
         assert got["jumps"] == [] and got["start"]  # no cluster: starts at the highest z
+    assert "pseudo-healthy FLAIR" in got["readout"] and "template mm" in got["readout"]
+    assert got["threshold"] == f"{float(got['threshold_max']):.1f}" != "3.0"
 
 
 def test_viewer_screenshot_is_not_blank(pages: dict[str, Path], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ the same input, linked from the participant and group pages."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -40,8 +41,17 @@ def test_one_page_with_the_label(report_root: Path, label: str) -> None:
     assert f"sub-{label}" in text and "Methods" in text and "synthetic (phantom) data" in text
     if label == "01":
         assert "Cluster 1: L frontal" in text and "-28.5, 10.5, 28.0" in text
+        _keep_picture(pdf, "patient-pdf")
     else:
         assert "No cluster" in text
+
+
+def _keep_picture(pdf: Path, name: str) -> None:
+    """``<name>.png`` of the page in $BIDS_FCD_SCREENSHOTS, when set and pdftoppm is installed."""
+    keep = os.environ.get("BIDS_FCD_SCREENSHOTS")
+    if keep and shutil.which("pdftoppm"):
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["pdftoppm", "-r", "80", "-png", "-singlefile", str(pdf), str(Path(keep) / name)], check=True)
 
 
 def test_same_input_same_bytes(tmp_path: Path) -> None:
