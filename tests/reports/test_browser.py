@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 import shutil
@@ -279,3 +280,27 @@ def test_without_its_scripts_the_page_says_why(pages: dict[str, Path], tmp_path:
     assert "assets/" in got["status"] and "static figures" in got["status"]
     assert any("niivue.umd.js" in e for e in got["errors"])  # the missing file itself is an error
     assert "assets/" in pages["patient"].read_text().split("id='viewer-status'")[1].split("</p>")[0]
+
+
+#: Generous bound on the viewer's load on the real clock (software WebGL on 2 shared cores took ~2.5 s).
+LOAD_BOUND_MS = 30_000
+
+
+def test_viewer_load_time_at_the_2mm_grid(tmp_path: Path) -> None:
+    """The page at the default grid, on the real clock (not the virtual time of the other tests)."""
+    from bids_fcd.config import GridConfig
+    from bids_fcd.reports import participant as rp
+    from bids_fcd.reports import viewer
+    from tests.reports.cdp import time_viewer
+    from tests.reports.conftest import make_inputs
+
+    binary = _chromium()
+    data = make_inputs(grid=GridConfig())
+    viewer.install_assets(tmp_path)
+    page = rp.report_path(tmp_path, data.subject, None)
+    page.write_text(rp.render_participant(tmp_path, data, rp.figure_paths(tmp_path, data.subject, None),
+                                          rp.table_rows(data, [True] * len(data.clusters)), {}), encoding="utf-8")
+    got = time_viewer(page, binary)
+    logging.getLogger(__name__).info("viewer at the 2 mm grid (%d bytes): %s", page.stat().st_size, got)
+    assert got["state"] == "loaded", got
+    assert 0 < got["viewer_ms"] <= got["page_ms"] < LOAD_BOUND_MS
