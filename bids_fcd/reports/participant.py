@@ -378,6 +378,15 @@ def write_participant_report(root: Path, data: ReportInputs) -> list[Path]:
     make("brainmask", figures.qc_outline_figure, data.flair, data.affine, mask, [(mask_img, figures.ORANGE)],
          "Skull stripping: brain-mask outline (orange) over the FLAIR in template space")
 
+    summary_pdf = pdf.pdf_path(root, data.subject, data.session)
+    try:  # before the page, so that the page can show a failure
+        pdf.write_participant_pdf(summary_pdf, data, rows, views, summary_text(data, rows), banner_text(data),
+                                  methods_text(data), LOBE_NAMES)
+        written.append(summary_pdf)
+    except Exception as exc:  # noqa: BLE001 - the PDF must not take the report down
+        log.error("%s: report PDF %s failed: %s", data.prefix, summary_pdf.name, exc)
+        log.debug("traceback", exc_info=True)
+        errors["pdf"] = f"{type(exc).__name__}: {exc}"
     try:
         written += viewer.install_assets(root)
     except OSError as exc:
@@ -387,18 +396,9 @@ def write_participant_report(root: Path, data: ReportInputs) -> list[Path]:
     page_path.parent.mkdir(parents=True, exist_ok=True)
     page_path.write_text(render_participant(root, data, figs, rows, errors, views[0][1]), encoding="utf-8")
     written.append(page_path)
-    summary_pdf = pdf.pdf_path(root, data.subject, data.session)
-    try:
-        pdf.write_participant_pdf(summary_pdf, data, rows, views, summary_text(data, rows), banner_text(data),
-                                  methods_text(data), LOBE_NAMES)
-        written.append(summary_pdf)
-    except Exception as exc:  # noqa: BLE001 - the PDF must not take the report down
-        log.error("%s: report PDF %s failed: %s", data.prefix, summary_pdf.name, exc)
-        log.debug("traceback", exc_info=True)
-        errors["pdf"] = f"{type(exc).__name__}: {exc}"
     log.info("%s: report %s (%.1f s)", data.prefix, page_path.name, time.time() - t0)
     if errors:
-        raise ReportError(f"{data.prefix}: report figures failed: {', '.join(sorted(errors))}", written)
+        raise ReportError(f"{data.prefix}: report parts failed: {', '.join(sorted(errors))}", written)
     return written
 
 
@@ -483,13 +483,23 @@ def render_participant(root: Path, data: ReportInputs, figs: dict[str, Path], ro
              "cerebellum, in deep grey matter, or more than 4 mm from template grey matter. Volumes in template space."
              + (" Click a row to show its peak in the viewer." if rows else "") + "</p>")
     summary_pdf = pdf.pdf_path(root, data.subject, data.session)
-    b.append(f"<p class='small'>One-page summary for the record: <a id='report-pdf' "
-             f"href='{esc(relative_link(summary_pdf, root))}'>{esc(summary_pdf.name)}</a>.</p>")
+    if "pdf" in errors:
+        b.append(f"<div class='error'>The one-page PDF {esc(summary_pdf.name)} failed: {esc(errors['pdf'])}</div>")
+    else:
+        b.append(f"<p class='small'>One-page summary for the record: <a id='report-pdf' "
+                 f"href='{esc(relative_link(summary_pdf, root))}'>{esc(summary_pdf.name)}</a>.</p>")
     b.append("<h2 id='viewer-section'>Viewer</h2>")
     located = [(r.get("rank"), p) for r in rows if (p := _peak(r)) is not None]
     if start_mm is None:
         start_mm = located[0][1] if located else highest_z(data)[0]
-    b.append(viewer.viewer_html(data, [{"rank": k, "mm": list(p)} for k, p in located], start_mm))
+    try:
+        b.append(viewer.viewer_html(data, [{"rank": k, "mm": list(p)} for k, p in located], start_mm))
+    except Exception as exc:  # noqa: BLE001 - the viewer must not take the page down
+        log.error("%s: report viewer failed: %s", data.prefix, exc)
+        log.debug("traceback", exc_info=True)
+        errors["viewer"] = f"{type(exc).__name__}: {exc}"
+        b.append(f"<div class='error' id='viewer'>The viewer could not be made: {esc(errors['viewer'])}. The static "
+                 "figures below show the same results.</div>")
     legend = (f"Rows: FLAIR, pseudo-healthy FLAIR, z &gt; {data.z_threshold:g} over the FLAIR (colour bar in z); "
               "columns: sagittal, coronal, axial through the peak.")
     if data.roi is not None and np.asarray(data.roi).any():

@@ -78,3 +78,18 @@ def test_pages_link_the_pdf(report_root: Path, tmp_path: Path) -> None:
     group = out.read_text()
     assert group.count("href='sub-01/figures/sub-01_report.pdf'") == 2  # thumbnail and table
     assert "sub-09_report.pdf" not in group  # never written, never linked
+
+
+def test_a_failed_pdf_is_reported_and_the_page_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bids_fcd.reports import pdf
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pdf, "write_participant_pdf", broken)
+    with pytest.raises(rp.ReportError, match="pdf") as err:
+        rp.write_participant_report(tmp_path, make_inputs())
+    page = rp.report_path(tmp_path, "01", None)
+    assert page in err.value.written and not pdf_path(tmp_path, "01", None).exists()
+    text = page.read_text()
+    assert "disk full" in text and "id='report-pdf'" not in text

@@ -101,3 +101,17 @@ def test_page_weight_at_the_2mm_grid(tmp_path: Path, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.INFO):
         logging.getLogger(__name__).info("participant page at the 2 mm grid: %d bytes", size)
     assert 200_000 < size < PAGE_BUDGET_BYTES
+
+
+def test_a_failed_viewer_is_reported_and_the_page_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(data: object) -> list[viewer.Volume]:
+        raise MemoryError("no room for the volumes")
+
+    monkeypatch.setattr(viewer, "volumes", broken)
+    with pytest.raises(rp.ReportError, match="viewer") as err:
+        rp.write_participant_report(tmp_path, make_inputs())
+    page = rp.report_path(tmp_path, "01", None)
+    assert page in err.value.written
+    text = page.read_text()
+    assert "no room for the volumes" in text and "bids-fcd-viewer-config" not in text
+    assert len(re.findall(r"<img ", text)) == 5  # the static figures are all there

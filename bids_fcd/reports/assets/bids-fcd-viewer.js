@@ -13,8 +13,8 @@
 (function () {
   'use strict';
   var root = document.getElementById('viewer');
-  if (!root) {
-    return;
+  if (!root || !document.getElementById('bids-fcd-viewer-config')) {
+    return;  // no viewer on this page (the page says why)
   }
   var statusEl = document.getElementById('viewer-status');
   var readout = document.getElementById('viewer-readout');
