@@ -10,15 +10,49 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 #: Classifier / class-embedding labels, in index order. Index 0 is the healthy class *h*.
 LOBES: tuple[str, ...] = ("healthy", "FL", "TL", "PL", "OL", "IL")
 HEALTHY = 0
 
 T = TypeVar("T")
+
+# Enum-like settings: each a ``Literal`` type and the tuple of its values, which the parser's ``choices``
+# and the ``__post_init__`` checks use (one list of names per setting).
+Device = Literal["auto", "cpu", "cuda"]
+AnalysisLevel = Literal["participant", "group"]
+Encoding = Literal["patched", "stochastic", "deterministic"]
+Slices = Literal["all", "paper"]
+T1Hiding = Literal["clean", "blur", "zero"]
+Anomaly = Literal["signed", "absolute"]
+ZScore = Literal["normative", "within"]
+DriftSource = Literal["self", "pseudo"]
+Registration = Literal["syn", "affine"]
+NetKind = Literal["ddpm", "inpaint"]
+PredictionType = Literal["epsilon", "sample"]
+DEVICES: tuple[str, ...] = get_args(Device)
+ANALYSIS_LEVELS: tuple[str, ...] = get_args(AnalysisLevel)
+ENCODINGS: tuple[str, ...] = get_args(Encoding)
+SLICES: tuple[str, ...] = get_args(Slices)
+ANOMALIES: tuple[str, ...] = get_args(Anomaly)
+ZSCORES: tuple[str, ...] = get_args(ZScore)
+DRIFT_SOURCES: tuple[str, ...] = get_args(DriftSource)
+REGISTRATIONS: tuple[str, ...] = get_args(Registration)
+NET_KINDS: tuple[str, ...] = get_args(NetKind)
+PREDICTION_TYPES: tuple[str, ...] = get_args(PredictionType)
+#: How the T1w is hidden inside a hole of the patched encoding: kept, Gaussian-blurred, or removed (0).
+T1_HIDING: tuple[str, ...] = get_args(T1Hiding)
+
+
+def check_choice(what: str, value: object, choices: tuple[str, ...], flag: str | None = None) -> None:
+    """Raise ``ValueError`` saying how to fix it when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        how = f"pass {flag} with one of them" if flag else "set it to one of them"
+        raise ValueError(f"unknown {what} {value!r}: the choices are {', '.join(choices)}; {how}")
 
 
 @dataclass(frozen=True)
@@ -64,27 +98,20 @@ class NetConfig:
     #: ``ddpm``: the paper's UNet on the whole noisy slice (input x_t ‖ T1w); ``inpaint``: a masked
     #: (patched) diffusion UNet whose input is x_t inside holes pasted into the clean FLAIR around
     #: them ‖ the T1w (hidden inside the holes) ‖ the hole mask (``bids_fcd.sampling.patches``).
-    kind: str = "ddpm"
+    kind: NetKind = "ddpm"
     #: What the UNet predicts (MONAI scheduler ``prediction_type``): ``epsilon`` (the paper) or
     #: ``sample`` (x̂_0; the inpainting model, so that one step from pure noise is already x̂_0).
-    prediction_type: str = "epsilon"
+    prediction_type: PredictionType = "epsilon"
 
     def __post_init__(self) -> None:
-        if self.kind not in NET_KINDS:
-            raise ValueError(f"unknown network kind {self.kind!r}; choose one of {NET_KINDS}")
-        if self.prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"unknown prediction type {self.prediction_type!r}; choose one of {PREDICTION_TYPES}")
+        check_choice("network kind", self.kind, NET_KINDS)
+        check_choice("prediction type", self.prediction_type, PREDICTION_TYPES)
 
     @property
     def unet_in_channels(self) -> int:
         """Input channels of the UNet: the image channels, plus the hole mask for ``inpaint``."""
         return self.in_channels + (1 if self.kind == "inpaint" else 0)
 
-
-NET_KINDS = ("ddpm", "inpaint")
-PREDICTION_TYPES = ("epsilon", "sample")
-#: How the T1w is hidden inside a hole of the patched encoding: kept, Gaussian-blurred, or removed (0).
-T1_HIDING = ("clean", "blur", "zero")
 
 
 @dataclass(frozen=True)
@@ -109,15 +136,20 @@ class SamplerConfig:
     seed: int = 0
     batch_size: int = 64
     histogram_matching: bool = True
-    encoding: str = "stochastic"
+    encoding: Encoding = "stochastic"
     draws: int = 2
-    slices: str = "all"
+    slices: Slices = "all"
     #: ``patched`` encoding (inpainting model): the core every hole regenerates (pixels), the
     #: hidden margin around it (pixels; every voxel is regenerated with at least this much of its
     #: neighbourhood hidden), and how the T1w inside the hole is hidden (:data:`T1_HIDING`).
     patch_core_px: int = 16
     patch_margin_px: int = 8
-    t1_hiding: str = "blur"
+    t1_hiding: T1Hiding = "blur"
+
+    def __post_init__(self) -> None:
+        check_choice("encoding", self.encoding, ENCODINGS, "--encoding")
+        check_choice("slice selection", self.slices, SLICES, "--slices")
+        check_choice("T1w hiding", self.t1_hiding, T1_HIDING, "--t1-hiding")
 
 
 def stride_for(noise_level: int, steps: int | None, num_train_timesteps: int) -> int:
@@ -182,8 +214,8 @@ class PostConfig:
     z_threshold: float = 1.65
     min_cluster_mm3: float = 150.0
     max_clusters: int = 20
-    anomaly: str = "signed"
-    zscore: str = "normative"
+    anomaly: Anomaly = "signed"
+    zscore: ZScore = "normative"
     drift_block_mm: float = 8.0
     restandardise: bool = True
     flair_weight: float = 0.5
@@ -192,7 +224,12 @@ class PostConfig:
     #: keeps its contrast (the FLAIR map loses the pseudo-healthy image's drift; the residual, whose
     #: context shares the FLAIR's bias, loses none); ``self`` (the default, with which the shipped
     #: reference was built) from each map itself, which subtracts lesions larger than a block.
-    drift_source: str = "self"
+    drift_source: DriftSource = "self"
+
+    def __post_init__(self) -> None:
+        check_choice("anomaly", self.anomaly, ANOMALIES, "--anomaly")
+        check_choice("z-score", self.zscore, ZSCORES, "--zscore")
+        check_choice("drift source", self.drift_source, DRIFT_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -208,9 +245,45 @@ class PreprocConfig:
 
     n4: bool = True
     brain_threshold: float = 0.5
-    registration: str = "syn"
+    registration: Registration = "syn"
     working_mm: float = 2.0
     normalise_percentiles: tuple[float, float] = (1.0, 50.0)
+
+    def __post_init__(self) -> None:
+        check_choice("registration", self.registration, REGISTRATIONS, "--registration")
+
+
+#: The environment variables bids-fcd reads (the CLI reads them once, :meth:`Environment.from_environ`).
+ENV_WORK_DIR = "BIDS_FCD_WORK_DIR"
+ENV_MODELS = "BIDS_FCD_MODELS"
+ENV_COMPILE = "BIDS_FCD_COMPILE"
+ENV_CONTAINER = "BIDS_FCD_CONTAINER"
+ENV_IMAGE = "BIDS_FCD_IMAGE"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the environment says, read once by the CLI and recorded in each run's config.
+
+    ``work_dir``: ``$BIDS_FCD_WORK_DIR`` (the container sets one under /tmp), used when no
+    ``--work-dir`` is given; ``models_dir``: ``$BIDS_FCD_MODELS``, where named models are looked up
+    (None: the models shipped in the package); ``compile_nets``: ``$BIDS_FCD_COMPILE=1`` wraps the
+    networks in ``torch.compile`` while sampling; ``container``/``image``: ``$BIDS_FCD_CONTAINER``
+    and ``$BIDS_FCD_IMAGE``, set by the bids-fcd image (GeneratedBy.Container of the derivatives).
+    """
+
+    work_dir: str | None = None
+    models_dir: str | None = None
+    compile_nets: bool = False
+    container: str = ""
+    image: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Environment:
+        """The fields from ``environ`` (``os.environ``); unset or empty variables keep the defaults."""
+        return cls(work_dir=environ.get(ENV_WORK_DIR) or None, models_dir=environ.get(ENV_MODELS) or None,
+                   compile_nets=environ.get(ENV_COMPILE, "0") == "1", container=environ.get(ENV_CONTAINER, ""),
+                   image=environ.get(ENV_IMAGE) or None)
 
 
 @dataclass(frozen=True)
@@ -224,17 +297,18 @@ class RunConfig:
     ``ants_nthreads``: ANTs/ITK threads (1, the default, is the only count at which ANTs' registration
     is bit-reproducible).
     ``overwrite``: recompute participants whose outputs are already complete (else they are skipped).
+    ``env``: the environment variables read when the run started (:class:`Environment`).
     """
 
     bids_dir: str
     output_dir: str
-    analysis_level: str
+    analysis_level: AnalysisLevel
     participant_label: tuple[str, ...] = ()
     session_label: tuple[str, ...] = ()
     work_dir: str | None = None
     model: str | None = None
     reference: str | None = None
-    device: str = "auto"
+    device: Device = "auto"
     nprocs: int = 0
     omp_nthreads: int = 0
     ants_nthreads: int = 1
@@ -244,6 +318,11 @@ class RunConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     post: PostConfig | None = None
     preproc: PreprocConfig = field(default_factory=PreprocConfig)
+    env: Environment = field(default_factory=Environment)
+
+    def __post_init__(self) -> None:
+        check_choice("analysis level", self.analysis_level, ANALYSIS_LEVELS)
+        check_choice("device", self.device, DEVICES, "--device")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bids_fcd import CODE_URL, __version__
+from bids_fcd.config import Environment
 
 SPACE = "MNI152NLin2009aSym"
 #: Entity order in derivative names (BIDS: sub, ses, from, to, mode, space, res, stat, desc).
@@ -150,22 +151,22 @@ def bids_uri(path: Path, dataset_root: Path, name: str = "raw") -> str:
     return f"bids:{name}:{Path(os.path.relpath(path, dataset_root)).as_posix()}"
 
 
-def in_container() -> dict[str, str] | None:
+def in_container(env: Environment) -> dict[str, str] | None:
     """GeneratedBy.Container when running in the bids-fcd image, else None.
 
-    The image sets ``BIDS_FCD_CONTAINER`` (``docker``); a ``/.dockerenv`` alone says nothing, since
-    a virtual environment inside any container would then claim to be the bids-fcd image.
+    The image sets ``BIDS_FCD_CONTAINER`` (``docker``) and ``BIDS_FCD_IMAGE`` (read into ``env``); a
+    ``/.dockerenv`` alone says nothing, since a virtual environment inside any container would then
+    claim to be the bids-fcd image.
     """
-    kind = os.environ.get("BIDS_FCD_CONTAINER", "")
-    if kind:
-        return {"Type": kind, "Tag": os.environ.get("BIDS_FCD_IMAGE", f"bids-fcd:{__version__}")}
+    if env.container:
+        return {"Type": env.container, "Tag": env.image or f"bids-fcd:{__version__}"}
     return None
 
 
-def dataset_description(bids_dir: Path) -> dict[str, Any]:
-    """The derivative dataset's ``dataset_description.json`` content."""
+def dataset_description(bids_dir: Path, env: Environment | None = None) -> dict[str, Any]:
+    """The derivative dataset's ``dataset_description.json`` content (``env``: the container, if any)."""
     gen: dict[str, Any] = {"Name": "bids-fcd", "Version": __version__, "CodeURL": CODE_URL}
-    container = in_container()
+    container = in_container(env or Environment())
     if container:
         gen["Container"] = container
     try:
@@ -191,10 +192,10 @@ def dataset_description(bids_dir: Path) -> dict[str, Any]:
     return out
 
 
-def write_dataset_files(out_dir: Path, bids_dir: Path) -> None:
+def write_dataset_files(out_dir: Path, bids_dir: Path, env: Environment | None = None) -> None:
     """Write (or refresh) ``dataset_description.json`` and ``.bidsignore`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "dataset_description.json", dataset_description(bids_dir))
+    write_json(out_dir / "dataset_description.json", dataset_description(bids_dir, env))
     write_text(out_dir / ".bidsignore", "\n".join(BIDSIGNORE) + "\n")
 
 

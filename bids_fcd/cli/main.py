@@ -5,9 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from bids_fcd.cli.configs import app_config, sampler_from_args
+from bids_fcd.cli.configs import (
+    app_config,
+    benchmark_config,
+    demo_config,
+    environment,
+    phantom_config,
+    reference_config,
+    train_run_config,
+)
 from bids_fcd.cli.parser import SUBCOMMANDS, build_app_parser, build_subcommand_parser
 from bids_fcd.cli.validation import validate_app_args
 
@@ -32,28 +39,40 @@ def _run_subcommand(argv: list[str]) -> int:
     parser = build_subcommand_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    env = environment()
+    try:
+        if args.command == "phantom":
+            phantom = phantom_config(args)
+        elif args.command == "train":
+            train = train_run_config(args, env)
+        elif args.command == "demo":
+            demo = demo_config(args, env)
+        elif args.command == "reference":
+            reference = reference_config(args, env)
+        elif args.command == "benchmark":
+            benchmark = benchmark_config(args, env)
+    except ValueError as exc:  # a setting the config refuses: a usage error, like the parser's own
+        parser.error(str(exc))
     if args.command == "phantom":
-        from bids_fcd.phantom.generator import write_cohort
+        from bids_fcd.workflows.phantom import run_phantom
 
-        write_cohort(Path(args.out), args.n_fcd, args.n_hc, args.seed, args.size, args.lesions)
-        log.info("phantom written to %s", args.out)
-        return 0
+        return run_phantom(phantom)
     if args.command == "train":
         from bids_fcd.workflows.train import run_train
 
-        return run_train(args)
+        return run_train(train)
     if args.command == "demo":
         from bids_fcd.workflows.demo import run_demo
 
-        return run_demo(args, sampler_from_args(args))
+        return run_demo(demo)
     if args.command == "reference":
         from bids_fcd.workflows.reference import run_reference
 
-        return run_reference(args, sampler_from_args(args))
+        return run_reference(reference)
     if args.command == "benchmark":
         from bids_fcd.workflows.benchmark import run_benchmark
 
-        return run_benchmark(args, sampler_from_args(args))
+        return run_benchmark(benchmark)
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -66,9 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_subcommand(argv)
         parser = build_app_parser()
         args = parser.parse_args(argv)
-        validate_app_args(parser, args)
+        try:
+            cfg = app_config(args, environment())
+        except ValueError as exc:
+            parser.error(str(exc))
+        validate_app_args(parser, cfg)
         setup_logging(args.verbose)
-        cfg = app_config(args)
         if cfg.analysis_level == "participant":
             from bids_fcd.workflows.participant import run_participant_level
 

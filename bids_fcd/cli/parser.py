@@ -11,11 +11,22 @@ import argparse
 
 from bids_fcd import __version__
 from bids_fcd.cli import validation as v
-from bids_fcd.config import SAMPLER_PRESETS, T1_HIDING, PostConfig, SamplerConfig
+from bids_fcd.commands import LESION_DRAWS, PHANTOM_SIZES, TRAIN_PRESETS
+from bids_fcd.config import (
+    ANALYSIS_LEVELS,
+    ANOMALIES,
+    DEVICES,
+    ENCODINGS,
+    REGISTRATIONS,
+    SAMPLER_PRESETS,
+    SLICES,
+    T1_HIDING,
+    ZSCORES,
+    PostConfig,
+    SamplerConfig,
+)
 
 SUBCOMMANDS = ("phantom", "train", "demo", "benchmark", "reference")
-#: ``bids_fcd.phantom.generator.SIZE_CHOICES`` (kept literal so parsing imports nothing heavy).
-PHANTOM_SIZES = ("tiny", "full", "clinical", "mixed")
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kw: object) -> None:
@@ -32,7 +43,7 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
     _flag(p, "sampler-preset", choices=tuple(SAMPLER_PRESETS), default=argparse.SUPPRESS,
           help="fast: stochastic encoding to L=300, K=3, 2 draws (the default values); paper: deterministic "
                "inverse DDIM to L=100, K=10 (the paper's encoding). Explicit flags override the preset.")
-    _flag(p, "encoding", choices=("patched", "stochastic", "deterministic"), default=argparse.SUPPRESS,
+    _flag(p, "encoding", choices=ENCODINGS, default=argparse.SUPPRESS,
           help=f"patched: an inpainting model regenerates every voxel from hidden holes (needs a model trained "
                f"with --preset inpaint); stochastic: forward noising to L, several draws averaged; deterministic: "
                f"inverse DDIM (the paper) (default: {s.encoding})")
@@ -53,9 +64,9 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
           help=f"classifier-guidance scale s in epsilon-form; 0 disables guidance; the patched encoding is not "
                f"guided (default: {s.guidance_scale:g}, or the preset's)")
     _flag(p, "seed", type=int, default=s.seed, help="random seed (default: %(default)s)")
-    _flag(p, "slices", choices=("all", "paper"), default=s.slices,
+    _flag(p, "slices", choices=SLICES, default=s.slices,
           help="all: every axial slice of the grid (the whole cerebrum); paper: the paper's central band only")
-    _flag(p, "device", choices=("auto", "cpu", "cuda"), default="auto",
+    _flag(p, "device", choices=DEVICES, default="auto",
           help="compute device; auto uses a CUDA GPU when one is visible (default: %(default)s)")
 
 
@@ -70,7 +81,7 @@ def build_app_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("bids_dir", type=v.existing_dir, metavar="BIDS_DIR", help="root of the input BIDS dataset")
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="where derivatives are written")
-    p.add_argument("analysis_level", choices=("participant", "group"), help="processing level")
+    p.add_argument("analysis_level", choices=ANALYSIS_LEVELS, help="processing level")
     _flag(p, "participant-label", nargs="+", type=v.participant_label, default=[], metavar="LABEL",
           help="participants to process (with or without 'sub-'); default: all")
     _flag(p, "session-label", nargs="+", type=v.session_label, default=[], metavar="LABEL",
@@ -99,12 +110,12 @@ def build_app_parser() -> argparse.ArgumentParser:
     _flag(p, "min-cluster-mm3", type=v.non_negative_float, default=None,
           help=f"smallest cluster kept, mm^3 (default: the model's calibrated value, else {post.min_cluster_mm3:g})")
     _flag(p, "no-histogram-matching", action="store_true", help="skip masked histogram matching (ablation)")
-    _flag(p, "anomaly", choices=("signed", "absolute"), default=None,
+    _flag(p, "anomaly", choices=ANOMALIES, default=None,
           help="signed: FLAIR - pseudo-healthy (FCD is hyperintense); absolute: its magnitude (default: signed)")
-    _flag(p, "zscore", choices=("normative", "within"), default=None,
+    _flag(p, "zscore", choices=ZSCORES, default=None,
           help="normative: against the reference of controls; within: within each brain, the paper's "
                "(default: normative)")
-    _flag(p, "registration", choices=("syn", "affine"), default="syn",
+    _flag(p, "registration", choices=REGISTRATIONS, default="syn",
           help="T1w to template: ANTs SyN (non-linear) or affine only")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     p.add_argument("--version", action="version", version=f"bids-fcd {__version__}")
@@ -126,7 +137,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(ph, "size", choices=PHANTOM_SIZES, default="tiny",
           help="tiny: 2-3 mm voxels; full: 1 mm T1w + 3D FLAIR; clinical: 1 mm T1w + 2D FLAIR with 4-6 mm "
                "slices; mixed: full or clinical per subject")
-    _flag(ph, "lesions", choices=("random", "stratified"), default="random",
+    _flag(ph, "lesions", choices=LESION_DRAWS, default="random",
           help="lesion sizes: random (the size's odds) or stratified (small 2.5-4 mm, medium, large 12-20 mm "
                "radius in turn over the FCD subjects)")
     ph.add_argument("-v", "--verbose", action="count", default=0)
@@ -136,7 +147,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     tr.add_argument("model_dir", metavar="MODEL_DIR")
     _flag(tr, "participant-label", nargs="+", type=v.participant_label, default=[],
           help="training participants (default: participants.tsv split == train)")
-    _flag(tr, "preset", choices=("tiny", "default", "inpaint", "inpaint-tiny", "paper"), default="default",
+    _flag(tr, "preset", choices=TRAIN_PRESETS, default="default",
           help="network and schedule preset (inpaint: the masked diffusion model of the patched encoding)")
     _flag(tr, "phantom-brains", type=v.non_negative_int, default=0, metavar="N",
           help="add N domain-randomised phantom brains made directly on the model grid to the training set")
@@ -146,7 +157,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(tr, "epochs", type=v.positive_int, default=None, help="epochs (default: the preset's)")
     _flag(tr, "batch-size", type=v.positive_int, default=None, help="batch size (default: the preset's)")
     _flag(tr, "lr", type=float, default=None, help="learning rate (default: the preset's)")
-    _flag(tr, "device", choices=("auto", "cpu", "cuda"), default="auto")
+    _flag(tr, "device", choices=DEVICES, default="auto")
     _flag(tr, "resume", action="store_true", help="continue from MODEL_DIR/checkpoint.pt")
     _flag(tr, "max-minutes", type=v.non_negative_float, default=0.0,
           help="stop after the epoch that passes this much training time and write the model (0 = no limit)")
@@ -186,7 +197,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(be, "ablations", action="store_true",
           help="also sample the sampler ablations (patched: T1w clean in the holes, one step; whole-slice: no "
                "guidance, the paper's deterministic encoding); each about doubles the run")
-    _flag(be, "lesions", choices=("random", "stratified"), default="stratified",
+    _flag(be, "lesions", choices=LESION_DRAWS, default="stratified",
           help="lesion sizes of the test phantom (stratified: small, medium and large in turn)")
     _flag(be, "compare-model", default=None, metavar="MODEL",
           help="also score this model with its fast preset (e.g. the model before issue #17)")

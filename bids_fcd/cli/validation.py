@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from bids_fcd.config import RunConfig
+
 
 def participant_label(value: str) -> str:
     """Strip a leading ``sub-``; labels are alphanumeric."""
@@ -82,7 +84,7 @@ def _writable_target(path: Path) -> str | None:
     return None
 
 
-def check_dataset(args: argparse.Namespace) -> list[str]:
+def check_dataset(cfg: RunConfig) -> list[str]:
     """Problems with the dataset, labels and directories found without opening the dataset.
 
     Cheap checks (no pybids, no torch, nothing written), so a typo fails in a second:
@@ -90,55 +92,52 @@ def check_dataset(args: argparse.Namespace) -> list[str]:
     folder, output and work directories writable, the model found.
     """
     from bids_fcd.nets.locate import ModelError, resolve_model
+    from bids_fcd.workflows.paths import work_dir_for
 
-    bids = Path(args.bids_dir)
+    bids = Path(cfg.bids_dir)
     problems = []
     if not (bids / "dataset_description.json").is_file():
         problems.append(f"{bids} has no dataset_description.json: it is not the root of a BIDS dataset (point "
                         "BIDS_DIR at the folder that holds dataset_description.json and sub-*/)")
-    missing = [lab for lab in args.participant_label if not (bids / f"sub-{lab}").is_dir()]
+    missing = [lab for lab in cfg.participant_label if not (bids / f"sub-{lab}").is_dir()]
     if missing:
         have = sorted(p.name for p in bids.glob("sub-*") if p.is_dir())
         problems.append(f"participant(s) {', '.join('sub-' + m for m in missing)} not found in {bids} (the dataset "
                         f"has {', '.join(have[:8]) or 'no sub-* folders'}{' ...' if len(have) > 8 else ''}); "
                         "check --participant-label")
-    from bids_fcd.workflows.paths import work_dir_for
-
-    targets = [("output", Path(args.output_dir))]
-    if args.analysis_level == "participant":  # the group level reads derivatives only
-        targets.append(("work", work_dir_for(str(args.output_dir), args.work_dir)))
+    targets = [("output", Path(cfg.output_dir))]
+    if cfg.analysis_level == "participant":  # the group level reads derivatives only
+        targets.append(("work", work_dir_for(cfg.output_dir, cfg.work_dir, cfg.env.work_dir)))
     for what, d in targets:
         why = _writable_target(d)
         if why:
             problems.append(f"the {what} directory {d} cannot be created or written: {why}")
-    if args.analysis_level == "participant":
+    if cfg.analysis_level == "participant":
         try:
-            resolve_model(args.model)
+            resolve_model(cfg.model, cfg.env.models_dir)
         except ModelError as exc:
             problems.append(str(exc))
     return problems
 
 
-def validate_app_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def validate_app_args(parser: argparse.ArgumentParser, cfg: RunConfig) -> None:
     """Cross-argument checks for the BIDS App form; calls ``parser.error`` on failure.
 
     Runs before any heavy import, model load or write: the sampler settings resolve, the output
     and work directories lie outside the input, and :func:`check_dataset` finds nothing wrong.
     """
-    from bids_fcd.cli.configs import sampler_from_args
     from bids_fcd.config import check_sampler
     from bids_fcd.workflows.paths import OutputInInputError, check_output_not_in_input, work_dir_for
 
     try:
-        cfg = sampler_from_args(args)  # the preset and defaults resolved, then checked together
-        check_sampler(cfg)
+        check_sampler(cfg.sampler)  # the preset and defaults resolved, then checked together
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        work = work_dir_for(str(args.output_dir), args.work_dir)
-        check_output_not_in_input(Path(args.bids_dir), Path(args.output_dir), work)
+        work = work_dir_for(cfg.output_dir, cfg.work_dir, cfg.env.work_dir)
+        check_output_not_in_input(Path(cfg.bids_dir), Path(cfg.output_dir), work)
     except OutputInInputError as exc:
         parser.error(str(exc))
-    problems = check_dataset(args)
+    problems = check_dataset(cfg)
     if problems:
         parser.error("; ".join(problems))

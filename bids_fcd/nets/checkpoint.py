@@ -100,9 +100,10 @@ def verify(model_dir: Path) -> str:
     return hashlib.sha256(sums.read_bytes()).hexdigest()
 
 
-def load_model(name_or_dir: str | None, device: torch.device) -> LoadedModel:
-    """Resolve, verify and load a model directory (``weights_only=True``)."""
-    path = resolve_model(name_or_dir)
+def load_model(name_or_dir: str | None, device: torch.device, models_dir: str | None = None) -> LoadedModel:
+    """Resolve (names under ``models_dir``, :func:`~bids_fcd.nets.locate.models_root`), verify and load a
+    model directory (``weights_only=True``)."""
+    path = resolve_model(name_or_dir, models_dir)
     sha = verify(path)
     cfg = json.loads((path / "config.json").read_text())
     net = from_dict(NetConfig, cfg["net"])

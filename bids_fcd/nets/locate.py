@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 DEFAULT_MODEL = "phantom-default"
@@ -12,22 +11,23 @@ class ModelError(ValueError):
     """A model directory is missing, incomplete or corrupt; the message says which file."""
 
 
-def models_root() -> Path:
-    """Where named models live: ``$BIDS_FCD_MODELS`` if set, else the repository's ``models/``."""
-    env = os.environ.get("BIDS_FCD_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+def models_root(models_dir: str | None = None) -> Path:
+    """Where named models live: ``models_dir`` (``$BIDS_FCD_MODELS``, read by the CLI into
+    :class:`~bids_fcd.config.Environment`) if given, else the repository's ``models/``."""
+    return Path(models_dir) if models_dir else Path(__file__).resolve().parents[2] / "models"
 
 
-def resolve_model(name_or_dir: str | None) -> Path:
+def resolve_model(name_or_dir: str | None, models_dir: str | None = None) -> Path:
     """A model directory from a path or a name under :func:`models_root` (None → default)."""
     name = name_or_dir or DEFAULT_MODEL
     cand = Path(name)
     if cand.is_dir():
         return cand
-    named = models_root() / name
+    root = models_root(models_dir)
+    named = root / name
     if named.is_dir():
         return named
     raise ModelError(
-        f"model {name!r} not found: it is neither a directory nor a name under {models_root()}; "
-        "pass --model with a directory written by `bids-fcd train`"
+        f"model {name!r} not found: it is neither a directory nor a name under {root}; "
+        "pass --model with a directory written by `bids-fcd train` (or set BIDS_FCD_MODELS to the folder of models)"
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +39,6 @@ log = logging.getLogger(__name__)
 #: inferior temporal and orbitofrontal cortex (z < 0) and the vertex (z > 50) are left out.
 PAPER_BAND_MM = (0.0, 50.0)
 SLICE_CHOICES = ("all", "paper")
-#: Environment switch for ``torch.compile`` of the networks while sampling (``1`` = on; off by default).
-COMPILE_ENV = "BIDS_FCD_COMPILE"
 
 
 def slice_band(grid: GridConfig, n_slices: int, slices: str) -> np.ndarray:
@@ -90,15 +87,15 @@ def resolve_sampler(sampler: SamplerConfig, model: LoadedModel) -> SamplerConfig
 
 
 def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig,
-               device: torch.device) -> np.ndarray:
+               device: torch.device, compile_nets: bool = False) -> np.ndarray:
     """Pseudo-healthy FLAIR slices (S, H, W) float32 from a stack (S, 2, H, W) and mask (S, H, W).
 
     Only the slices of :func:`sampled_slices` go through the sampler, all in one batched call
     (chunks of ``sampler.batch_size`` on a GPU, fixed micro-batches on CPU); the others (no brain, or outside the paper's
     band with ``sampler.slices == "paper"``) are copied unchanged, so pseudo = real there. The
     stochastic encoding draws its noise from a CPU ``torch.Generator`` seeded with
-    ``sampler.seed``; the deterministic one draws nothing. ``BIDS_FCD_COMPILE=1`` in the
-    environment compiles the networks (``torch.compile``; off by default).
+    ``sampler.seed``; the deterministic one draws nothing. ``compile_nets`` (``BIDS_FCD_COMPILE=1``,
+    :class:`~bids_fcd.config.Environment`) compiles the networks (``torch.compile``; off by default).
     """
     sampler = resolve_sampler(sampler, model)
     todo = sampled_slices(model.net.grid, mask, sampler.slices)
@@ -111,7 +108,7 @@ def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler:
         ph = pseudo_healthy(unet, model.classifier, build_scheduler(model.net).to(device), x,
                             sampler.noise_level, sampler.steps, sampler.guidance_scale, sampler.batch_size,
                             sampler.encoding, sampler.draws, gen,
-                            compile_nets=os.environ.get(COMPILE_ENV, "0") == "1",
+                            compile_nets=compile_nets,
                             mask=torch.from_numpy(mask[todo]),
                             patch=(sampler.patch_core_px, sampler.patch_margin_px, sampler.t1_hiding))
         out[todo] = ph[:, 0].cpu().numpy()
@@ -208,7 +205,7 @@ def threshold_anomaly(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, gri
 
 
 def analyse(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: SamplerConfig, post: PostConfig,
-            device: torch.device, reference: NormativeReference | None = None) -> Analysis:
+            device: torch.device, reference: NormativeReference | None = None, compile_nets: bool = False) -> Analysis:
     """The whole method on one slice stack (S, 2, H, W) with brain mask (S, H, W).
 
     With ``sampler.slices == "paper"`` everything after sampling (histogram matching, anomaly,
@@ -216,7 +213,7 @@ def analyse(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: Sa
     is the real one and the anomaly and z are exactly 0.
     """
     grid = model.net.grid
-    ph = synthesise(model, stack, mask, sampler, device)
+    ph = synthesise(model, stack, mask, sampler, device, compile_nets)
     band = slice_band(grid, stack.shape[0], sampler.slices)
     real, mask_v = from_slices(stack[:, 0]), from_slices(mask)
     mask_v = mask_v & band[None, None, :]

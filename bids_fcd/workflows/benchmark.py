@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from bids_fcd.bids.derivatives import write_json
 from bids_fcd.bids.participants import is_control
+from bids_fcd.commands import BenchmarkConfig, config_file
 from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig, to_dict
 from bids_fcd.evaluation.baselines import asymmetry
 from bids_fcd.evaluation.calibration import choose, fp_table
@@ -293,24 +295,26 @@ def sampler_ablations(sampler: SamplerConfig) -> list[tuple[str, SamplerConfig]]
             (f"paper preset ({describe(paper)})", paper)]
 
 
-def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
-    """Entry of ``bids-fcd benchmark``; returns the exit code."""
-    out = Path(args.out)
+def run_benchmark(run: BenchmarkConfig) -> int:
+    """Entry of ``bids-fcd benchmark``; returns the exit code (``run`` is written to OUT/benchmark_config.json)."""
+    out = Path(run.out)
     bids, work = out / "bids", out / "work"
-    lesions = getattr(args, "lesions", "stratified")
+    lesions = run.lesions
+    write_json(out / config_file("benchmark"), {"run": to_dict(run)})
     if not (bids / "dataset_description.json").exists():
-        write_cohort(bids, args.n_fcd, args.n_hc, args.phantom_seed, args.size, lesions)
-    ref_bids = Path(args.reference_bids) if args.reference_bids else out / "ref-bids"
+        write_cohort(bids, run.n_fcd, run.n_hc, run.phantom_seed, run.size, lesions)
+    ref_bids = Path(run.reference_bids) if run.reference_bids else out / "ref-bids"
     if not (ref_bids / "dataset_description.json").exists():
-        write_cohort(ref_bids, 0, args.n_reference, args.reference_seed, args.size, lesions)
-    device = resolve_device(args.device)
-    model = load_model(args.model, device)
-    sampler = resolve_sampler(sampler, model)
+        write_cohort(ref_bids, 0, run.n_reference, run.reference_seed, run.size, lesions)
+    device = resolve_device(run.device)
+    model = load_model(run.model, device, run.env.models_dir)
+    sampler = resolve_sampler(run.sampler, model)
     aff, _ = grid_affine(model.net.grid)
     post0 = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
     residual_only = dataclasses.replace(post0, flair_weight=0.0)
     grid = model.net.grid
-    budget = args.max_fp_per_control
+    budget = run.max_fp_per_control
+    compile_nets = run.env.compile_nets
     subjects = load_cohort(bids, work, model)
     refs = load_cohort(ref_bids, out / "ref-work", model, controls_of(ref_bids))
     masks = {s.label: s.mask for s in subjects}
@@ -335,8 +339,8 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
 
     def sampled(cfg: SamplerConfig, mdl: LoadedModel = model) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
                                                                       float]:
-        raw_t, secs = pseudo_volumes(subjects, mdl, cfg, device, out / "cache")
-        raw_r, _ = pseudo_volumes(refs, mdl, cfg, device, out / "cache")
+        raw_t, secs = pseudo_volumes(subjects, mdl, cfg, device, out / "cache", compile_nets)
+        raw_r, _ = pseudo_volumes(refs, mdl, cfg, device, out / "cache", compile_nets)
         secs = timings.setdefault((mdl.sha256, json.dumps(to_dict(cfg))), secs)  # first (uncached) timing
         return raw_t, raw_r, secs
 
@@ -388,8 +392,8 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
 
     sweeps: dict[str, dict[str, dict[str, Any]]] = {}
     diagnostics: dict[str, Any] = {}
-    meta = {"cohort": {"n_fcd": args.n_fcd, "n_hc": args.n_hc, "seed": args.phantom_seed, "size": args.size},
-            "reference": {"bids": str(ref_bids), "n_controls": len(refs), "seed": args.reference_seed},
+    meta = {"cohort": {"n_fcd": run.n_fcd, "n_hc": run.n_hc, "seed": run.phantom_seed, "size": run.size},
+            "reference": {"bids": str(ref_bids), "n_controls": len(refs), "seed": run.reference_seed},
             "model": {"name": model.name, "sha256": model.sha256}, "sampler": to_dict(sampler),
             "post": to_dict(post0), "max_fp_per_control": budget, "device": str(device),
             "date": time.strftime("%Y-%m-%d")}
@@ -415,22 +419,22 @@ def run_benchmark(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
     method_rows(f"method ({describe(sampler)})", sampler, post_rows=True)
     baseline("baseline: FLAIR z vs reference controls", lambda s: s.flair)
     baseline("baseline: FLAIR asymmetry vs reference controls", lambda s: asymmetry(s.flair, s.mask, signed=True))
-    diagnostics["classifier_auc_lesion_slice"] = classifier_auc(model, subjects, args.seed)
+    diagnostics["classifier_auc_lesion_slice"] = classifier_auc(model, subjects, run.seed)
     diagnostics["guidance_gradient_lesion_to_brain"] = guidance_gradient(
-        model, subjects, GRADIENT_T, args.seed, out / "guidance_gradient.png")
+        model, subjects, GRADIENT_T, run.seed, out / "guidance_gradient.png")
     flush()
-    if getattr(args, "compare_model", None):
-        other = load_model(args.compare_model, device)
+    if run.compare_model:
+        other = load_model(run.compare_model, device, run.env.models_dir)
         fast = dataclasses.replace(sampler, **SAMPLER_PRESETS["fast"])  # type: ignore[arg-type]
         method_rows(f"model {other.name} ({other.sha256[:8]}), fast preset ({describe(fast)})", fast, other)
-    if args.ablations:
+    if run.ablations:
         for name, cfg in sampler_ablations(sampler):
             method_rows(name, cfg)
-    if args.flair_only_model:
-        method_rows("ablation: FLAIR-only model", sampler, load_model(args.flair_only_model, device))
+    if run.flair_only_model:
+        method_rows("ablation: FLAIR-only model", sampler, load_model(run.flair_only_model, device, run.env.models_dir))
 
 
-    if args.sweeps:
+    if run.sweeps:
         for level, k in LEVEL_SWEEP:
             cfg = dataclasses.replace(sampler, noise_level=level, steps=k)
             method_rows(f"L={level} (K={k})", cfg)

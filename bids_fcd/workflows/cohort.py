@@ -75,7 +75,7 @@ def volume_key(model: LoadedModel, sampler: SamplerConfig, sub: Subject) -> str:
 
 
 def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: SamplerConfig, device: torch.device,
-                   cache: Path | None = None) -> tuple[dict[str, np.ndarray], float]:
+                   cache: Path | None = None, compile_nets: bool = False) -> tuple[dict[str, np.ndarray], float]:
     """Raw pseudo-healthy FLAIR volumes (W, H, S) per participant, and the seconds taken to sample.
 
     With ``cache``, volumes are read from / written to ``cache/<key>.npy`` (:func:`volume_key`), so a
@@ -88,7 +88,7 @@ def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: Sampler
         if path is not None and path.exists():
             raw[sub.label] = np.load(path)
             continue
-        raw[sub.label] = from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device))
+        raw[sub.label] = from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device, compile_nets))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path.with_suffix(".tmp.npy"), raw[sub.label])

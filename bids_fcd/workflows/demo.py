@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
-from bids_fcd.config import RunConfig, SamplerConfig
+from bids_fcd.bids.derivatives import write_json
+from bids_fcd.commands import DemoConfig, config_file
+from bids_fcd.config import RunConfig, to_dict
 from bids_fcd.phantom.generator import write_cohort
 from bids_fcd.workflows.group import run_group_level
 from bids_fcd.workflows.participant import run_participant_level
@@ -13,17 +16,18 @@ from bids_fcd.workflows.participant import run_participant_level
 log = logging.getLogger(__name__)
 
 
-def run_demo(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
-    """OUT/bids (phantom), OUT/derivatives (outputs), OUT/work (cache). Returns the exit code."""
-    out = Path(args.out)
+def run_demo(cfg: DemoConfig) -> int:
+    """OUT/bids (phantom), OUT/derivatives (outputs), OUT/work (cache), OUT/demo_config.json. Returns the exit code."""
+    out = Path(cfg.out)
     bids, derivs, work = out / "bids", out / "derivatives", out / "work"
     if not (bids / "dataset_description.json").exists():
-        write_cohort(bids, args.n_fcd, args.n_hc, args.phantom_seed, args.size)
+        write_cohort(bids, cfg.n_fcd, cfg.n_hc, cfg.phantom_seed, cfg.size)
     else:
         log.info("demo: reusing the phantom in %s", bids)
-    cfg = RunConfig(bids_dir=str(bids), output_dir=str(derivs), analysis_level="participant", work_dir=str(work),
-                    model=args.model, device=args.device, sampler=sampler)
-    code = run_participant_level(cfg)
-    group = run_group_level(RunConfig(**{**cfg.__dict__, "analysis_level": "group"}))
+    write_json(out / config_file("demo"), {"run": to_dict(cfg)})
+    run = RunConfig(bids_dir=str(bids), output_dir=str(derivs), analysis_level="participant", work_dir=str(work),
+                    model=cfg.model, device=cfg.device, sampler=cfg.sampler, env=cfg.env)
+    code = run_participant_level(run)
+    group = run_group_level(dataclasses.replace(run, analysis_level="group"))
     log.info("demo: outputs in %s (group summary: %s)", derivs, derivs / "group_summary.tsv")
     return code or group

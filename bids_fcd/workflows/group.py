@@ -27,7 +27,8 @@ import numpy as np
 from bids_fcd.bids import derivatives as deriv
 from bids_fcd.bids.layout import InputError, find_inputs, open_layout, subject_sessions
 from bids_fcd.bids.participants import is_control, read_participants
-from bids_fcd.config import PostConfig, RunConfig
+from bids_fcd.commands import config_file
+from bids_fcd.config import PostConfig, RunConfig, to_dict
 from bids_fcd.evaluation.froc import Marks, froc_curve, marks_from_map
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
 from bids_fcd.preprocessing.pipeline import PreprocessingError, roi_to_grid
@@ -261,6 +262,7 @@ def run_group_level(cfg: RunConfig) -> int:
     detection = {**summary, "free_response": froc, "free_response_left_out": froc_errors}
     if rows:
         write_tables(out_dir, rows, detection)
+        deriv.write_json(out_dir / config_file("group"), {"run": to_dict(cfg)})
         log.info("group level: %d participants; sensitivity %s, FP clusters per control %s", len(rows),
                  summary["subject_sensitivity"], summary["fp_clusters_per_control"])
     try:

@@ -275,7 +275,7 @@ def crash_path(out_dir: Path, inp: SubjectInputs | tuple[str, str | None]) -> Pa
 def settings_key(cfg: RunConfig, model: LoadedModel, ref: LoadedReference | None, inp: SubjectInputs) -> str:
     """sha256 of everything that changes a participant's outputs: inputs, settings, model, reference."""
     run = {k: v for k, v in to_dict(cfg).items() if k not in ("participant_label", "session_label", "overwrite",
-                                                              "output_dir", "work_dir")}
+                                                              "output_dir", "work_dir", "env")}
     blob = json.dumps([run, model.sha256, ref.sha256 if ref is not None else None,
                        [sha256_file(p) if p is not None else None for p in (inp.t1w, inp.flair, inp.roi)],
                        __version__], sort_keys=True)
@@ -392,11 +392,12 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
     try:
         remove_stale(out_dir / ".staging", f"{inp.prefix}.*")
         shutil.rmtree(stage, ignore_errors=True)
-        work = work_dir_for(cfg.output_dir, cfg.work_dir)
+        work = work_dir_for(cfg.output_dir, cfg.work_dir, cfg.env.work_dir)
         with private_tmp(work):
             pre = preprocess(inp.t1w, inp.flair, inp.roi, work / inp.prefix, model.net.grid, cfg.preproc)
             stack, mask = pre.slices()
-            res = analyse(model, stack, mask, cfg.sampler, _post(cfg), device, ref.ref if ref is not None else None)
+            res = analyse(model, stack, mask, cfg.sampler, _post(cfg), device, ref.ref if ref is not None else None,
+                          cfg.env.compile_nets)
             with timed("write"):
                 try:
                     written = write_outputs(stage, inp, cfg, model, pre, res, stack, ref)
@@ -465,7 +466,7 @@ def run_participant_level(cfg: RunConfig) -> int:
     dataset index; only then is anything written.
     """
     bids_dir, out_dir = Path(cfg.bids_dir), Path(cfg.output_dir)
-    work = work_dir_for(cfg.output_dir, cfg.work_dir)
+    work = work_dir_for(cfg.output_dir, cfg.work_dir, cfg.env.work_dir)
     check_output_not_in_input(bids_dir, out_dir, work)
     device = resolve_device(cfg.device)
     threads = resolve_threads(cfg.nprocs, cfg.omp_nthreads)
@@ -473,7 +474,7 @@ def run_participant_level(cfg: RunConfig) -> int:
     torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
     log.info("device %s, %d CPU thread(s), %d for ANTs", device, threads, cfg.ants_nthreads)
     try:
-        model = load_model(cfg.model, device)
+        model = load_model(cfg.model, device, cfg.env.models_dir)
         ref, post = resolve_reference(dataclasses.replace(cfg, sampler=resolve_sampler(cfg.sampler, model)), model)
     except ModelError as exc:
         log.error("%s", exc)
@@ -487,7 +488,7 @@ def run_participant_level(cfg: RunConfig) -> int:
     subjects = list(cfg.participant_label) or sorted(layout.get_subjects())
     missing = [s for s in subjects if s not in layout.get_subjects()]
     read_participants(bids_dir)  # fail early on a malformed participants.tsv
-    deriv.write_dataset_files(out_dir, bids_dir)
+    deriv.write_dataset_files(out_dir, bids_dir, cfg.env)
     results: list[ParticipantResult] = []
     for s in missing:
         log.error("sub-%s: not found in %s (check --participant-label)", s, bids_dir)

@@ -5,7 +5,6 @@ Light on purpose (no pybids, no torch): the CLI checks these before any heavy im
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
@@ -13,13 +12,14 @@ class OutputInInputError(ValueError):
     """The output or work directory lies inside the input BIDS dataset."""
 
 
-def work_dir_for(output_dir: str, work_dir: str | None) -> Path:
-    """``--work-dir``, else ``$BIDS_FCD_WORK_DIR`` (the container sets one under /tmp), else
-    ``OUTPUT_DIR/../bids-fcd-work``; never inside the input dataset (checked separately)."""
+def work_dir_for(output_dir: str, work_dir: str | None, env_work_dir: str | None = None) -> Path:
+    """``--work-dir``, else ``env_work_dir`` (``$BIDS_FCD_WORK_DIR``, :class:`~bids_fcd.config.Environment`;
+    the container sets one under /tmp), else ``OUTPUT_DIR/../bids-fcd-work``; never inside the input
+    dataset (checked separately)."""
     if work_dir:
         return Path(work_dir)
-    if os.environ.get("BIDS_FCD_WORK_DIR"):
-        return Path(os.environ["BIDS_FCD_WORK_DIR"])
+    if env_work_dir:
+        return Path(env_work_dir)
     return Path(output_dir).resolve().parent / "bids-fcd-work"
 
 

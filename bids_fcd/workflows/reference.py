@@ -19,6 +19,8 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from bids_fcd.bids.derivatives import write_json
+from bids_fcd.commands import ReferenceConfig, config_file
 from bids_fcd.config import PostConfig, SamplerConfig, from_dict, to_dict
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.nets.checkpoint import WEIGHT_FILES, LoadedModel, ModelError, load_model, sha256_file, write_sums
@@ -144,11 +146,12 @@ def _is_number(x: object) -> bool:
     return True
 
 
-def run_reference(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
-    """``bids-fcd reference BIDS_DIR OUT_DIR``: a normative reference from a dataset's controls."""
-    bids, out = Path(args.bids_dir), Path(args.out_dir)
-    device = resolve_device(args.device)  # --device cuda without a GPU fails here, as at the participant level
-    labels = list(args.participant_label) or controls_of(bids)
+def run_reference(cfg: ReferenceConfig) -> int:
+    """``bids-fcd reference BIDS_DIR OUT_DIR``: a normative reference from a dataset's controls; ``cfg``
+    is written to ``OUT_DIR/reference_config.json`` beside it."""
+    bids, out = Path(cfg.bids_dir), Path(cfg.out_dir)
+    device = resolve_device(cfg.device)  # --device cuda without a GPU fails here, as at the participant level
+    labels = list(cfg.participant_label) or controls_of(bids)
     need = ReferenceParams().min_controls + 1  # leave-one-out calibration builds references of N − 1
     if len(labels) < need:
         log.error("%s: found %d controls (participants.tsv group = hc, or --participant-label); a reference "
@@ -156,15 +159,17 @@ def run_reference(args, sampler: SamplerConfig) -> int:  # noqa: ANN001
         return 1
     if len(labels) < 20:
         log.warning("building a reference from %d controls; 20 or more are recommended", len(labels))
-    model = load_model(args.model, device)
-    sampler = resolve_sampler(sampler, model)
+    model = load_model(cfg.model, device, cfg.env.models_dir)
+    sampler = resolve_sampler(cfg.sampler, model)
     post = dataclasses.replace(model.post, zscore="normative")
-    work = work_dir_for(str(out), args.work_dir)
+    work = work_dir_for(str(out), cfg.work_dir, cfg.env.work_dir)
     subjects = load_cohort(bids, work, model, labels)
-    raw, secs = pseudo_volumes(subjects, model, sampler, device)
-    ref, cal_post, meta = reference_from_cohort(subjects, raw, model, sampler, post, args.max_fp_per_control)
+    raw, secs = pseudo_volumes(subjects, model, sampler, device, compile_nets=cfg.env.compile_nets)
+    ref, cal_post, meta = reference_from_cohort(subjects, raw, model, sampler, post, cfg.max_fp_per_control)
     aff, _ = grid_affine(model.net.grid)
     save_reference(out, ref, aff, {**meta, "dataset": bids.name, "seconds_sampling": round(secs, 1)})
+    write_json(out / config_file("reference"), {"run": to_dict(dataclasses.replace(cfg, sampler=sampler)),
+                                                "model": {"name": model.name, "sha256": model.sha256}})
     if out.name == "reference" and (out.parent / "SHA256SUMS").exists() and (out.parent / "config.json").exists():
         write_sums(out.parent)
         log.info("reference stored inside the model %s; its SHA256SUMS renewed", out.parent)

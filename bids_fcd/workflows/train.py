@@ -20,8 +20,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from bids_fcd import __version__
+from bids_fcd.bids.derivatives import write_json
 from bids_fcd.bids.layout import InputError, find_inputs, open_layout
 from bids_fcd.bids.participants import read_participants
+from bids_fcd.commands import TrainRunConfig, config_file
 from bids_fcd.config import PreprocConfig, TrainConfig, to_dict
 from bids_fcd.nets.checkpoint import load_model, save_model
 from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet, count_parameters
@@ -36,12 +38,12 @@ from bids_fcd.workflows.paths import work_dir_for
 log = logging.getLogger(__name__)
 
 
-def train_config(args) -> TrainConfig:  # noqa: ANN001
+def train_config(run: TrainRunConfig) -> TrainConfig:
     """The preset with command-line overrides applied."""
-    cfg = PRESETS[args.preset]
-    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr") if getattr(args, k, None) is not None}
-    cfg = dataclasses.replace(cfg, seed=args.seed, **over)
-    if getattr(args, "flair_only", False):
+    cfg = PRESETS[run.preset]
+    over = {k: getattr(run, k) for k in ("epochs", "batch_size", "lr") if getattr(run, k) is not None}
+    cfg = dataclasses.replace(cfg, seed=run.seed, **over)
+    if run.flair_only:
         cfg = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, in_channels=1))
     return cfg
 
@@ -83,27 +85,28 @@ def load_subjects(bids_dir: Path, subjects: list[str], work: Path, cfg: TrainCon
     return out
 
 
-def run_train(args) -> int:  # noqa: ANN001
-    """Entry of ``bids-fcd train``; returns the exit code."""
-    cfg = train_config(args)
-    device = resolve_device(args.device)
+def run_train(run: TrainRunConfig) -> int:
+    """Entry of ``bids-fcd train``; returns the exit code. Rank 0 writes ``MODEL_DIR/train_config.json``
+    (``run``) beside the model."""
+    cfg = train_config(run)
+    device = resolve_device(run.device)
     info = ddp.setup(device)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
-    bids_dir, model_dir = Path(args.bids_dir), Path(args.model_dir)
-    work = work_dir_for(str(model_dir), args.work_dir)
-    layout = open_layout(bids_dir, validate=not args.skip_bids_validation)
-    subjects = training_subjects(bids_dir, list(args.participant_label), layout)
+    bids_dir, model_dir = Path(run.bids_dir), Path(run.model_dir)
+    work = work_dir_for(str(model_dir), run.work_dir, run.env.work_dir)
+    layout = open_layout(bids_dir, validate=not run.skip_bids_validation)
+    subjects = training_subjects(bids_dir, list(run.participant_label), layout)
     log.info("training on %d participants: %s", len(subjects), " ".join(subjects))
-    data = load_subjects(bids_dir, subjects, work, cfg, args.skip_bids_validation, info)
-    n_brains = int(getattr(args, "phantom_brains", 0) or 0)
+    data = load_subjects(bids_dir, subjects, work, cfg, run.skip_bids_validation, info)
+    n_brains = run.phantom_brains
     if n_brains:
         from bids_fcd.phantom.grid_brains import grid_brains
 
         log.info("adding %d domain-randomised phantom brains (seed %d) made on the model grid", n_brains,
-                 args.phantom_brain_seed)
-        data += grid_brains(n_brains, args.phantom_brain_seed, cfg.net.grid)
+                 run.phantom_brain_seed)
+        data += grid_brains(n_brains, run.phantom_brain_seed, cfg.net.grid)
     if not data:
         log.error("no usable training participant in %s", bids_dir)
         return 1
@@ -113,10 +116,10 @@ def run_train(args) -> int:  # noqa: ANN001
     torch.manual_seed(cfg.seed)
     unet, clf = build_unet(cfg.net).to(device), build_classifier(cfg.net).to(device)
     train_clf = True
-    if getattr(args, "classifier_from", None):
-        donor = load_model(args.classifier_from, device)
+    if run.classifier_from:
+        donor = load_model(run.classifier_from, device, run.env.models_dir)
         if to_dict(donor.net.grid) != to_dict(cfg.net.grid) or donor.net.classifier_channels != cfg.net.classifier_channels:
-            log.error("--classifier-from %s: its grid or classifier size differs from preset %s", args.classifier_from,
+            log.error("--classifier-from %s: its grid or classifier size differs from preset %s", run.classifier_from,
                       cfg.preset)
             return 1
         clf.load_state_dict(donor.classifier.state_dict())
@@ -128,7 +131,7 @@ def run_train(args) -> int:  # noqa: ANN001
     log.info("UNet %.2f M parameters, classifier %.2f M", count_parameters(unet) / 1e6, count_parameters(clf) / 1e6)
     start = 0
     ckpt_path = model_dir / "checkpoint.pt"
-    if args.resume:
+    if run.resume:
         if not ckpt_path.exists():
             log.error("--resume: %s does not exist; run without --resume first", ckpt_path)
             return 1
@@ -189,19 +192,20 @@ def run_train(args) -> int:  # noqa: ANN001
                         "classifier": clf.state_dict(), "opt_unet": opt_u.state_dict(),
                         "opt_classifier": opt_c.state_dict()}, tmp)
             tmp.replace(ckpt_path)
-        if args.max_minutes and time.time() - t0 > 60.0 * args.max_minutes and epoch + 1 < cfg.epochs:
+        if run.max_minutes and time.time() - t0 > 60.0 * run.max_minutes and epoch + 1 < cfg.epochs:
             log.warning("--max-minutes %g reached after epoch %d of %d; writing the model now (--resume "
-                        "continues)", args.max_minutes, epoch + 1, cfg.epochs)
+                        "continues)", run.max_minutes, epoch + 1, cfg.epochs)
             break
     if info.is_main:
         meta = {"train_config": to_dict(cfg), "participants": subjects,
-                "phantom_brains": {"n": n_brains, "seed": getattr(args, "phantom_brain_seed", None)},
-                "classifier_from": getattr(args, "classifier_from", None),
+                "phantom_brains": {"n": n_brains, "seed": run.phantom_brain_seed},
+                "classifier_from": run.classifier_from,
                 "used": [d.subject for d in data if not d.subject.startswith("grid")],
                 "slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "final": last,
                 "world_size": info.world_size, "device": device.type, "software_version": __version__}
         sha = save_model(model_dir, ema.module, clf, cfg.net, meta)
         (model_dir / "split.json").write_text(json.dumps({"train": meta["used"]}, indent=2) + "\n")
+        write_json(model_dir / config_file("train"), {"run": to_dict(run)})
         log.info("model written to %s (id %s)", model_dir, sha[:12])
     ddp.teardown(info)
     return 0

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from bids_fcd.bids import derivatives as d
+from bids_fcd.config import Environment
 from bids_fcd.postprocessing.clusters import NATIVE_COLUMNS, TABLE_COLUMNS
 
 
@@ -32,8 +33,7 @@ def test_sidecars_and_uris(tmp_path):
     assert d.bids_uri(tmp_path / "sub-01" / "anat" / "x.nii.gz", tmp_path) == "bids:raw:sub-01/anat/x.nii.gz"
 
 
-def test_dataset_description_names_no_local_path(tmp_path, monkeypatch):
-    monkeypatch.delenv("BIDS_FCD_CONTAINER", raising=False)
+def test_dataset_description_names_no_local_path(tmp_path):
     (tmp_path / "dataset_description.json").write_text("\ufeff" + json.dumps({"Name": "raw"}), encoding="utf-8")
     dd = d.dataset_description(tmp_path)
     assert dd["DatasetType"] == "derivative" and dd["GeneratedBy"][0]["Name"] == "bids-fcd"
@@ -41,8 +41,7 @@ def test_dataset_description_names_no_local_path(tmp_path, monkeypatch):
     assert dd["SourceDatasets"] == [{"URL": "bids:raw:", "Name": "raw"}]
     assert "Container" not in dd["GeneratedBy"][0], "no container claimed outside the image"
     (tmp_path / "dataset_description.json").write_text(json.dumps({"DatasetDOI": "doi:10.18112/openneuro.ds004199.v1.0.5"}))
-    monkeypatch.setenv("BIDS_FCD_CONTAINER", "docker")
-    dd = d.dataset_description(tmp_path)
+    dd = d.dataset_description(tmp_path, Environment.from_environ({"BIDS_FCD_CONTAINER": "docker"}))
     assert dd["SourceDatasets"][0]["DOI"] == "doi:10.18112/openneuro.ds004199.v1.0.5"
     assert dd["SourceDatasets"][0]["URL"] == "https://doi.org/10.18112/openneuro.ds004199.v1.0.5"
     assert dd["GeneratedBy"][0]["Container"]["Type"] == "docker"

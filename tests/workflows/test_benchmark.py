@@ -1,7 +1,7 @@
 import json
 import shutil
-from types import SimpleNamespace
 
+from bids_fcd.commands import BenchmarkConfig
 from bids_fcd.config import SamplerConfig
 from bids_fcd.evaluation.calibration import SIZE_GRID, Z_GRID
 from bids_fcd.workflows.benchmark import AUC_TIMESTEPS, run_benchmark
@@ -37,11 +37,12 @@ def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
     _all_controls(out / "ref-bids")
     shutil.copytree(work_dir, out / "work")       # reuse the preprocessing cache (keyed by content)
     shutil.copytree(work_dir, out / "ref-work")
-    args = SimpleNamespace(out=str(out), n_fcd=2, n_hc=1, phantom_seed=3, size="tiny", device="cpu",
-                           model=str(tiny_model), flair_only_model=None, sweeps=False, ablations=False,
-                           reference_bids=None, reference_seed=400, n_reference=3, max_fp_per_control=1.0, seed=0)
     sampler = SamplerConfig(noise_level=20, steps=5, guidance_scale=5.0, encoding="stochastic", draws=1)
-    assert run_benchmark(args, sampler) == 0
+    cfg = BenchmarkConfig(out=str(out), n_fcd=2, n_hc=1, phantom_seed=3, size="tiny", device="cpu",
+                          model=str(tiny_model), reference_seed=400, n_reference=3, max_fp_per_control=1.0,
+                          sampler=sampler)
+    assert run_benchmark(cfg) == 0
+    assert json.loads((out / "benchmark_config.json").read_text())["run"]["n_reference"] == 3
     doc = json.loads((out / "results.json").read_text())
     res = doc["results"]
     method = "method (stochastic, L=20, K=5, D=1, s=5)"

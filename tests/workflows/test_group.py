@@ -90,6 +90,8 @@ def test_group_level_files(cohort: tuple[Path, Path, dict[str, np.ndarray]], mon
     assert list(rows[0]) == list(group.ROW_COLUMNS)
     side = json.loads((out / "group_summary.json").read_text())
     assert all("Description" in side[c] for c in group.ROW_COLUMNS)  # a real sidecar of the TSV
+    run = json.loads((out / "group_config.json").read_text())["run"]  # the run's config beside its outputs
+    assert run["analysis_level"] == "group" and "env" in run
     det = json.loads((out / "group_detection.json").read_text())
     assert det["n_scored"] == 2 and det["n_controls"] == 2 and det["subject_sensitivity"] == 1.0
     froc = det["free_response"]

@@ -27,6 +27,8 @@ def test_reference_inside_a_model_and_a_participant_run_against_it(phantom, tiny
     assert "reference/reference.nii.gz" in listed and "reference/reference.json" in listed
     loaded = load_reference(model / "reference")
     assert loaded.ref.n == 3
+    run = json.loads((model / "reference" / "reference_config.json").read_text())
+    assert run["run"]["participant_label"] == ["00001", "00002", "00003"] and run["run"]["sampler"]["noise_level"] == 20
     assert loaded.meta["participants"] == ["00001", "00002", "00003"]
     assert loaded.meta["sampler"]["draws"] == 1 and loaded.meta["sampler"]["encoding"] == "stochastic"
     assert loaded.post is not None and loaded.post.min_cluster_mm3 <= 150
