@@ -79,3 +79,63 @@ def report_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         LOBES, (0.1, 0.5, 0.1, 0.1, 0.1, 0.1), strict=True)), seed=1)
     write_participant_report(root, dataclasses.replace(control, subject="02"))
     return root
+
+
+def make_anatomical_inputs(grid: GridConfig | None = None, lesion_mm: tuple[float, float, float] = (-30.0, 10.0, 30.0),
+                           seed: int = 0) -> ReportInputs:
+    """Report inputs with real anatomy at the default 2 mm grid (or ``grid``): nilearn's MNI152 T1
+    as the T1w, a FLAIR-like contrast from its grey/white-matter maps (grey brighter, CSF dark), a
+    pseudo-healthy FLAIR with its own noise, smooth noise as z and a lesion blob at ``lesion_mm``.
+    For the page weight, the load time and the screenshots (closer to a real participant than the
+    ellipsoid of :func:`make_inputs`)."""
+    import dataclasses
+
+    from scipy import ndimage
+
+    from bids_fcd.atlas import load_template
+
+    grid = grid or GridConfig()
+    aff, shape = grid_affine(grid)
+    tpl = load_template(resolution=1)
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), 0).reshape(3, -1).astype(float)
+    xyz = aff[:3, :3] @ ijk + aff[:3, 3:4]
+
+    def sample(img: object) -> np.ndarray:
+        inv = np.linalg.inv(img.affine)  # type: ignore[attr-defined]
+        vox = inv[:3, :3] @ xyz + inv[:3, 3:4]
+        return ndimage.map_coordinates(np.asarray(img.dataobj, np.float32), vox, order=1).reshape(shape)  # type: ignore[attr-defined]
+
+    t1, gm, wm, brain = (sample(tpl[k]) for k in ("t1", "gm", "wm", "mask"))
+    mask = brain > 0.5
+    rng = np.random.default_rng(seed)
+
+    def normalise(v: np.ndarray) -> np.ndarray:  # brain p1 -> -1, p50 -> 0.6, background -1 (the product's)
+        p1, p50 = np.percentile(v[mask], [1, 50])
+        return np.where(mask, -1 + (v - p1) * 1.6 / (p50 - p1), -1).astype(np.float32)
+
+    dist = np.linalg.norm(xyz.T.reshape(*shape, 3) - np.asarray(lesion_mm), axis=-1)
+    flair = normalise(60 * gm + 40 * wm + 10 + rng.normal(0, 4, shape) + 30 * (dist < 8) * mask)
+    pseudo = normalise(60 * gm + 40 * wm + 10 + rng.normal(0, 4, shape))
+    z = np.where(mask, 2.2 * ndimage.gaussian_filter(rng.normal(0, 1, shape), 1.0) + 7 * np.exp(-(dist / 7) ** 2),
+                 0).astype(np.float32)
+    labels, clusters = find_clusters(z, aff, 3.0, 100.0, 20)
+    return dataclasses.replace(make_inputs(lesion_mm=None, with_roi=False, grid=grid), t1w=normalise(t1 + rng.normal(
+        0, 3, shape)), flair=flair, pseudo=pseudo, z=z, mask=mask, labels=labels, roi=(dist < 8) & mask,
+        clusters=[c.row() for c in clusters])
+
+
+@pytest.fixture(scope="session")
+def anatomical_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OUTPUT_DIR/sub-01.html of :func:`make_anatomical_inputs` with its assets (figures not drawn:
+    for the viewer only)."""
+    from bids_fcd.reports import participant as rp
+    from bids_fcd.reports import viewer
+
+    root = tmp_path_factory.mktemp("anatomy")
+    data = make_anatomical_inputs()
+    viewer.install_assets(root)
+    page = rp.report_path(root, data.subject, None)
+    rows = rp.table_rows(data, [True] * len(data.clusters))
+    page.write_text(rp.render_participant(root, data, rp.figure_paths(root, data.subject, None), rows, {}),
+                    encoding="utf-8")
+    return page

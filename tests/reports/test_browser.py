@@ -229,11 +229,12 @@ def test_viewer_loads_offline_and_follows_the_cluster_links(pages: dict[str, Pat
     assert got["threshold"] == f"{float(got['threshold_max']):.1f}" != "3.0"
 
 
-def test_viewer_screenshot_is_not_blank(pages: dict[str, Path], tmp_path: Path) -> None:
+def test_viewer_screenshot_is_not_blank(anatomical_page: Path, tmp_path: Path) -> None:
+    """The viewer on the 2 mm page with anatomy (the docs' screenshot)."""
     from PIL import Image
 
     _chromium()
-    page = pages["patient"]
+    page = anatomical_page
     shot = page.with_name(".shot-viewer.html")
     shot.write_text(page.read_text(encoding="utf-8").replace("<head>", "<head>" + VIEWER_ONLY, 1),
                     encoding="utf-8")
@@ -286,21 +287,11 @@ def test_without_its_scripts_the_page_says_why(pages: dict[str, Path], tmp_path:
 LOAD_BOUND_MS = 30_000
 
 
-def test_viewer_load_time_at_the_2mm_grid(tmp_path: Path) -> None:
+def test_viewer_load_time_at_the_2mm_grid(anatomical_page: Path) -> None:
     """The page at the default grid, on the real clock (not the virtual time of the other tests)."""
-    from bids_fcd.config import GridConfig
-    from bids_fcd.reports import participant as rp
-    from bids_fcd.reports import viewer
     from tests.reports.cdp import time_viewer
-    from tests.reports.conftest import make_inputs
 
-    binary = _chromium()
-    data = make_inputs(grid=GridConfig())
-    viewer.install_assets(tmp_path)
-    page = rp.report_path(tmp_path, data.subject, None)
-    page.write_text(rp.render_participant(tmp_path, data, rp.figure_paths(tmp_path, data.subject, None),
-                                          rp.table_rows(data, [True] * len(data.clusters)), {}), encoding="utf-8")
-    got = time_viewer(page, binary)
-    logging.getLogger(__name__).info("viewer at the 2 mm grid (%d bytes): %s", page.stat().st_size, got)
+    got = time_viewer(anatomical_page, _chromium())
+    logging.getLogger(__name__).info("viewer at the 2 mm grid (%d bytes): %s", anatomical_page.stat().st_size, got)
     assert got["state"] == "loaded", got
     assert 0 < got["viewer_ms"] <= got["page_ms"] < LOAD_BOUND_MS
