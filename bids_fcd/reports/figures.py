@@ -34,7 +34,7 @@ DPI = 90
 
 
 @contextmanager
-def _pyplot() -> Iterator[Any]:
+def pyplot() -> Iterator[Any]:
     """matplotlib.pyplot on the Agg backend, with nilearn's chatter (empty contours …) silenced."""
     import matplotlib
 
@@ -62,7 +62,7 @@ def as_image(arr: np.ndarray, affine: np.ndarray):  # noqa: ANN201 - nibabel ima
     return nib.Nifti1Image(np.asarray(arr, np.float32), affine)
 
 
-def _window(vol: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+def grey_window(vol: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
     """Grey window of a normalised image: -1 (background) to the brain's 99.5th percentile."""
     vals = vol[mask] if mask is not None and mask.any() else vol[vol > -1]
     hi = float(np.percentile(vals, 99.5)) if vals.size else 1.0
@@ -87,7 +87,7 @@ def _save(fig: Any, path: Path) -> None:
     fig.savefig(path, dpi=DPI, facecolor=fig.get_facecolor())
 
 
-def _contours(display: Any, img: Any, colour: str, width: float = 1.0, style: str = "solid") -> None:
+def contours(display: Any, img: Any, colour: str, width: float = 1.0, style: str = "solid") -> None:
     display.add_contours(img, levels=[0.5], colors=[colour], linewidths=width, linestyles=style)
 
 
@@ -103,9 +103,9 @@ def qc_outline_figure(path: Path, background: np.ndarray, affine: np.ndarray, ma
     """
     from nilearn import plotting
 
-    vmin, vmax = _window(background, mask)
+    vmin, vmax = grey_window(background, mask)
     bg = as_image(background, affine)
-    with _pyplot() as plt:
+    with pyplot() as plt:
         fig = plt.figure(figsize=(12, 6.6), facecolor=FIG_BG)
         fig.suptitle(title, color=TEXT, fontsize=11, y=0.995)
         for row, (mode, axis) in enumerate((("z", 2), ("y", 1), ("x", 0))):
@@ -114,7 +114,7 @@ def qc_outline_figure(path: Path, background: np.ndarray, affine: np.ndarray, ma
                                    axes=rect, black_bg=True, vmin=vmin, vmax=vmax, dim=0, annotate=True,
                                    draw_cross=False, colorbar=False)
             for img, colour in outlines:
-                _contours(d, img, colour, 0.9)
+                contours(d, img, colour, 0.9)
         _save(fig, path)
         plt.close(fig)
 
@@ -155,7 +155,7 @@ def cluster_figure(path: Path, data: Any, views: Sequence[tuple[str, tuple[float
 
     aff = data.affine
     flair, pseudo = as_image(data.flair, aff), as_image(data.pseudo, aff)
-    vmin, vmax = _window(data.flair, data.mask)
+    vmin, vmax = grey_window(data.flair, data.mask)
     zpos = np.where(data.z > data.z_threshold, data.z, 0.0).astype(np.float32)
     zmax = float(max(np.max(zpos), data.z_threshold + 1.0))
     zimg = as_image(zpos, aff)
@@ -164,7 +164,7 @@ def cluster_figure(path: Path, data: Any, views: Sequence[tuple[str, tuple[float
     n = len(views)
     row_h, head = 2.35, 0.42
     height = n * (3 * row_h + head)
-    with _pyplot() as plt:
+    with pyplot() as plt:
         fig = plt.figure(figsize=(9.6, height), facecolor=FIG_BG)
         for b, (title, cut) in enumerate(views):
             top = 1.0 - b * (3 * row_h + head) / height
@@ -188,7 +188,7 @@ def cluster_figure(path: Path, data: Any, views: Sequence[tuple[str, tuple[float
                     _colorbar(fig, (0.945, y0 + 0.1 * row_h / height, 0.014, 0.75 * row_h / height), cmap,
                               data.z_threshold, zmax)
                 if roi is not None:
-                    _contours(d, roi, LESION_COLOUR, 1.3)
+                    contours(d, roi, LESION_COLOUR, 1.3)
         _save(fig, path)
         plt.close(fig)
 
@@ -217,7 +217,7 @@ def glass_brain_figure(path: Path, data: Any, peaks_mm: Sequence[tuple[float, fl
     from nilearn import plotting
 
     zc = np.where(data.labels > 0, data.z, 0.0).astype(np.float32)
-    with _pyplot() as plt:
+    with pyplot() as plt:
         fig = plt.figure(figsize=(8.4, 2.9), facecolor=FIG_BG)
         if zc.max() > 0:
             d = plotting.plot_glass_brain(as_image(zc, data.affine), display_mode="ortho", figure=fig, black_bg=True,
@@ -237,7 +237,7 @@ def glass_brain_figure(path: Path, data: Any, peaks_mm: Sequence[tuple[float, fl
 
 def lobe_bar_figure(path: Path, probabilities: dict[str, float], names: dict[str, str]) -> None:
     """Horizontal bars of the lobe classifier's probabilities; the largest highlighted."""
-    with _pyplot() as plt:
+    with pyplot() as plt:
         keys = list(probabilities)
         vals = [float(probabilities[k]) for k in keys]
         best = int(np.argmax(vals)) if vals else -1
@@ -265,7 +265,7 @@ def froc_figure_svg(froc: dict[str, Any], operating_threshold: float) -> str:
     per control, top-cluster and any-cluster hits; the run's threshold marked."""
     import io
 
-    with _pyplot() as plt:
+    with pyplot() as plt:
         fig, ax = plt.subplots(figsize=(6.0, 4.0), facecolor=FIG_BG)
         ax.set_facecolor(FIG_BG)
         x = np.asarray(froc["fp_per_control"], float)

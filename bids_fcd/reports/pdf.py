@@ -71,7 +71,7 @@ def write_participant_pdf(path: Path, data: Any, rows: Sequence[dict[str, Any]],
     roi = (figures.as_image(data.roi, aff) if data.roi is not None and np.asarray(data.roi).any() else None)
     cmap = figures.overlay_cmap()
     W, H = A4_INCHES
-    with figures._pyplot() as plt, matplotlib.rc_context({"pdf.fonttype": 42, "font.size": 8}):
+    with figures.pyplot() as plt, matplotlib.rc_context({"pdf.fonttype": 42, "font.size": 8}):
         from matplotlib.backends.backend_pdf import PdfPages
 
         fig = plt.figure(figsize=A4_INCHES, facecolor="white")
@@ -93,7 +93,7 @@ def write_participant_pdf(path: Path, data: Any, rows: Sequence[dict[str, Any]],
                                        vmin=data.z_threshold, vmax=zmax, symmetric_cbar=False, colorbar=False,
                                        dim=-0.3, draw_cross=False, annotate=True, resampling_interpolation="nearest")
             if roi is not None:
-                figures._contours(d, roi, figures.BLUE, 1.0)
+                figures.contours(d, roi, figures.BLUE, 1.0)
             cax = fig.add_axes((0.9, y - (row_h - 0.1) / H, 0.015, (row_h - 0.4) / H))
             from matplotlib.cm import ScalarMappable
             from matplotlib.colors import Normalize

@@ -101,11 +101,12 @@ def volumes(data: Any) -> list[Volume]:
     flair, pseudo, t1w = (np.asarray(v, np.float32) for v in (data.flair, data.pseudo, data.t1w))
     z = np.asarray(data.z, np.float32)
     labels = np.asarray(data.labels)
-    lo, hi = figures._window(flair, mask)  # the figures' grey window, so both views agree
-    t_lo, t_hi = figures._window(t1w, mask)
+    lo, hi = figures.grey_window(flair, mask)  # the figures' grey window, so both views agree
+    t_lo, t_hi = figures.grey_window(t1w, mask)
+    images = (("flair", "FLAIR", flair, lo, hi), ("pseudo", "pseudo-healthy FLAIR", pseudo, lo, hi),
+              ("t1w", "T1w", t1w, t_lo, t_hi))
     out = [Volume(k, lab, "background", _b64(nifti_gz(v, aff, np.uint8)), wl, wh, quantisation_step(v, np.uint8))
-           for k, lab, v, wl, wh in (("flair", "FLAIR", flair, lo, hi), ("pseudo", "pseudo-healthy FLAIR", pseudo, lo,
-                                                                            hi), ("t1w", "T1w", t1w, t_lo, t_hi))]
+           for k, lab, v, wl, wh in images]
     zmax = float(max(np.max(z) if z.size else 0.0, float(data.z_threshold) + 1.0))
     out.append(Volume("z", "z-map", "overlay", _b64(nifti_gz(z, aff, np.int16)), float(data.z_threshold), zmax,
                       quantisation_step(z, np.int16)))
