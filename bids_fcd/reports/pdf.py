@@ -26,6 +26,8 @@ A4_INCHES = (8.27, 11.69)
 MAX_TABLE_ROWS = 8
 #: Relative widths of the printed table's columns (:func:`table_cells`).
 COL_WIDTHS = (0.06, 0.06, 0.14, 0.11, 0.07, 0.28, 0.28)
+#: Height of one cluster's three-plane view (inches): at most, and below which the page is crowded.
+MAX_VIEW_INCHES, MIN_VIEW_INCHES = 1.65, 1.0
 #: Characters per line of the methods paragraph at its font size.
 METHODS_WRAP = 150
 INK, MUTED, WARN_BG, WARN_EDGE = "#111111", "#555555", "#fff1d6", figures.ORANGE
@@ -84,7 +86,13 @@ def write_participant_pdf(path: Path, data: Any, rows: Sequence[dict[str, Any]],
         y -= (0.30 + 0.14 * banner.count("\n") + 0.14 * (len(banner) // 120)) / H
         fig.text(0.05, y, textwrap.fill(summary, 125), fontsize=8.5, color=INK, va="top")
         y -= (0.22 + 0.14 * (len(summary) // 125)) / H
-        row_h = 1.65
+        # What follows the views, in inches: the table (header + rows + an overflow line), the
+        # methods (heading + wrapped lines at 6.2 pt x 1.25) and the footer; the views get the rest.
+        head, cells = table_cells(rows, names)
+        methods_wrapped = textwrap.fill(methods_text, METHODS_WRAP)
+        below = ((0.2 * (len(cells) + 1) + 0.3 if cells else 0.25) + 0.3 + 0.108 * (methods_wrapped.count("\n") + 1)
+                 + 0.75)
+        row_h = min(MAX_VIEW_INCHES, (y * H - below) / max(len(views), 1) - 0.3)
         for title, cut in views:
             fig.text(0.05, y, title, fontsize=8.5, weight="bold", color=INK, va="top")
             rect = (0.04, y - (row_h + 0.12) / H, 0.84, row_h / H)
@@ -100,7 +108,6 @@ def write_participant_pdf(path: Path, data: Any, rows: Sequence[dict[str, Any]],
 
             fig.colorbar(ScalarMappable(Normalize(data.z_threshold, zmax), cmap), cax=cax).set_label("z")
             y -= (row_h + 0.3) / H
-        head, cells = table_cells(rows, names)
         if cells:
             n = len(cells) + 1
             height = 0.2 * n / H
@@ -123,14 +130,13 @@ def write_participant_pdf(path: Path, data: Any, rows: Sequence[dict[str, Any]],
             fig.text(0.05, y, "No cluster above threshold.", fontsize=8.5, color=INK, va="top")
             y -= 0.25 / H
         fig.text(0.05, y - 0.05 / H, "Methods", fontsize=9, weight="bold", color=INK, va="top")
-        fig.text(0.05, y - 0.25 / H, textwrap.fill(methods_text, METHODS_WRAP), fontsize=6.2, color=INK, va="top",
-                 linespacing=1.25)
+        fig.text(0.05, y - 0.25 / H, methods_wrapped, fontsize=6.2, color=INK, va="top", linespacing=1.25)
         fig.text(0.05, 0.3 / H, textwrap.fill(
             f"Model {data.model_name} ({data.model_sha256[:12]}). Research software: not for clinical decisions. "
             f"The page {data.prefix}.html in the output directory has every cluster, the interactive viewer, quality "
             "control and provenance.", 160), fontsize=6.5, color=MUTED, va="bottom")
-        if y < 1.6 / H:
-            log.warning("%s: the PDF summary is crowded (content reaches %.1f in from the bottom)", data.prefix, y * H)
+        if row_h < MIN_VIEW_INCHES:
+            log.warning("%s: the PDF summary is crowded (views %.1f in high)", data.prefix, row_h)
         path.parent.mkdir(parents=True, exist_ok=True)
         with deriv.atomic_path(path) as tmp:
             with PdfPages(tmp, metadata={"CreationDate": None, "ModDate": None, "Title": f"{data.prefix} bids-fcd",

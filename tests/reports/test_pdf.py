@@ -93,3 +93,18 @@ def test_a_failed_pdf_is_reported_and_the_page_kept(tmp_path: Path, monkeypatch:
     assert page in err.value.written and not pdf_path(tmp_path, "01", None).exists()
     text = page.read_text()
     assert "disk full" in text and "id='report-pdf'" not in text
+
+
+def test_three_clusters_and_a_long_table_fit_the_page(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = make_inputs(extra_blobs=((20.0, -62.0, -40.0), (40.0, -20.0, -10.0)))
+    rows = rp.table_rows(data, [True] * len(data.clusters)) * 4  # 12 rows: 8 printed, the rest counted
+    views = [(f"Cluster {i + 1}", p) for i, p in enumerate(rp.cluster_peaks(data.labels, data.z, data.affine, 3))]
+    assert len(views) == 3
+    out = tmp_path / "long.pdf"
+    with caplog.at_level("WARNING"):
+        write_participant_pdf(out, data, rows, views, rp.summary_text(data, rows), rp.banner_text(data),
+                              rp.methods_text(data), rp.LOBE_NAMES)
+    assert "crowded" not in caplog.text
+    assert _pages(out) == 1
+    text = _text(out)
+    assert f"and {len(rows) - 8} more cluster(s)" in text and "Methods" in text
