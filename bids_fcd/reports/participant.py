@@ -73,6 +73,9 @@ class ReportInputs:
     ``center_native_x/y/z``). ``affine``: (4, 4)
     voxel → MNI152NLin2009aSym mm. ``reference``: {"path", "n", "age_range", "dataset"} or None.
     ``settings``: flat run settings (see :func:`bids_fcd.reports.methods.setting` for the keys read).
+    ``native_mm``: optional (3, X, Y, Z) float32, each grid voxel's position in the T1w's scanner mm
+    (the template → T1w transform applied to the voxel centres; NaN where undefined): the viewer then
+    reads out scanner mm beside template mm.
     """
 
     subject: str
@@ -94,6 +97,7 @@ class ReportInputs:
     model_dir: Path
     reference: dict[str, object] | None
     settings: dict[str, object]
+    native_mm: np.ndarray | None = None
 
     @property
     def prefix(self) -> str:

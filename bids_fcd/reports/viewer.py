@@ -92,7 +92,9 @@ def quantisation_step(arr: np.ndarray, dtype: type) -> float:
 def volumes(data: Any) -> list[Volume]:
     """The embedded volumes of a :class:`~bids_fcd.reports.participant.ReportInputs`, in NiiVue's
     layer order: FLAIR, pseudo-healthy FLAIR, T1w (backgrounds, one shown at a time), z-map
-    (overlay), clusters (outlines), and the ground-truth lesion (outline) where one exists.
+    (overlay), clusters (outlines), the ground-truth lesion (outline) where one exists, and, where
+    ``data.native_mm`` is given, its three scanner-mm coordinates (never drawn, only read out; int16,
+    steps of about 0.003 mm over a 200 mm field).
 
     FLAIR and pseudo-healthy share the FLAIR's grey window so that they compare directly.
     """
@@ -116,6 +118,17 @@ def volumes(data: Any) -> list[Volume]:
     if data.roi is not None and np.asarray(data.roi).any():
         out.append(Volume("lesion", "lesion mask", "label",
                           _b64(nifti_gz(np.asarray(data.roi, bool), aff, np.uint8, label=True)), 0.0, 1.0, 1.0))
+    native = getattr(data, "native_mm", None)
+    if native is not None:
+        native = np.asarray(native, np.float32)
+        if native.shape != (3, *np.shape(flair)):
+            raise ValueError(f"native_mm has shape {native.shape}, expected (3, *{np.shape(flair)}): one scanner-mm "
+                             "coordinate per axis and grid voxel")
+        for axis, name in enumerate("xyz"):
+            comp = np.nan_to_num(native[axis], nan=0.0)
+            out.append(Volume(f"native_{name}", f"T1w scanner {name} (mm)", "coordinate",
+                              _b64(nifti_gz(comp, aff, np.int16)), float(comp.min()), float(comp.max()),
+                              quantisation_step(comp, np.int16)))
     return out
 
 

@@ -15,6 +15,8 @@ from bids_fcd.reports.participant import ReportInputs
 ROOT = Path(__file__).resolve().parents[2]
 PHANTOM_MODEL = ROOT / "models" / "phantom-default"
 GRID = GridConfig(shape=(56, 48), spacing_mm=3.0, center_mm=(0.0, -18.0), z_min_mm=-50.0, z_max_mm=67.0)
+#: The tests' "T1w scanner" space: template mm shifted by this (mm), NaN outside the brain.
+NATIVE_SHIFT_MM = (1.0, -2.0, 3.0)
 
 
 def make_inputs(lesion_mm: tuple[float, float, float] | None = (-30.0, 10.0, 30.0), with_roi: bool = True,
@@ -48,6 +50,7 @@ def make_inputs(lesion_mm: tuple[float, float, float] | None = (-30.0, 10.0, 30.
         labels=labels, roi=roi, clusters=[{**c.row(), "native_center_x": c.center_mm[0] + 1.0,
                                            "native_center_y": c.center_mm[1] - 2.0, "native_center_z": 12.5,
                                            "native_size_mm3": 1.0} for c in clusters], lobe_probabilities=probs, z_threshold=3.0,
+        native_mm=np.where(mask, np.moveaxis(xyz + np.asarray(NATIVE_SHIFT_MM), -1, 0), np.nan).astype(np.float32),
         min_cluster_mm3=100.0, model_name=model_name, model_sha256="ab" * 32, model_dir=model_dir,
         reference={"path": "phantom-default/reference", "n": 20, "age_range": "20-60", "dataset": "phantom seed 400"},
         settings={"encoding": "stochastic", "noise_level": 300, "steps": 3, "draws": 2, "guidance_scale": 20.0,
@@ -121,7 +124,9 @@ def make_anatomical_inputs(grid: GridConfig | None = None, lesion_mm: tuple[floa
     labels, clusters = find_clusters(z, aff, 3.0, 100.0, 20)
     return dataclasses.replace(make_inputs(lesion_mm=None, with_roi=False, grid=grid), t1w=normalise(t1 + rng.normal(
         0, 3, shape)), flair=flair, pseudo=pseudo, z=z, mask=mask, labels=labels, roi=(dist < 8) & mask,
-        clusters=[c.row() for c in clusters])
+        clusters=[c.row() for c in clusters],
+        native_mm=np.where(mask, xyz.reshape(3, *shape) + np.reshape(NATIVE_SHIFT_MM, (3, 1, 1, 1)), np.nan).astype(
+            np.float32))
 
 
 @pytest.fixture(scope="session")

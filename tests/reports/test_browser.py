@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from bids_fcd.reports.group import write_group_report
+from tests.reports.conftest import NATIVE_SHIFT_MM
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -180,7 +181,8 @@ window.addEventListener('load', function () {
     if (i < 0) { controls(); return; }
     rows[i].click();
     setTimeout(function () {
-      out.jumps.push({target: rows[i].getAttribute('data-peak-mm'), crosshair: v.getAttribute('data-crosshair-mm')});
+      out.jumps.push({target: rows[i].getAttribute('data-peak-mm'), crosshair: v.getAttribute('data-crosshair-mm'),
+                      scanner: v.getAttribute('data-scanner-mm')});
       jump(rows, i - 1); }, 100);
   }
   (function poll() {
@@ -204,7 +206,7 @@ def _mm(text: str | None) -> np.ndarray:
     return np.array([float(v) for v in text.split()])
 
 
-@pytest.mark.parametrize("kind,n_volumes", [("patient", 6), ("control", 5)])
+@pytest.mark.parametrize("kind,n_volumes", [("patient", 9), ("control", 8)])
 def test_viewer_loads_offline_and_follows_the_cluster_links(pages: dict[str, Path], kind: str, n_volumes: int,
                                                             tmp_path: Path) -> None:
     _chromium()
@@ -222,10 +224,12 @@ def test_viewer_loads_offline_and_follows_the_cluster_links(pages: dict[str, Pat
         np.testing.assert_allclose(_mm(got["start"]), _mm(got["jumps"][-1]["target"]), atol=0.051)
         for j in got["jumps"]:
             np.testing.assert_allclose(_mm(j["crosshair"]), _mm(j["target"]), atol=0.051)
+            np.testing.assert_allclose(_mm(j["scanner"]), _mm(j["target"]) + NATIVE_SHIFT_MM, atol=0.06)
         assert not np.allclose(_mm(got["jumps"][0]["crosshair"]), _mm(got["jumps"][1]["crosshair"]))
     else:
         assert got["jumps"] == [] and got["start"]  # no cluster: starts at the highest z
     assert "pseudo-healthy FLAIR" in got["readout"] and "template mm" in got["readout"]
+    assert "T1w scanner mm" in got["readout"]
     assert got["threshold"] == f"{float(got['threshold_max']):.1f}" != "3.0"
 
 

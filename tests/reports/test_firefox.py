@@ -91,10 +91,10 @@ def test_viewer_in_firefox(report_root: Path, firefox: tuple[str, int], tmp_path
     got = json.loads(res.stdout.strip().splitlines()[-1]) if res.stdout.strip() else {"failed": res.stderr}
     assert "failed" not in got, got
     assert got["state"] == "loaded", got
-    assert got["volumes"] == 6
+    assert got["volumes"] == 9
     errors = [e for e in got["logs"] if e["level"] == "error"]
     assert errors == []
-    assert any(e["text"].startswith("bids-fcd viewer: 6 volumes loaded in ") for e in got["logs"])
+    assert any(e["text"].startswith("bids-fcd viewer: 9 volumes loaded in ") for e in got["logs"])
     assert len(got["jumps"]) == 2
     for j in got["jumps"]:
         np.testing.assert_allclose([float(v) for v in j["crosshair"].split()], [float(v) for v in j["target"].split()],

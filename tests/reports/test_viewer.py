@@ -32,7 +32,11 @@ def _decode(vol: viewer.Volume) -> nib.Nifti1Image:
 def test_embedded_volumes_read_back_as_the_arrays() -> None:
     data = make_inputs()
     vols = {v.key: v for v in viewer.volumes(data)}
-    assert list(vols) == ["flair", "pseudo", "t1w", "z", "clusters", "lesion"]
+    assert list(vols) == ["flair", "pseudo", "t1w", "z", "clusters", "lesion", "native_x", "native_y", "native_z"]
+    native = np.stack([_decode(vols[f"native_{a}"]).get_fdata() for a in "xyz"])
+    inside = np.asarray(data.mask, bool)
+    assert data.native_mm is not None
+    assert np.abs(native[:, inside] - data.native_mm[:, inside]).max() <= max(vols["native_x"].step, 0.01)
     for key, arr, dtype in (("flair", data.flair, np.uint8), ("pseudo", data.pseudo, np.uint8),
                             ("t1w", data.t1w, np.uint8), ("z", data.z, np.int16)):
         img = _decode(vols[key])
@@ -50,7 +54,7 @@ def test_embedded_volumes_read_back_as_the_arrays() -> None:
 def test_a_control_has_no_lesion_layer_and_equal_input_gives_equal_bytes() -> None:
     control = make_inputs(lesion_mm=None, with_roi=False, seed=1)
     a, b = viewer.volumes(control), viewer.volumes(control)
-    assert [v.key for v in a] == ["flair", "pseudo", "t1w", "z", "clusters"]
+    assert [v.key for v in a] == ["flair", "pseudo", "t1w", "z", "clusters", "native_x", "native_y", "native_z"]
     assert [v.base64 for v in a] == [v.base64 for v in b]
 
 
@@ -112,3 +116,13 @@ def test_a_failed_viewer_is_reported_and_the_page_kept(tmp_path: Path, monkeypat
     text = page.read_text()
     assert "no room for the volumes" in text and "bids-fcd-viewer-config" not in text
     assert len(re.findall(r"<img ", text)) == 5  # the static figures are all there
+
+
+def test_native_coordinates_of_the_wrong_shape_are_refused() -> None:
+    import dataclasses
+
+    data = make_inputs()
+    assert data.native_mm is not None
+    with pytest.raises(ValueError, match="native_mm has shape"):
+        viewer.volumes(dataclasses.replace(data, native_mm=data.native_mm[:2]))
+    assert "native_x" not in [v.key for v in viewer.volumes(dataclasses.replace(data, native_mm=None))]

@@ -8,6 +8,7 @@
  *   data-volumes-loaded  number of volumes NiiVue holds
  *   data-load-ms         time from start to the first drawn frame (ms)
  *   data-crosshair-mm    crosshair position "x y z" in template mm (updated on every move)
+ *   data-scanner-mm      the same point in the T1w's scanner mm, where the page carries it
  * and logs "bids-fcd viewer: N volumes loaded in T ms" once loaded.
  */
 (function () {
@@ -81,25 +82,38 @@
     return document.getElementById('viewer-background').value;
   }
 
+  function triple(v) {
+    return v.map(function (c) { return fmt(c, 1); });
+  }
+
   function onLocation(loc) {
     var mm = [loc.mm[0], loc.mm[1], loc.mm[2]];
-    root.setAttribute('data-crosshair-mm', mm.map(function (v) { return fmt(v, 1); }).join(' '));
-    var parts = ['template mm (' + mm.map(function (v) { return fmt(v, 1); }).join(', ') + ')',
-      'voxel [' + loc.vox.join(', ') + ']'];
+    root.setAttribute('data-crosshair-mm', triple(mm).join(' '));
+    var parts = ['template mm (' + triple(mm).join(', ') + ')'];
+    var native = {};
+    var here = [];
     var bg = background();
     loc.values.forEach(function (v) {
       var key = byName[v.name];
-      if (key === bg) {
-        parts.push(vols[key].label + ' ' + fmt(v.value, 2));
+      if (key && key.indexOf('native_') === 0) {
+        native[key] = v.value;
+      } else if (key === bg) {
+        here.push(vols[key].label + ' ' + fmt(v.value, 2));
       } else if (key === 'z') {
-        parts.push('z ' + fmt(v.value, 2));
+        here.push('z ' + fmt(v.value, 2));
       } else if (key === 'clusters') {
-        parts.push(v.value > 0 ? 'cluster ' + Math.round(v.value) : 'no cluster');
+        here.push(v.value > 0 ? 'cluster ' + Math.round(v.value) : 'no cluster');
       } else if (key === 'lesion' && v.value > 0) {
-        parts.push('in the lesion mask');
+        here.push('in the lesion mask');
       }
     });
-    readout.textContent = parts.join(' · ');
+    if ('native_x' in native) {
+      var scanner = triple([native.native_x, native.native_y, native.native_z]);
+      root.setAttribute('data-scanner-mm', scanner.join(' '));
+      parts.push('T1w scanner mm (' + scanner.join(', ') + ')');
+    }
+    parts.push('voxel [' + loc.vox.join(', ') + ']');
+    readout.textContent = parts.concat(here).join(' · ');
   }
 
   function moveTo(mm) {
@@ -177,7 +191,7 @@
         colormap: v.kind === 'overlay' ? 'bids_fcd_overlay' : 'gray',
         cal_min: v.cal_min,
         cal_max: v.cal_max,
-        opacity: v.kind === 'background' && i > 0 ? 0 : (v.kind === 'overlay' ? 0.8 : 1),
+        opacity: (v.kind === 'background' && i > 0) || v.kind === 'coordinate' ? 0 : (v.kind === 'overlay' ? 0.8 : 1),
         colorbarVisible: v.kind === 'overlay'
       });
     }));
@@ -198,7 +212,9 @@
     var ms = Math.round(performance.now() - t0);
     root.setAttribute('data-volumes-loaded', String(nv.volumes.length));
     root.setAttribute('data-load-ms', String(ms));
-    setState('loaded', 'Interactive viewer: ' + nv.volumes.length + ' volumes (' + cfg.space + ').');
+    var shown = cfg.volumes.filter(function (v) { return v.kind !== 'coordinate'; }).length;
+    setState('loaded', 'Interactive viewer: ' + shown + ' layers in ' + cfg.space +
+      (vols.native_x ? '; the read-out also gives T1w scanner mm.' : '.'));
     console.log('bids-fcd viewer: ' + nv.volumes.length + ' volumes loaded in ' + ms + ' ms');
   }
 
