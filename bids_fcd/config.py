@@ -376,8 +376,10 @@ def _resolved_types(cls: type) -> dict[str, Any]:
 
 
 def save_json(cfg: Any, path: str | Path) -> None:
-    """Write a config dataclass as indented JSON."""
-    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    """Write a config dataclass as indented JSON (atomically)."""
+    from bids_fcd.io import write_json
+
+    write_json(Path(path), to_dict(cfg))
 
 
 def load_json(cls: type[T], path: str | Path) -> T:

@@ -3,21 +3,20 @@
 :func:`derivative_path` is the one function that turns BIDS entities into a file name; nothing
 else in the package builds derivative names. :data:`SIDECARS` and :data:`COLUMNS` are the tables
 sidecar contents come from (design.md §6.11). Every file is written through a temporary name in
-the same folder and renamed (:func:`atomic_path`), so a crash never leaves half a file.
+the same folder and renamed (:func:`bids_fcd.io.atomic_path`), so a crash never leaves half a file.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bids_fcd import CODE_URL, __version__
 from bids_fcd.config import Environment
+from bids_fcd.io import atomic_path as atomic_path  # re-exported: the reports write through it
+from bids_fcd.io import write_json, write_text
 
 SPACE = "MNI152NLin2009aSym"
 #: Entity order in derivative names (BIDS: sub, ses, from, to, mode, space, res, stat, desc).
@@ -197,32 +196,3 @@ def write_dataset_files(out_dir: Path, bids_dir: Path, env: Environment | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "dataset_description.json", dataset_description(bids_dir, env))
     write_text(out_dir / ".bidsignore", "\n".join(BIDSIGNORE) + "\n")
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary name beside ``path``; on success rename it to ``path``, on error remove it.
-
-    The temporary name is unique per call, so two processes writing the same file never mix bytes:
-    the last rename wins and either version is whole.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    name = path.name
-    ext = next((e for e in (".nii.gz", ".nii", ".tsv", ".json", ".mat", ".html", ".svg", ".png") if name.endswith(e)), "")
-    tmp = path.with_name(f".{name[: len(name) - len(ext)]}.{uuid.uuid4().hex[:8]}.tmp{ext}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` atomically (:func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Indented JSON, written atomically."""
-    write_text(path, json.dumps(data, indent=2) + "\n")

@@ -7,7 +7,6 @@ config, the software version and free-form training metadata.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 
 from bids_fcd import __version__
 from bids_fcd.config import NetConfig, PostConfig, from_dict, to_dict
+from bids_fcd.io import atomic_path, sha256_bytes, sha256_file, write_json, write_text
 from bids_fcd.nets.locate import DEFAULT_MODEL, ModelError, models_root, resolve_model
 
 __all__ = ["DEFAULT_MODEL", "LoadedModel", "ModelError", "load_model", "models_root", "resolve_model", "save_model",
@@ -49,15 +49,6 @@ class LoadedModel:
         return d if (d / "reference.json").exists() else None
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_model(model_dir: Path, unet: torch.nn.Module, classifier: torch.nn.Module, net: NetConfig,
                meta: dict[str, Any] | None = None, post: PostConfig | None = None) -> str:
     """Write a model directory and return the sha256 of its SHA256SUMS (the model's id).
@@ -66,11 +57,12 @@ def save_model(model_dir: Path, unet: torch.nn.Module, classifier: torch.nn.Modu
     participant level uses it unless the user overrides it.
     """
     model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu().float() for k, v in unet.state_dict().items()}, model_dir / "unet.pt")
-    torch.save({k: v.detach().cpu().float() for k, v in classifier.state_dict().items()}, model_dir / "classifier.pt")
+    for name, module in (("unet.pt", unet), ("classifier.pt", classifier)):
+        with atomic_path(model_dir / name) as tmp:
+            torch.save({k: v.detach().cpu().float() for k, v in module.state_dict().items()}, tmp)
     cfg = {"format": 1, "software_version": __version__, "net": to_dict(net), "post": to_dict(post or PostConfig()),
            "meta": meta or {}}
-    (model_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    write_json(model_dir / "config.json", cfg)
     return write_sums(model_dir)
 
 
@@ -79,8 +71,8 @@ def write_sums(model_dir: Path) -> str:
     files = ["config.json", *WEIGHT_FILES]
     files += [f"reference/{f}" for f in ("reference.nii.gz", "reference.json") if (model_dir / "reference" / f).exists()]
     lines = [f"{sha256_file(model_dir / f)}  {f}" for f in files]
-    (model_dir / "SHA256SUMS").write_text("\n".join(lines) + "\n")
-    return hashlib.sha256((model_dir / "SHA256SUMS").read_bytes()).hexdigest()
+    write_text(model_dir / "SHA256SUMS", "\n".join(lines) + "\n")
+    return sha256_bytes((model_dir / "SHA256SUMS").read_bytes())
 
 
 def verify(model_dir: Path) -> str:
@@ -97,7 +89,7 @@ def verify(model_dir: Path) -> str:
             raise ModelError(f"{path} is listed in SHA256SUMS but missing")
         if sha256_file(path) != digest:
             raise ModelError(f"{path} does not match its sha256 in SHA256SUMS; the file is corrupt or was changed")
-    return hashlib.sha256(sums.read_bytes()).hexdigest()
+    return sha256_bytes(sums.read_bytes())
 
 
 def load_model(name_or_dir: str | None, device: torch.device, models_dir: str | None = None) -> LoadedModel:

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from bids_fcd.bids.derivatives import write_json
 from bids_fcd.bids.participants import is_control
 from bids_fcd.commands import BenchmarkConfig, config_file
 from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig, to_dict
@@ -39,6 +38,7 @@ from bids_fcd.evaluation.baselines import asymmetry
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.evaluation.metrics import roc_auc
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
+from bids_fcd.io import write_json, write_text
 from bids_fcd.nets.checkpoint import LoadedModel, load_model
 from bids_fcd.nets.networks import build_scheduler
 from bids_fcd.phantom.generator import write_cohort
@@ -400,10 +400,8 @@ def run_benchmark(run: BenchmarkConfig) -> int:
 
     def flush() -> None:
         """Write what is done so far (a long run interrupted keeps its finished rows)."""
-        timings_file.parent.mkdir(parents=True, exist_ok=True)
-        timings_file.write_text(json.dumps({f"{a}|{b}": v for (a, b), v in timings.items()}, indent=1) + "\n")
-        (out / "results.json").write_text(json.dumps({"meta": meta, "results": res, "sweeps": sweeps,
-                                                      "diagnostics": diagnostics}, indent=2) + "\n")
+        write_json(timings_file, {f"{a}|{b}": v for (a, b), v in timings.items()}, indent=1)
+        write_json(out / "results.json", {"meta": meta, "results": res, "sweeps": sweeps, "diagnostics": diagnostics})
         text = [markdown_table(res), "", "Subgroups (lesion thirds by mask volume; acquisition of the FLAIR):", "",
                 markdown_table(res, columns=SUBGROUP_COLUMNS, headers=SUBGROUP_HEADERS, part="subgroups")]
         for name, table in sweeps.items():
@@ -414,7 +412,7 @@ def run_benchmark(run: BenchmarkConfig) -> int:
                                for k, v in diagnostics["classifier_auc_lesion_slice"].items()),
                      f"Guidance gradient |grad| lesion / brain at t={GRADIENT_T}: "
                      f"{diagnostics['guidance_gradient_lesion_to_brain']}"]
-        (out / "results.md").write_text("\n".join(text) + "\n")
+        write_text(out / "results.md", "\n".join(text) + "\n")
 
     method_rows(f"method ({describe(sampler)})", sampler, post_rows=True)
     baseline("baseline: FLAIR z vs reference controls", lambda s: s.flair)

@@ -17,6 +17,7 @@ import torch
 from bids_fcd.bids.layout import find_inputs, open_layout
 from bids_fcd.bids.participants import is_control, read_participants
 from bids_fcd.config import PostConfig, PreprocConfig, SamplerConfig, to_dict
+from bids_fcd.io import write_npy
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.preprocessing.grid import from_slices
 from bids_fcd.preprocessing.pipeline import preprocess
@@ -90,9 +91,7 @@ def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: Sampler
             continue
         raw[sub.label] = from_slices(synthesise(model, sub.stack, sub.mask_s, sampler, device, compile_nets))
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path.with_suffix(".tmp.npy"), raw[sub.label])
-            path.with_suffix(".tmp.npy").replace(path)
+            write_npy(path, raw[sub.label])
         log.info("sub-%s: pseudo-healthy (%s, s=%g, L=%d, K=%s, D=%d) after %.0f s", sub.label, sampler.encoding,
                  sampler.guidance_scale, sampler.noise_level, sampler.steps, sampler.draws, time.time() - t0)
     return raw, time.time() - t0

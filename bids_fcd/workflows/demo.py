@@ -6,9 +6,9 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from bids_fcd.bids.derivatives import write_json
 from bids_fcd.commands import DemoConfig, config_file
 from bids_fcd.config import RunConfig, to_dict
+from bids_fcd.io import write_json
 from bids_fcd.phantom.generator import write_cohort
 from bids_fcd.workflows.group import run_group_level
 from bids_fcd.workflows.participant import run_participant_level

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bids_fcd.bids.derivatives import write_json
 from bids_fcd.commands import PhantomConfig, config_file
 from bids_fcd.config import to_dict
+from bids_fcd.io import write_json
 from bids_fcd.phantom.generator import write_cohort
 
 log = logging.getLogger(__name__)

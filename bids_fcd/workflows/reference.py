@@ -19,11 +19,11 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from bids_fcd.bids.derivatives import write_json
 from bids_fcd.commands import ReferenceConfig, config_file
 from bids_fcd.config import PostConfig, SamplerConfig, from_dict, to_dict
 from bids_fcd.evaluation.calibration import choose, fp_table
-from bids_fcd.nets.checkpoint import WEIGHT_FILES, LoadedModel, ModelError, load_model, sha256_file, write_sums
+from bids_fcd.io import sha256_file, write_json, write_nifti
+from bids_fcd.nets.checkpoint import WEIGHT_FILES, LoadedModel, ModelError, load_model, write_sums
 from bids_fcd.postprocessing.normative import (
     NormativeReference,
     ReferenceParams,
@@ -59,13 +59,10 @@ def save_reference(out_dir: Path, ref: NormativeReference, affine: np.ndarray, m
     vols = [ref.coverage.astype(np.float32)]
     for name in names:
         vols += [ref.stats[name][0], ref.stats[name][1]]
-    img = nib.Nifti1Image(np.stack(vols, axis=-1).astype(np.float32), affine)
-    tmp = out_dir / "reference.tmp.nii.gz"
-    nib.save(img, tmp)
-    tmp.replace(out_dir / "reference.nii.gz")
+    write_nifti(out_dir / "reference.nii.gz", nib.Nifti1Image(np.stack(vols, axis=-1).astype(np.float32), affine))
     record = {"format": 1, "volumes": ["coverage"] + [f"{n}_{s}" for n in names for s in ("mean", "sd")],
               "n_controls": ref.n, "params": to_dict(ref.params), **meta}
-    (out_dir / "reference.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out_dir / "reference.json", record)
     return out_dir
 
 

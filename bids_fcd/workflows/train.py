@@ -20,11 +20,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from bids_fcd import __version__
-from bids_fcd.bids.derivatives import write_json
 from bids_fcd.bids.layout import InputError, find_inputs, open_layout
 from bids_fcd.bids.participants import read_participants
 from bids_fcd.commands import TrainRunConfig, config_file
 from bids_fcd.config import PreprocConfig, TrainConfig, to_dict
+from bids_fcd.io import atomic_path, write_json
 from bids_fcd.nets.checkpoint import load_model, save_model
 from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet, count_parameters
 from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
@@ -187,11 +187,10 @@ def run_train(run: TrainRunConfig) -> int:
                      " (classifier not trained)")
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(last) + "\n")
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"epoch": epoch + 1, "unet": unet.state_dict(), "ema": ema.state_dict(),
-                        "classifier": clf.state_dict(), "opt_unet": opt_u.state_dict(),
-                        "opt_classifier": opt_c.state_dict()}, tmp)
-            tmp.replace(ckpt_path)
+            with atomic_path(ckpt_path) as tmp:
+                torch.save({"epoch": epoch + 1, "unet": unet.state_dict(), "ema": ema.state_dict(),
+                            "classifier": clf.state_dict(), "opt_unet": opt_u.state_dict(),
+                            "opt_classifier": opt_c.state_dict()}, tmp)
         if run.max_minutes and time.time() - t0 > 60.0 * run.max_minutes and epoch + 1 < cfg.epochs:
             log.warning("--max-minutes %g reached after epoch %d of %d; writing the model now (--resume "
                         "continues)", run.max_minutes, epoch + 1, cfg.epochs)
@@ -204,7 +203,7 @@ def run_train(run: TrainRunConfig) -> int:
                 "slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "final": last,
                 "world_size": info.world_size, "device": device.type, "software_version": __version__}
         sha = save_model(model_dir, ema.module, clf, cfg.net, meta)
-        (model_dir / "split.json").write_text(json.dumps({"train": meta["used"]}, indent=2) + "\n")
+        write_json(model_dir / "split.json", {"train": meta["used"]})
         write_json(model_dir / config_file("train"), {"run": to_dict(run)})
         log.info("model written to %s (id %s)", model_dir, sha[:12])
     ddp.teardown(info)
