@@ -61,7 +61,7 @@ RUN set -eu; \
  && pip check \
  && find /opt/bids-fcd/venv -path '*/torch-*.dist-info/direct_url.json' -delete \
  && rm -rf /tmp/build-extra /src/build
-COPY models /opt/bids-fcd/models
+COPY bids_fcd/models /opt/bids-fcd/models
 RUN cd /opt/bids-fcd/models/phantom-default && sha256sum -c SHA256SUMS \
  && rm -f /opt/bids-fcd/models/*/checkpoint.pt
 

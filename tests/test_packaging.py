@@ -170,9 +170,9 @@ def test_dockerfile_runtime_paths_writable_under_read_only_root() -> None:
 
 def test_dockerignore_keeps_context_small_but_complete() -> None:
     lines = {ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")}
-    for must in (".git", ".venv", "models/*/checkpoint.pt"):
+    for must in (".git", ".venv", "bids_fcd/models/*/checkpoint.pt"):
         assert must in lines
-    for needed in ("bids_fcd", "models", "README.md", "setup.cfg", "requirements.lock", ".docker-extra"):
+    for needed in ("bids_fcd", "bids_fcd/models", "README.md", "setup.cfg", "requirements.lock", ".docker-extra"):
         assert needed not in lines, f"{needed} is needed by the Dockerfile"
 
 

@@ -90,7 +90,8 @@ def build_app_parser() -> argparse.ArgumentParser:
                    help="work directory for intermediate files and the preprocessing cache "
                         "(default: $BIDS_FCD_WORK_DIR, else OUTPUT_DIR/../bids-fcd-work)")
     _flag(p, "model", default=None, metavar="NAME_OR_DIR",
-          help="model directory or name under models/ (default: the shipped phantom-default)")
+          help="model directory, or a name under $BIDS_FCD_MODELS else the package's models (default: the shipped "
+               "phantom-default)")
     _flag(p, "reference", type=v.existing_dir, default=None, metavar="DIR",
           help="normative reference directory written by `bids-fcd reference` (default: the model's own)")
     add_sampler_args(p)

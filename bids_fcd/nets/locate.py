@@ -1,4 +1,9 @@
-"""Where model directories are found (no torch import: the CLI checks --model before heavy imports)."""
+"""Where model directories are found (no torch import: the CLI checks --model before heavy imports).
+
+The shipped models are package data (``bids_fcd/models/<name>/``), so a source checkout, an editable
+install and an installed wheel all find them in the same place; ``$BIDS_FCD_MODELS`` (the image sets
+``/opt/bids-fcd/models``) points elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ class ModelError(ValueError):
 
 def models_root(models_dir: str | None = None) -> Path:
     """Where named models live: ``models_dir`` (``$BIDS_FCD_MODELS``, read by the CLI into
-    :class:`~bids_fcd.config.Environment`) if given, else the repository's ``models/``."""
-    return Path(models_dir) if models_dir else Path(__file__).resolve().parents[2] / "models"
+    :class:`~bids_fcd.config.Environment`) if given, else the package's own ``bids_fcd/models/``."""
+    return Path(models_dir) if models_dir else Path(__file__).resolve().parents[1] / "models"
 
 
 def resolve_model(name_or_dir: str | None, models_dir: str | None = None) -> Path:
