@@ -163,7 +163,8 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(tr, "max-minutes", type=v.non_negative_float, default=0.0,
           help="stop after the epoch that passes this much training time and write the model (0 = no limit)")
     _flag(tr, "seed", type=int, default=0)
-    _flag(tr, "work-dir", default=None, help="preprocessing cache (default: MODEL_DIR/../bids-fcd-work)")
+    _flag(tr, "work-dir", default=None,
+          help="preprocessing cache (default: $BIDS_FCD_WORK_DIR, else MODEL_DIR/../bids-fcd-work)")
     _flag(tr, "skip-bids-validation", action="store_true")
     _flag(tr, "flair-only", action="store_true", help="train without the T1w channel (ablation)")
     tr.add_argument("-v", "--verbose", action="count", default=0)
@@ -212,7 +213,8 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(rf, "participant-label", nargs="+", type=v.participant_label, default=[],
           help="controls to use (default: participants.tsv group == hc)")
     _flag(rf, "model", default=None)
-    _flag(rf, "work-dir", default=None, help="preprocessing cache (default: OUT_DIR/../bids-fcd-work)")
+    _flag(rf, "work-dir", default=None,
+          help="preprocessing cache (default: $BIDS_FCD_WORK_DIR, else OUT_DIR/../bids-fcd-work)")
     _flag(rf, "max-fp-per-control", type=v.non_negative_float, default=0.25,
           help="false-positive clusters per control allowed when calibrating the cluster setting (leave-one-out)")
     add_sampler_args(rf)

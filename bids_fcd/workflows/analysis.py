@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bids_fcd.config import SAMPLER_PRESETS, GridConfig, PostConfig, SamplerConfig
+from bids_fcd.config import SAMPLER_PRESETS, SLICES, GridConfig, PostConfig, SamplerConfig
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.nets.networks import build_scheduler, epsilon_unet
 from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: 26 slices on the default 2 mm grid (z −50 … +80 mm, 66 slices). The temporal poles, the
 #: inferior temporal and orbitofrontal cortex (z < 0) and the vertex (z > 50) are left out.
 PAPER_BAND_MM = (0.0, 50.0)
-SLICE_CHOICES = ("all", "paper")
+SLICE_CHOICES = SLICES
 
 
 def slice_band(grid: GridConfig, n_slices: int, slices: str) -> np.ndarray:
