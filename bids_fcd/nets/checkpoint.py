@@ -23,6 +23,7 @@ from bids_fcd.nets.locate import DEFAULT_MODEL, ModelError, models_root, resolve
 __all__ = ["DEFAULT_MODEL", "LoadedModel", "ModelError", "load_model", "models_root", "resolve_model", "save_model",
            "sha256_file", "verify", "write_sums"]
 from bids_fcd.nets.networks import build_classifier, build_unet
+from bids_fcd.nets.reference import REFERENCE_DIR, REFERENCE_FILES, model_reference_dir
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,7 @@ class LoadedModel:
     @property
     def reference_dir(self) -> Path | None:
         """The model's own normative reference (``reference/`` inside it), if it has one."""
-        d = self.path / "reference"
-        return d if (d / "reference.json").exists() else None
+        return model_reference_dir(self.path)
 
 
 def save_model(model_dir: Path, unet: torch.nn.Module, classifier: torch.nn.Module, net: NetConfig,
@@ -69,10 +69,15 @@ def save_model(model_dir: Path, unet: torch.nn.Module, classifier: torch.nn.Modu
 def write_sums(model_dir: Path) -> str:
     """(Re)write SHA256SUMS over config.json, the weights and any ``reference/`` files; returns the id."""
     files = ["config.json", *WEIGHT_FILES]
-    files += [f"reference/{f}" for f in ("reference.nii.gz", "reference.json") if (model_dir / "reference" / f).exists()]
+    files += [f"{REFERENCE_DIR}/{f}" for f in REFERENCE_FILES if (model_dir / REFERENCE_DIR / f).exists()]
     lines = [f"{sha256_file(model_dir / f)}  {f}" for f in files]
     write_text(model_dir / "SHA256SUMS", "\n".join(lines) + "\n")
     return sha256_bytes((model_dir / "SHA256SUMS").read_bytes())
+
+
+def weight_sums(model_dir: Path) -> dict[str, str]:
+    """{weight file: sha256} of a model directory (a reference records the networks it was built with)."""
+    return {f: sha256_file(model_dir / f) for f in WEIGHT_FILES}
 
 
 def verify(model_dir: Path) -> str:

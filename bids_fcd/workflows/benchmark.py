@@ -41,6 +41,7 @@ from bids_fcd.evaluation.scoring import cohort_summary, score_subject
 from bids_fcd.io import write_json, write_text
 from bids_fcd.nets.checkpoint import LoadedModel, load_model
 from bids_fcd.nets.networks import build_scheduler
+from bids_fcd.nets.reference import save_reference
 from bids_fcd.phantom.generator import write_cohort
 from bids_fcd.postprocessing.anomaly import z_map
 from bids_fcd.postprocessing.clusters import find_clusters
@@ -52,7 +53,7 @@ from bids_fcd.sampling.ddim import forward_noise
 from bids_fcd.sampling.guidance import log_prob_grad
 from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler, without_drift
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
-from bids_fcd.workflows.reference import control_maps, reference_from_cohort, save_reference
+from bids_fcd.workflows.reference import control_maps, reference_from_cohort
 
 log = logging.getLogger(__name__)
 

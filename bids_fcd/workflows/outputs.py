@@ -21,12 +21,12 @@ from bids_fcd.bids.layout import SubjectInputs
 from bids_fcd.config import LOBES, PostConfig, RunConfig, to_dict
 from bids_fcd.io import atomic_path, copy_file, write_json, write_nifti
 from bids_fcd.nets.checkpoint import LoadedModel
+from bids_fcd.nets.reference import LoadedReference, reference_label
 from bids_fcd.postprocessing.clusters import NATIVE_COLUMNS, TABLE_COLUMNS, clusters_in
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.preprocessing.pipeline import Preprocessed, to_native
 from bids_fcd.timing import stage as timed
 from bids_fcd.workflows.analysis import Analysis
-from bids_fcd.workflows.reference import LoadedReference
 
 log = logging.getLogger(__name__)
 SPACE = deriv.SPACE
@@ -65,7 +65,7 @@ def _z_description(post: PostConfig, ref: LoadedReference | None) -> dict[str, A
         return {"Description": "Anomaly map z-scored within the brain mask (the paper's z; no normative reference)"}
     return {"Description": "Anomaly map z-scored voxelwise against a normative reference of controls: "
                            "(anomaly - reference median) / reference robust SD, inside the reference's coverage",
-            "Reference": {"Path": ref.path.name if ref.path.name != "reference" else f"{ref.path.parent.name}/reference",
+            "Reference": {"Path": reference_label(ref.path),
                           "SHA256": ref.sha256, "NumberOfControls": ref.ref.n,
                           "AgeRange": ref.meta.get("age_range"), "Dataset": ref.meta.get("dataset")}}
 

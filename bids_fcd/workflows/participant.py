@@ -33,13 +33,13 @@ from bids_fcd.bids.participants import read_participants
 from bids_fcd.config import PostConfig, RunConfig, to_dict
 from bids_fcd.io import write_json
 from bids_fcd.nets.checkpoint import LoadedModel, ModelError, load_model
+from bids_fcd.nets.reference import LoadedReference, load_reference
 from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
 from bids_fcd.resources import apply_threads, resolve_device, resolve_threads
 from bids_fcd.timing import stage as timed
 from bids_fcd.workflows.analysis import analyse, resolve_sampler
 from bids_fcd.workflows.outputs import ReportFailed, post_of, write_outputs
 from bids_fcd.workflows.paths import check_output_not_in_input, work_dir_for
-from bids_fcd.workflows.reference import LoadedReference, load_reference
 from bids_fcd.workflows.staging import (
     crash_path,
     manifest_path,

@@ -1,29 +1,25 @@
-"""``bids-fcd reference`` and reference directories: a normative reference on the model grid, saved beside (or inside) a model.
+"""``bids-fcd reference``: build a normative reference on the model grid from a dataset's controls.
 
-A reference directory holds ``reference.nii.gz`` (4D float32 on the model grid: coverage, then
-mean and SD of each named map) and ``reference.json`` (how it was built: the controls, their
-number and ages, the sampler and post-processing settings it is valid for, the cluster setting
-calibrated on it). The shipped model keeps its reference in ``models/<name>/reference/``, listed
-in the model's SHA256SUMS.
+The reference's file format (load, save, file names, its place inside a model and the model's
+checksums of it) is :mod:`bids_fcd.nets.reference`; this module builds one (sampling, the
+controls' maps, the leave-one-out calibration) and stores it beside or inside a model.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
 from bids_fcd.commands import ReferenceConfig, config_file
-from bids_fcd.config import PostConfig, SamplerConfig, from_dict, to_dict
+from bids_fcd.config import PostConfig, SamplerConfig, to_dict
 from bids_fcd.evaluation.calibration import choose, fp_table
-from bids_fcd.io import sha256_file, write_json, write_nifti
-from bids_fcd.nets.checkpoint import WEIGHT_FILES, LoadedModel, ModelError, load_model, write_sums
+from bids_fcd.io import write_json
+from bids_fcd.nets.checkpoint import LoadedModel, load_model, weight_sums, write_sums
+from bids_fcd.nets.reference import model_holding, save_reference
 from bids_fcd.postprocessing.normative import (
     NormativeReference,
     ReferenceParams,
@@ -37,61 +33,6 @@ from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_c
 from bids_fcd.workflows.paths import work_dir_for
 
 log = logging.getLogger(__name__)
-
-REFERENCE_FILES = ("reference.nii.gz", "reference.json")
-
-
-@dataclass
-class LoadedReference:
-    """A reference read from disk; ``post`` is the cluster setting calibrated on it (or None)."""
-
-    path: Path
-    sha256: str
-    ref: NormativeReference
-    meta: dict[str, Any]
-    post: PostConfig | None
-
-
-def save_reference(out_dir: Path, ref: NormativeReference, affine: np.ndarray, meta: dict[str, Any]) -> Path:
-    """Write ``reference.nii.gz`` + ``reference.json`` into ``out_dir`` (created); returns ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = sorted(ref.stats)
-    vols = [ref.coverage.astype(np.float32)]
-    for name in names:
-        vols += [ref.stats[name][0], ref.stats[name][1]]
-    write_nifti(out_dir / "reference.nii.gz", nib.Nifti1Image(np.stack(vols, axis=-1).astype(np.float32), affine))
-    record = {"format": 1, "volumes": ["coverage"] + [f"{n}_{s}" for n in names for s in ("mean", "sd")],
-              "n_controls": ref.n, "params": to_dict(ref.params), **meta}
-    write_json(out_dir / "reference.json", record)
-    return out_dir
-
-
-def load_reference(path: Path) -> LoadedReference:
-    """Read a reference directory; raises :class:`ModelError` naming the file that is wrong."""
-    nii, js = path / "reference.nii.gz", path / "reference.json"
-    for f in (nii, js):
-        if not f.exists():
-            raise ModelError(f"{f} is missing; a reference directory holds {' and '.join(REFERENCE_FILES)} "
-                             "(build one with `bids-fcd reference`)")
-    try:
-        meta = json.loads(js.read_text())
-        data = np.asarray(nib.load(nii).dataobj, np.float32)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot read the reference ({exc})") from exc
-    vols = meta.get("volumes", [])
-    if data.ndim != 4 or data.shape[-1] != len(vols) or not vols or vols[0] != "coverage":
-        raise ModelError(f"{nii}: expected a 4D image with volumes {vols} as listed in reference.json")
-    stats = {}
-    for i in range(1, len(vols), 2):
-        name = vols[i].rsplit("_", 1)[0]
-        stats[name] = (data[..., i], data[..., i + 1])
-    params = from_dict(ReferenceParams, meta.get("params", {}))
-    ref = NormativeReference(data[..., 0] > 0.5, stats, int(meta.get("n_controls", 0)), params)
-    post = from_dict(PostConfig, meta["post"]) if "post" in meta else None
-    sha = sha256_file(nii)
-    log.info("normative reference %s: %d controls (%s)", path, ref.n, sha[:12])
-    return LoadedReference(path, sha, ref, meta, post)
-
 
 def calibrate_reference(maps: dict[str, list[np.ndarray]], masks: list[np.ndarray], base: PostConfig,
                         affine: np.ndarray, params: ReferenceParams,
@@ -131,7 +72,7 @@ def reference_from_cohort(subjects: list[Subject], raw: dict[str, np.ndarray], m
     ages = [float(s.age) for s in subjects if _is_number(s.age)]
     meta = {"participants": [s.label for s in subjects], "age_range": [min(ages), max(ages)] if ages else None,
             "sampler": to_dict(sampler), "post": to_dict(cal_post), "calibration": calib,
-            "network_sha256": {f: sha256_file(model.path / f) for f in WEIGHT_FILES}, "model": model.name}
+            "network_sha256": weight_sums(model.path), "model": model.name}
     return ref, cal_post, meta
 
 
@@ -167,9 +108,10 @@ def run_reference(cfg: ReferenceConfig) -> int:
     save_reference(out, ref, aff, {**meta, "dataset": bids.name, "seconds_sampling": round(secs, 1)})
     write_json(out / config_file("reference"), {"run": to_dict(dataclasses.replace(cfg, sampler=sampler)),
                                                 "model": {"name": model.name, "sha256": model.sha256}})
-    if out.name == "reference" and (out.parent / "SHA256SUMS").exists() and (out.parent / "config.json").exists():
-        write_sums(out.parent)
-        log.info("reference stored inside the model %s; its SHA256SUMS renewed", out.parent)
+    host = model_holding(out)
+    if host is not None:
+        write_sums(host)
+        log.info("reference stored inside the model %s; its SHA256SUMS renewed", host)
     log.info("reference: %d controls written to %s; calibrated clusters z > %g, >= %g mm3 (%.2f FP per control, "
              "leave-one-out)", ref.n, out, cal_post.z_threshold, cal_post.min_cluster_mm3,
              meta["calibration"]["chosen"]["fp_clusters_per_control"])

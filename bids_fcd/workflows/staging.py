@@ -24,7 +24,7 @@ from bids_fcd.bids.layout import SubjectInputs
 from bids_fcd.config import RunConfig, to_dict
 from bids_fcd.io import sha256_bytes, sha256_file, write_json
 from bids_fcd.nets.checkpoint import LoadedModel
-from bids_fcd.workflows.reference import LoadedReference
+from bids_fcd.nets.reference import LoadedReference
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ import shutil
 from bids_fcd.commands import BenchmarkConfig
 from bids_fcd.config import SamplerConfig
 from bids_fcd.evaluation.calibration import SIZE_GRID, Z_GRID
+from bids_fcd.nets.reference import load_reference
 from bids_fcd.workflows.benchmark import AUC_TIMESTEPS, run_benchmark
-from bids_fcd.workflows.reference import load_reference
 
 POST_ROWS = ["ablation: drift from each map itself (before #17)",
              "ablation: residual only, drift from itself (before #17)",

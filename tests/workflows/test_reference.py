@@ -10,7 +10,7 @@ import numpy as np
 
 from bids_fcd.cli.main import main
 from bids_fcd.nets.checkpoint import verify
-from bids_fcd.workflows.reference import load_reference
+from bids_fcd.nets.reference import load_reference
 
 SAMPLER = ["--encoding", "stochastic", "--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1"]
 

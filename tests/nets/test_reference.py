@@ -1,0 +1,67 @@
+"""The normative reference's file format (bids_fcd.nets.reference) and its place inside a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bids_fcd.config import PostConfig, to_dict
+from bids_fcd.nets.checkpoint import ModelError, load_model, save_model, verify, write_sums
+from bids_fcd.nets.networks import build_classifier, build_unet
+from bids_fcd.nets.reference import (
+    REFERENCE_FILES,
+    load_reference,
+    model_holding,
+    model_reference_dir,
+    reference_label,
+    save_reference,
+)
+from bids_fcd.postprocessing.normative import NormativeReference
+from bids_fcd.training.presets import PRESETS
+
+NET = PRESETS["tiny"].net
+
+
+def _reference() -> NormativeReference:
+    rng = np.random.default_rng(0)
+    cov = rng.random((4, 5, 6)) > 0.3
+    stats = {k: (rng.random((4, 5, 6)).astype(np.float32), rng.random((4, 5, 6)).astype(np.float32) + 0.1)
+             for k in ("anomaly", "flair")}
+    return NormativeReference(cov, stats, 7)
+
+
+def test_save_and_load_round_trip(tmp_path: Path):
+    ref = _reference()
+    post = PostConfig(z_threshold=2.5)
+    save_reference(tmp_path / "r", ref, np.eye(4), {"post": to_dict(post), "dataset": "d"})
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(REFERENCE_FILES)
+    got = load_reference(tmp_path / "r")
+    assert got.ref.n == 7 and got.post == post and got.meta["dataset"] == "d"
+    assert np.array_equal(got.ref.coverage, ref.coverage)
+    for k, (mean, sd) in ref.stats.items():
+        assert np.array_equal(got.ref.stats[k][0], mean) and np.array_equal(got.ref.stats[k][1], sd)
+    assert reference_label(tmp_path / "r") == "r"
+
+
+def test_a_missing_file_is_named(tmp_path: Path):
+    save_reference(tmp_path / "r", _reference(), np.eye(4), {})
+    (tmp_path / "r" / "reference.json").unlink()
+    with pytest.raises(ModelError, match="reference.json is missing"):
+        load_reference(tmp_path / "r")
+
+
+def test_a_reference_inside_a_model_is_in_its_checksums(tmp_path: Path):
+    model = tmp_path / "m"
+    save_model(model, build_unet(NET), build_classifier(NET), NET)
+    assert model_reference_dir(model) is None and model_holding(tmp_path / "r") is None
+    save_reference(model / "reference", _reference(), np.eye(4), {})
+    assert model_holding(model / "reference") == model and reference_label(model / "reference") == "m/reference"
+    write_sums(model)
+    listed = (model / "SHA256SUMS").read_text()
+    assert all(f"reference/{f}" in listed for f in REFERENCE_FILES)
+    verify(model)
+    loaded = load_model(str(model), torch.device("cpu"))
+    assert loaded.reference_dir == model / "reference"
