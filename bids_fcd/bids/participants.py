@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,3 +63,16 @@ def lobe_target(lobe_field: str | None) -> np.ndarray:
     for n in names:
         out[LOBES.index(n)] += 1.0 / len(names)
     return out
+
+
+def training_subjects(bids_dir: Path, labels: list[str], layout: Any) -> list[str]:
+    """Given labels, or participants.tsv ``split == train``, or every subject of ``layout`` (a pybids
+    ``BIDSLayout``) when there is no split."""
+    if labels:
+        return labels
+    rows = read_participants(bids_dir)
+    if rows and any("split" in r for r in rows.values()):
+        chosen = sorted(k for k, r in rows.items() if r.get("split") == "train")
+        if chosen:
+            return chosen
+    return sorted(layout.get_subjects())

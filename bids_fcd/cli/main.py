@@ -73,6 +73,10 @@ def _run_subcommand(argv: list[str]) -> int:
         from bids_fcd.workflows.benchmark import run_benchmark
 
         return run_benchmark(benchmark)
+    if args.command == "synthesize":
+        from bids_fcd.cli import synthesize
+
+        return synthesize.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -2,7 +2,7 @@
 
 Two forms share one entry point (``bids-fcd`` and ``run.py``):
 the BIDS App form ``BIDS_DIR OUTPUT_DIR {participant,group} [options]`` and the subcommands
-``phantom``, ``train``, ``demo`` and ``benchmark``.
+``phantom``, ``train``, ``demo``, ``benchmark``, ``reference`` and ``synthesize`` (:mod:`bids_fcd.cli.synthesize`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from bids_fcd import __version__
+from bids_fcd.cli import synthesize
 from bids_fcd.cli import validation as v
 from bids_fcd.commands import LESION_DRAWS, PHANTOM_SIZES, TRAIN_PRESETS
 from bids_fcd.config import (
@@ -26,7 +27,7 @@ from bids_fcd.config import (
     SamplerConfig,
 )
 
-SUBCOMMANDS = ("phantom", "train", "demo", "benchmark", "reference")
+SUBCOMMANDS = ("phantom", "train", "demo", "benchmark", "reference", "synthesize")
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kw: object) -> None:
@@ -124,7 +125,7 @@ def build_app_parser() -> argparse.ArgumentParser:
 
 
 def build_subcommand_parser() -> argparse.ArgumentParser:
-    """``bids-fcd {phantom,train,demo,benchmark} ...``."""
+    """``bids-fcd {phantom,train,demo,benchmark,reference,synthesize} ...``."""
     p = argparse.ArgumentParser(prog="bids-fcd", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--version", action="version", version=f"bids-fcd {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -219,4 +220,6 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
           help="false-positive clusters per control allowed when calibrating the cluster setting (leave-one-out)")
     add_sampler_args(rf)
     rf.add_argument("-v", "--verbose", action="count", default=0)
+
+    synthesize.add_subparser(sub)  # the synthesis models (issue #19): bids_fcd/cli/synthesize.py
     return p

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from bids_fcd import __version__
 from bids_fcd.bids.layout import InputError, find_inputs, open_layout
-from bids_fcd.bids.participants import read_participants
+from bids_fcd.bids.participants import read_participants, training_subjects
 from bids_fcd.commands import TrainRunConfig, config_file
 from bids_fcd.config import PreprocConfig, TrainConfig, to_dict
 from bids_fcd.io import atomic_path, write_json
@@ -46,18 +46,6 @@ def train_config(run: TrainRunConfig) -> TrainConfig:
     if run.flair_only:
         cfg = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, in_channels=1))
     return cfg
-
-
-def training_subjects(bids_dir: Path, labels: list[str], layout) -> list[str]:  # noqa: ANN001
-    """Given labels, or participants.tsv ``split == train``, or every subject when there is no split."""
-    if labels:
-        return labels
-    rows = read_participants(bids_dir)
-    if rows and any("split" in r for r in rows.values()):
-        chosen = sorted(k for k, r in rows.items() if r.get("split") == "train")
-        if chosen:
-            return chosen
-    return sorted(layout.get_subjects())
 
 
 def load_subjects(bids_dir: Path, subjects: list[str], work: Path, cfg: TrainConfig, skip_validation: bool,

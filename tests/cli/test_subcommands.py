@@ -88,3 +88,9 @@ def test_benchmark_paper_row_is_the_paper_preset():
     (paper,) = [cfg for name, cfg in rows.items() if name.startswith("paper preset")]
     for key, value in SAMPLER_PRESETS["paper"].items():
         assert getattr(paper, key) == value, f"the benchmark's paper row differs from the preset in {key}"
+
+
+def test_synthesize_is_wired_into_the_cli(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["synthesize", "lesions", "sample", "--help"])
+    assert exc.value.code == 0 and "--pathology" in capsys.readouterr().out
