@@ -95,31 +95,6 @@ def participant_argv(bids: Path, out: Path, work: Path, label: str, nprocs: int,
             "--sampler-preset", preset, "--slices", slices, "--device", device]
 
 
-@contextlib.contextmanager
-def _end_times():
-    """When each stage finished (perf_counter), in the order :func:`bids_fcd.timing.record` lists them.
-
-    ``timing.stage`` appends (name, seconds) when a stage ends; this wraps the active recorder list
-    so the end time is noted too, which tells nested stages (``write`` around ``report``) apart.
-    """
-    from bids_fcd import timing
-
-    ends: list[float] = []
-    rec = timing._RECORDER.get()  # noqa: SLF001 - the benchmark's own view of the active recorder
-
-    class _Noting(list):
-        def append(self, item):  # noqa: ANN001, ANN202
-            ends.append(time.perf_counter())
-            rec.append(item)  # type: ignore[union-attr]
-
-    token = timing._RECORDER.set(_Noting()) if rec is not None else None  # noqa: SLF001
-    try:
-        yield ends
-    finally:
-        if token is not None:
-            timing._RECORDER.reset(token)  # noqa: SLF001
-
-
 def nesting(spans: list[tuple[str, float, float, float]]) -> list[str | None]:
     """For each (name, seconds, start, end) span, the name of the innermost span around it (or None)."""
     parents: list[str | None] = []
@@ -135,11 +110,11 @@ def run_participant(bids: Path, out: Path, work: Path, label: str, nprocs: int, 
     """One participant in this process; stage seconds, total, exit code, peak memory."""
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
-    from bids_fcd.timing import record, stage
+    from bids_fcd.timing import record, record_spans, stage
 
     kids_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    with record() as rec, _end_times() as ends:
+    with record() as rec, record_spans() as marks:
         with stage("import"):
             import torch
 
@@ -153,7 +128,7 @@ def run_participant(bids: Path, out: Path, work: Path, label: str, nprocs: int, 
             torch.cuda.synchronize()
     total = time.perf_counter() - start
     gpu = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
-    spans = [(name, sec, end - start - sec, end - start) for (name, sec), end in zip(rec, ends, strict=False)]
+    spans = [(name, end - s0, s0 - start, end - start) for name, s0, end in marks]
     return {"stages": list(rec), "spans": spans, "total_s": total, "code": code, "peak_rss_gib": peak_rss_gib(kids_before),
             "peak_gpu_gib": gpu, "threads": torch.get_num_threads()}
 
@@ -175,20 +150,27 @@ def sampled_slice_count(out: Path, slices: str) -> tuple[int, int]:
     return int(sampled_slices(grid, stack, slices).sum()), stack.shape[0]
 
 
+def preset_sampler(preset: str):  # noqa: ANN201
+    """The sampler of ``--sampler-preset PRESET --guidance-scale 20`` (what the timed runs use)."""
+    import dataclasses
+
+    from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
+
+    return dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset], guidance_scale=20.0)  # type: ignore[arg-type]
+
+
 def flops(preset: str, device_name: str) -> dict:
     """FLOPs per item of one UNet forward and one guidance gradient (classifier forward + backward)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from bids_fcd.cli.configs import sampler_from_args
     from bids_fcd.nets.checkpoint import load_model
     from bids_fcd.sampling.ddim import chunk_size
     from bids_fcd.sampling.guidance import autocast
 
     device = torch.device(device_name)
     model = load_model(None, device)
-    args = argparse.Namespace(sampler_preset=preset, guidance_scale=20.0, seed=0)
-    s = sampler_from_args(args)
+    s = preset_sampler(preset)
     b = chunk_size(device, s.batch_size)
     h, w = model.net.grid.shape
     x = torch.zeros(b, model.net.in_channels, h, w, device=device)
@@ -338,14 +320,13 @@ def chunk_sweep(preset: str, nprocs: int, sizes: tuple[int, ...] = (16, 32, 64, 
     whether each chunk size gives the same bits as the first (it need not: see ``ddim``)."""
     import torch
 
-    from bids_fcd.cli.configs import sampler_from_args
     from bids_fcd.nets.checkpoint import load_model
     from bids_fcd.nets.networks import build_scheduler
     from bids_fcd.sampling import ddim
 
     torch.set_num_threads(nprocs)
     model = load_model(None, torch.device("cpu"))
-    smp = sampler_from_args(argparse.Namespace(sampler_preset=preset, guidance_scale=20.0, seed=0))
+    smp = preset_sampler(preset)
     h, w = model.net.grid.shape
     x = torch.rand(66, model.net.in_channels, h, w, generator=torch.Generator().manual_seed(0)) * 2 - 1
     sch = build_scheduler(model.net)

@@ -2,8 +2,10 @@
 
 Library code marks its stages with :func:`stage`; that costs a clock read and a DEBUG log line.
 A caller that wants the figures (``benchmarks/speed.py``) wraps the work in :func:`record` and
-gets ``[(name, seconds), ...]`` in the order the stages finished. Nothing is recorded outside a
-:func:`record` block, and nothing is global: the recorder lives in a context variable.
+gets ``[(name, seconds), ...]`` in the order the stages finished, or in :func:`record_spans` and gets
+``[(name, start, end), ...]`` (``time.perf_counter`` seconds), which tells nested stages apart.
+Nothing is recorded outside such a block, and nothing is global: the recorders live in context
+variables.
 """
 
 from __future__ import annotations
@@ -18,20 +20,26 @@ log = logging.getLogger(__name__)
 
 _RECORDER: contextvars.ContextVar[list[tuple[str, float]] | None] = contextvars.ContextVar("bids_fcd_stages",
                                                                                           default=None)
+_SPANS: contextvars.ContextVar[list[tuple[str, float, float]] | None] = contextvars.ContextVar("bids_fcd_spans",
+                                                                                            default=None)
 
 
 @contextmanager
 def stage(name: str) -> Iterator[None]:
-    """Time the block as stage ``name`` (appended to the active :func:`record`, if any)."""
+    """Time the block as stage ``name`` (appended to the active :func:`record` and :func:`record_spans`, if any)."""
     start = time.perf_counter()
     try:
         yield
     finally:
-        seconds = time.perf_counter() - start
+        end = time.perf_counter()
+        seconds = end - start
         log.debug("stage %s: %.2f s", name, seconds)
         rec = _RECORDER.get()
         if rec is not None:
             rec.append((name, seconds))
+        spans = _SPANS.get()
+        if spans is not None:
+            spans.append((name, start, end))
 
 
 @contextmanager
@@ -43,3 +51,14 @@ def record() -> Iterator[list[tuple[str, float]]]:
         yield rec
     finally:
         _RECORDER.reset(token)
+
+
+@contextmanager
+def record_spans() -> Iterator[list[tuple[str, float, float]]]:
+    """Collect every :func:`stage` finished inside the block as ``(name, start, end)`` (perf_counter seconds)."""
+    spans: list[tuple[str, float, float]] = []
+    token = _SPANS.set(spans)
+    try:
+        yield spans
+    finally:
+        _SPANS.reset(token)
