@@ -51,12 +51,14 @@ def table(res: dict, meta: dict) -> str:
     f = res["frechet_random_features"]
     lines.append(f"| Fréchet distance, random-feature net (not FID) | {f['real_train_vs_test']:.3f} | "
                  f"{f['synthetic_vs_test']:.3f} | |")
-    lines += ["", "| set | n | MS-SSIM diversity | FLAIR ratio in/out mask | empty masks | area (px, mean / median) |"
-              " components / slice | centroid (row, col) |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| set | n | MS-SSIM diversity | FLAIR ratio in/out mask | sharpness mean abs(grad I) | empty masks |"
+              " area (px, mean / median) | components / slice | centroid (row, col) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for s in ("real_train", "real_test", "synthetic"):
         ms = res["mask_stats"][s]
         lines.append(f"| {s.replace('_', ' ')} | {n[s]} | {fmt(res['ms_ssim_diversity'][s])} | "
-                     f"{res['flair_ratio'][s]:.3f} | {ms['empty_fraction']:.2f} | {ms['area_mean']:.1f} / "
+                     f"{res['flair_ratio'][s]:.3f} | {res['gradient_energy'][s]:.4f} | {ms['empty_fraction']:.2f} | "
+                     f"{ms['area_mean']:.1f} / "
                      f"{ms['area_median']:.1f} | {ms['components_mean']:.2f} | ({ms['centroid_row_mean']:.1f}, "
                      f"{ms['centroid_col_mean']:.1f}) |")
     v = res["verdicts"]
@@ -114,10 +116,17 @@ def main(argv: list[str]) -> int:
     ctl_idx = np.random.default_rng([a.seed, 1]).choice(np.flatnonzero(~les_tr), size=int(les_tr.sum()),
                                                          replace=False)
     tok_ctl = make_token(train.z_bin[ctl_idx], 0, mcfg.net.n_bins)
-    t0 = time.time()
-    syn = jsddpm.sample(model.model, mcfg.net, torch.from_numpy(np.concatenate([tok_les, tok_ctl])), mcfg.sample,
-                        a.seed).numpy()
-    sampling = time.time() - t0
+    tokens = np.concatenate([tok_les, tok_ctl])
+    cache = a.model_dir.parent / "synthetic_samples.npz"
+    key = f"{model.sha256}-{mcfg.sample.steps}-{a.seed}"
+    if cache.exists() and str(np.load(cache)["key"]) == key and np.array_equal(np.load(cache)["tokens"], tokens):
+        c = np.load(cache)
+        syn, sampling = np.concatenate([c["lesion"], c["control"]]), float(c["seconds"])
+        log.info("samples read back from %s (same model, steps, seed and tokens)", cache)
+    else:
+        t0 = time.time()
+        syn = jsddpm.sample(model.model, mcfg.net, torch.from_numpy(tokens), mcfg.sample, a.seed).numpy()
+        sampling = time.time() - t0
     syn_les, syn_ctl = syn[: len(tok_les)], syn[len(tok_les):]
     rng = np.random.default_rng(a.seed)
     groups = np.array(list(np.array(train.subjects)[les_tr]) + list(np.array(test.subjects)[les_te]))
@@ -150,7 +159,7 @@ def main(argv: list[str]) -> int:
     a.results.write_text(f"# JS-DDPM synthesis benchmark (issue #19)\n\nCommand:\n\n{cmd}\n\n"
                          f"Model {model.sha256[:12]} ({mcfg.preset} preset).\n\n{text}")
     a.results.with_suffix(".json").write_text(json.dumps(res, indent=2, default=float) + "\n")
-    np.savez_compressed(a.model_dir.parent / "synthetic_samples.npz", lesion=syn_les, control=syn_ctl)
+    np.savez_compressed(cache, lesion=syn_les, control=syn_ctl, tokens=tokens, key=key, seconds=sampling)
     return 0
 
 

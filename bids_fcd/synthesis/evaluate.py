@@ -56,6 +56,7 @@ def compare_pairs(real_train: np.ndarray, real_test: np.ndarray, synthetic: np.n
     out["ms_ssim_diversity"] = {k: _est(M.ms_ssim_diversity(v[:, :1], rng, n_boot=n_boot)) for k, v in sets.items()}
     masks = {k: M.binarise(v[:, 1], mask_min_pixels if k == "synthetic" else 1) for k, v in sets.items()}
     out["flair_ratio"] = {k: M.flair_ratio(v[:, 0], masks[k]) for k, v in sets.items()}
+    out["gradient_energy"] = {k: M.gradient_energy(v[:, 0]) for k, v in sets.items()}
     out["mask_stats"] = {k: dataclasses.asdict(M.mask_stats(m)) for k, m in masks.items()}
     out["near_binary_fraction"] = M.near_binary_fraction(synthetic[:, 1], tol=0.2)
     return out

@@ -307,6 +307,18 @@ def flair_ratio(images: np.ndarray, masks: np.ndarray, brain_threshold: float = 
     return float(img[m].mean() / img[brain].mean())
 
 
+def gradient_energy(images: np.ndarray, brain_threshold: float = -0.95) -> float:
+    """Sharpness: mean in-plane gradient magnitude |∇I| (finite differences, per pixel) inside the brain
+    (image > ``brain_threshold`` at both ends of the difference) of (n, H, W) images. Blurred
+    synthetic images score lower than real ones, which pixel MMD with a wide kernel hardly sees."""
+    img = np.asarray(images, np.float64)
+    inside = img > brain_threshold
+    gy = np.abs(np.diff(img, axis=-2))[inside[..., 1:, :] & inside[..., :-1, :]]
+    gx = np.abs(np.diff(img, axis=-1))[inside[..., :, 1:] & inside[..., :, :-1]]
+    both = np.concatenate([gy, gx])
+    return float(both.mean()) if both.size else float("nan")
+
+
 @dataclass(frozen=True)
 class MaskStats:
     """Per-set lesion-mask statistics (over slices with at least one lesion pixel unless noted)."""

@@ -100,3 +100,14 @@ def test_mask_statistics_and_consistency() -> None:
     assert M.binarise(raw, min_pixels=2).sum() == masks.sum() - 1
     assert M.near_binary_fraction(np.where(masks, 1.0, -1.0)) == 1.0
     assert M.near_binary_fraction(np.zeros((2, 4, 4))) == 0.0
+
+
+def test_gradient_energy_sees_blur() -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(608)
+    img = np.full((4, 32, 32), -1.0)
+    img[:, 4:28, 4:28] = rng.normal(0.0, 0.3, (4, 24, 24))
+    blurred = img.copy()
+    blurred[:, 4:28, 4:28] = ndimage.gaussian_filter(img[:, 4:28, 4:28], (0, 1.5, 1.5))
+    assert M.gradient_energy(blurred) < 0.5 * M.gradient_energy(img)
