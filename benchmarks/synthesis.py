@@ -119,7 +119,8 @@ def main(argv: list[str]) -> int:
     tokens = np.concatenate([tok_les, tok_ctl])
     cache = a.model_dir.parent / "synthetic_samples.npz"
     key = f"{model.sha256}-{mcfg.sample.steps}-{a.seed}"
-    if cache.exists() and str(np.load(cache)["key"]) == key and np.array_equal(np.load(cache)["tokens"], tokens):
+    old = np.load(cache) if cache.exists() else None
+    if old is not None and "key" in old.files and str(old["key"]) == key and np.array_equal(old["tokens"], tokens):
         c = np.load(cache)
         syn, sampling = np.concatenate([c["lesion"], c["control"]]), float(c["seconds"])
         log.info("samples read back from %s (same model, steps, seed and tokens)", cache)
