@@ -26,7 +26,7 @@ TEMPLATE_NATIVE_MM = 1.0
 
 #: Non-standard suffixes that BIDS validation should ignore in the derivative dataset.
 BIDSIGNORE = ("*_statmap.nii.gz", "*_statmap.json", "*_table.tsv", "*_table.json", "*_probabilities.tsv",
-              "*_probabilities.json", "*_xfm.mat", "*_xfm.nii.gz", "*_xfm.json", "*.html", "figures/", "log/",
+              "*_probabilities.json", "*_xfm.mat", "*_xfm.nii.gz", "*_xfm.json", "*.html", "figures/", "log/", "assets/",
               "group_*")
 
 

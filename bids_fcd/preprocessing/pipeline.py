@@ -405,6 +405,42 @@ def to_native(volume: np.ndarray, grid: GridConfig, pre: Preprocessed, interpola
     return out
 
 
+def native_coordinates(grid: GridConfig, pre: Preprocessed, mask: np.ndarray | None = None) -> np.ndarray:
+    """(3, W, H, S) float32: each grid voxel's position in the T1w's scanner (RAS) millimetres.
+
+    Three images on the native T1w grid whose values are their own scanner x, y, z are resampled
+    onto the model grid through the same transforms as the T1w itself (linear interpolation is
+    exact for the affine part), so a grid voxel reads the native point it was sampled from. NaN
+    outside ``mask`` (W, H, S) when one is given.
+    """
+    import ants
+
+    native = nib.load(pre.t1w_native)
+    ijk = np.indices(native.shape[:3], dtype=np.float32).reshape(3, -1)
+    xyz = (native.affine[:3, :3] @ ijk + native.affine[:3, 3:4]).astype(np.float32)
+    aff, shape = grid_affine(grid)
+    tag = uuid.uuid4().hex[:8]
+    fixed_path = pre.folder / f"_coords_grid_{tag}.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), aff), fixed_path)
+    fixed = ants.image_read(str(fixed_path))
+    out = np.empty((3, *shape), np.float32)
+    try:
+        for axis in range(3):
+            src = pre.folder / f"_coords_{axis}_{tag}.nii.gz"
+            nib.save(nib.Nifti1Image(xyz[axis].reshape(native.shape[:3]), native.affine), src)
+            try:
+                res = ants.apply_transforms(fixed=fixed, moving=ants.image_read(str(src)),
+                                            transformlist=pre.to_template(), interpolator="linear")
+            finally:
+                src.unlink()
+            out[axis] = res.numpy()
+    finally:
+        fixed_path.unlink()
+    if mask is not None:
+        out[:, ~np.asarray(mask, bool)] = np.nan
+    return out
+
+
 def roi_to_grid(roi: Path, reference: Path, transforms: list[Path]) -> np.ndarray:
     """A FLAIR-space lesion mask resampled onto the grid of ``reference`` (linear, then > 0.5).
 

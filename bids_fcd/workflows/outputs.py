@@ -24,7 +24,7 @@ from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.nets.reference import LoadedReference, reference_label
 from bids_fcd.postprocessing.clusters import NATIVE_COLUMNS, TABLE_COLUMNS, clusters_in
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
-from bids_fcd.preprocessing.pipeline import Preprocessed, to_native
+from bids_fcd.preprocessing.pipeline import Preprocessed, native_coordinates, to_native
 from bids_fcd.timing import stage as timed
 from bids_fcd.workflows.analysis import Analysis
 
@@ -199,6 +199,17 @@ class ReportFailed(RuntimeError):
     """Making the HTML report failed; the derivatives are kept."""
 
 
+def _native_mm(grid: Any, pre: Preprocessed, mask: np.ndarray) -> np.ndarray | None:
+    """(3, W, H, S) T1w scanner mm of each grid voxel for the viewer's read-out; None (template mm only,
+    logged) if the transforms cannot be applied."""
+    try:
+        with timed("native_space"):
+            return native_coordinates(grid, pre, mask)
+    except Exception as exc:  # noqa: BLE001 - the viewer then reads out template mm only
+        log.warning("the viewer will read out template mm only: mapping the grid to T1w scanner mm failed (%s)", exc)
+        return None
+
+
 def _report(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, pre: Preprocessed, res: Analysis,
             stack: np.ndarray, mask: np.ndarray, rows: list[dict[str, object]],
             ref: LoadedReference | None) -> list[Path]:
@@ -220,7 +231,7 @@ def _report(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: LoadedModel,
             flair=from_slices(stack[:, 0]), pseudo=res.pseudo, z=res.z, mask=mask, labels=res.labels, roi=roi,
             clusters=rows, lobe_probabilities=res.lobe_probabilities, z_threshold=post.z_threshold,
             min_cluster_mm3=post.min_cluster_mm3, model_name=model.name, model_sha256=model.sha256, model_dir=model.path,
-            reference=reference, settings=settings)
+            reference=reference, settings=settings, native_mm=_native_mm(grid, pre, mask))
         with timed("report"):
             return write_participant_report(stage, data)
     except Exception as exc:  # noqa: BLE001 - any report failure is logged and counted, never fatal

@@ -121,3 +121,24 @@ def test_the_cache_key_follows_content_settings_and_threads(tmp_path):
     copy = tmp_path / "copy.nii.gz"
     copy.write_bytes(fl.read_bytes())
     assert k == cache_key(t1, copy, None, GRID, PreprocConfig(), 2), "a copy of the same bytes hits the cache"
+
+
+def test_native_coordinates_point_each_grid_voxel_at_its_source_in_the_t1w(phantom, work_dir, tiny_model):
+    from scipy import ndimage
+
+    from bids_fcd.preprocessing.pipeline import native_coordinates
+
+    inp = find_inputs(open_layout(phantom, validate=False), "00001", None, {})
+    pre = preprocess(inp.t1w, inp.flair, inp.roi, work_dir / inp.prefix, GRID, PreprocConfig())
+    mask = nib.load(pre.mask).get_fdata() > 0.5
+    xyz = native_coordinates(GRID, pre, mask)
+    assert xyz.shape == (3, *mask.shape) and np.isnan(xyz[:, ~mask]).all() and np.isfinite(xyz[:, mask]).all()
+    native = nib.load(inp.t1w)  # the participant's own T1w, in its scanner space
+    ijk = np.linalg.inv(native.affine) @ np.vstack([xyz[:, mask], np.ones(int(mask.sum()))])
+    sampled = ndimage.map_coordinates(np.asarray(native.get_fdata(), np.float32), ijk[:3], order=1)
+    on_grid = nib.load(pre.t1w).get_fdata()[mask]
+    assert np.corrcoef(sampled, on_grid)[0, 1] > 0.85  # the native T1w read at those points is the grid's T1w
+    flipped = ijk.copy()
+    flipped[0] = native.shape[0] - 1 - flipped[0]  # a left-right error would not be
+    assert np.corrcoef(ndimage.map_coordinates(np.asarray(native.get_fdata(), np.float32), flipped[:3], order=1),
+                       on_grid)[0, 1] < 0.7
