@@ -416,7 +416,7 @@ def native_coordinates(grid: GridConfig, pre: Preprocessed, mask: np.ndarray | N
     import ants
 
     native = nib.load(pre.t1w_native)
-    ijk = np.indices(native.shape[:3], dtype=np.float32).reshape(3, -1)
+    ijk = np.indices(native.shape[:3]).astype(np.float32).reshape(3, -1)
     xyz = (native.affine[:3, :3] @ ijk + native.affine[:3, 3:4]).astype(np.float32)
     aff, shape = grid_affine(grid)
     tag = uuid.uuid4().hex[:8]
