@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Rebuild models/phantom-default from scratch on CPU, with the seeds the shipped model used:
-# a training phantom (seed 300), the networks, and the normative reference from 20 separate
-# phantom controls (seed 400) with its leave-one-out cluster calibration. The held-out benchmark
-# cohort (seed 2027) is never touched here. Usage: bash benchmarks/build_default_model.sh [RUN_DIR]
+# a training phantom (seed 300), the networks, and the normative reference from 40 separate
+# phantom controls (seed 401) with its leave-one-out cluster calibration. The held-out benchmark
+# cohorts (seeds 2027, 2031) are never touched here. Usage: bash benchmarks/build_default_model.sh [RUN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN="${1:-model-build}"
 BIN="${BIDS_FCD_VENV:-.venv}/bin/bids-fcd"
 mkdir -p "$RUN"
 [ -e "$RUN/train-ph" ] || "$BIN" phantom "$RUN/train-ph" --n-fcd 12 --n-hc 4 --seed 300 --size mixed
-[ -e "$RUN/ref-ph" ] || "$BIN" phantom "$RUN/ref-ph" --n-fcd 0 --n-hc 20 --seed 400 --size mixed
+[ -e "$RUN/ref-ph" ] || "$BIN" phantom "$RUN/ref-ph" --n-fcd 0 --n-hc 40 --seed 401 --size mixed
 "$BIN" train "$RUN/train-ph" "$RUN/model" --preset default --epochs 12 --max-minutes 26 --seed 0 \
   --participant-label $(seq -f "%05g" 1 16) --work-dir "$RUN/work" --skip-bids-validation
 "$BIN" reference "$RUN/ref-ph" "$RUN/model/reference" --model "$RUN/model" --work-dir "$RUN/work-ref"

@@ -18,7 +18,7 @@ from bids_fcd.bids.layout import find_inputs, open_layout
 from bids_fcd.bids.participants import is_control, read_participants
 from bids_fcd.config import PostConfig, PreprocConfig, SamplerConfig, to_dict
 from bids_fcd.io import write_npy
-from bids_fcd.nets.checkpoint import LoadedModel
+from bids_fcd.nets.checkpoint import LoadedModel, weight_sums
 from bids_fcd.preprocessing.grid import from_slices
 from bids_fcd.preprocessing.pipeline import preprocess
 from bids_fcd.workflows.analysis import residual, synthesise
@@ -69,8 +69,11 @@ def controls_of(bids: Path) -> list[str]:
 
 
 def volume_key(model: LoadedModel, sampler: SamplerConfig, sub: Subject) -> str:
-    """Cache key of one pseudo-healthy volume: the model, every sampler setting, the input stack."""
-    h = hashlib.sha256(json.dumps([model.sha256, to_dict(sampler)]).encode())
+    """Cache key of one pseudo-healthy volume: the networks (weights and their config, not the model's
+    reference or calibrated cluster setting, which do not change the volume), every sampler setting,
+    the input stack."""
+    nets = [weight_sums(model.path), to_dict(model.net)]
+    h = hashlib.sha256(json.dumps([nets, to_dict(sampler)], sort_keys=True).encode())
     h.update(np.ascontiguousarray(sub.stack).tobytes())
     return h.hexdigest()[:24]
 
