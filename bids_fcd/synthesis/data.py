@@ -128,10 +128,9 @@ def load_bids_subjects(bids_dir: Path, work: Path, grid, labels: list[str] | Non
     with an error in the log.
     """
     from bids_fcd.bids.layout import InputError, find_inputs, open_layout
-    from bids_fcd.bids.participants import read_participants
+    from bids_fcd.bids.participants import read_participants, training_subjects
     from bids_fcd.config import PreprocConfig
     from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
-    from bids_fcd.workflows.train import training_subjects
 
     layout = open_layout(Path(bids_dir), validate=not skip_validation)
     rows = read_participants(Path(bids_dir))
