@@ -138,7 +138,12 @@ def run(args: argparse.Namespace) -> int:
                 over["prediction"] = args.prediction
                 over["self_conditioning"] = False if args.no_self_conditioning else None
             cfg = mod.resolve_config(args.preset, over)
-            work = args.work_dir or args.model_dir.resolve().parent / "bids-fcd-work"
+            import os
+
+            from bids_fcd.config import Environment
+
+            env_work = Environment.from_environ(os.environ).work_dir  # $BIDS_FCD_WORK_DIR, as the other subcommands
+            work = args.work_dir or (Path(env_work) if env_work else args.model_dir.resolve().parent / "bids-fcd-work")
             bids = args.bids_dir.resolve()
             for what, p in (("model", args.model_dir), ("work", work)):
                 r = Path(p).resolve()
@@ -154,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             paths = mod.sample_brains(  # type: ignore[attr-defined]
                 args.model_dir, args.out, args.n, args.seed, device, args.steps, args.eta)
-        log.info("wrote %d files to %s", len(paths), args.out)
+        log.info("wrote %s (images with JSON sidecars) to %s", ", ".join(Path(p).name for p in paths), args.out)
         return 0
     except (ValueError, OSError) as exc:
         log.error("%s", exc)
