@@ -165,6 +165,19 @@ def _sample(vol: np.ndarray, vol_affine: np.ndarray, out_affine: np.ndarray, out
     return ndimage.map_coordinates(vol, coords + d, order=order, mode="constant", cval=0.0).astype(np.float32)
 
 
+def binary_roi(partial_volume: np.ndarray) -> np.ndarray:
+    """Lesion mask in the FLAIR grid from the lesion's partial-volume fractions (any shape, values 0-1).
+
+    Voxels more than half lesion; where none is (a lesion of a few millimetres in thick slices), the voxels
+    holding at least half of the largest fraction, so an FCD participant never gets an empty ``_roi``.
+    """
+    pv = np.asarray(partial_volume, np.float32)
+    mask = pv > 0.5
+    if not mask.any() and float(pv.max()) > 0:
+        mask = pv >= 0.5 * float(pv.max())
+    return mask
+
+
 def _to_int16(img: np.ndarray, affine: np.ndarray, peak: float) -> nib.Nifti1Image:
     data = np.clip(np.round(img / peak * 1000.0), 0, 32767).astype(np.int16)
     out = nib.Nifti1Image(data, affine)
@@ -235,7 +248,7 @@ def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, n
         out[name] = _to_int16(img, g_aff, peak=1.6 * contrast)
     if lesion is not None:
         roi = _sample(lesion.mask.astype(np.float32), tissue.affine, fl_aff, fl_shape, subj_to_tmpl, disp, order=1)
-        roi_img = nib.Nifti1Image((roi > 0.5).astype(np.uint8), fl_aff)
+        roi_img = nib.Nifti1Image(binary_roi(roi).astype(np.uint8), fl_aff)
         roi_img.header.set_xyzt_units("mm", "sec")
         roi_img.set_qform(fl_aff, code=1)
         roi_img.set_sform(fl_aff, code=1)

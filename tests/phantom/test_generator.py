@@ -87,3 +87,17 @@ def test_unknown_size_is_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match="unknown phantom size 'huge'"):
         write_cohort(tmp_path / "p", 1, 0, seed=0, size="huge")
     assert not (tmp_path / "p").exists()
+
+
+def test_a_lesion_thinner_than_the_slices_still_gets_a_mask():
+    from bids_fcd.phantom.generator import binary_roi
+
+    pv = np.zeros((6, 6, 4), np.float32)
+    pv[2:4, 2:4, 1] = [[0.3, 0.1], [0.35, 0.1]]  # a 3 mm lesion spread over 6 mm slices: no voxel is half lesion
+    mask = binary_roi(pv)
+    assert mask.any() and mask.sum() == 2 and mask[2, 2, 1] and mask[3, 2, 1]  # the voxels ≥ half the peak
+    big = np.zeros_like(pv)
+    big[1:4, 1:4, 1:3] = 0.9
+    big[0, 0, 0] = 0.4
+    assert np.array_equal(binary_roi(big), big > 0.5)  # unchanged where some voxel is more than half lesion
+    assert not binary_roi(np.zeros_like(pv)).any()
