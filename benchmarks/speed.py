@@ -156,7 +156,7 @@ def preset_sampler(preset: str):  # noqa: ANN201
 
     from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
 
-    return dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset], guidance_scale=20.0)  # type: ignore[arg-type]
+    return dataclasses.replace(SamplerConfig(), **{**SAMPLER_PRESETS[preset], "guidance_scale": 20.0})  # type: ignore[arg-type]
 
 
 def flops(preset: str, device_name: str) -> dict:
