@@ -416,8 +416,7 @@ def native_coordinates(grid: GridConfig, pre: Preprocessed, mask: np.ndarray | N
     import ants
 
     native = nib.load(pre.t1w_native)
-    ijk = np.indices(native.shape[:3]).astype(np.float32).reshape(3, -1)
-    xyz = (native.affine[:3, :3] @ ijk + native.affine[:3, 3:4]).astype(np.float32)
+    i, j, k = np.ogrid[tuple(slice(0, n) for n in native.shape[:3])]
     aff, shape = grid_affine(grid)
     tag = uuid.uuid4().hex[:8]
     fixed_path = pre.folder / f"_coords_grid_{tag}.nii.gz"
@@ -427,7 +426,9 @@ def native_coordinates(grid: GridConfig, pre: Preprocessed, mask: np.ndarray | N
     try:
         for axis in range(3):
             src = pre.folder / f"_coords_{axis}_{tag}.nii.gz"
-            nib.save(nib.Nifti1Image(xyz[axis].reshape(native.shape[:3]), native.affine), src)
+            row = native.affine[axis].astype(np.float32)  # scanner coordinate `axis` of voxel (i, j, k)
+            coord = (row[0] * i + row[1] * j + row[2] * k + row[3]).astype(np.float32)
+            nib.save(nib.Nifti1Image(coord, native.affine), src)
             try:
                 res = ants.apply_transforms(fixed=fixed, moving=ants.image_read(str(src)),
                                             transformlist=pre.to_template(), interpolator="linear")
