@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild models/phantom-default from scratch on CPU, with the seeds the shipped model used:
+# Rebuild bids_fcd/models/phantom-default from scratch on CPU, with the seeds the shipped model used:
 # a training phantom (seed 300), the networks, and the normative reference from 40 separate
 # phantom controls (seed 401) with its leave-one-out cluster calibration. The held-out benchmark
 # cohorts (seeds 2027, 2031) are never touched here. Usage: bash benchmarks/build_default_model.sh [RUN_DIR]
@@ -13,4 +13,4 @@ mkdir -p "$RUN"
 "$BIN" train "$RUN/train-ph" "$RUN/model" --preset default --epochs 12 --max-minutes 26 --seed 0 \
   --participant-label $(seq -f "%05g" 1 16) --work-dir "$RUN/work" --skip-bids-validation
 "$BIN" reference "$RUN/ref-ph" "$RUN/model/reference" --model "$RUN/model" --work-dir "$RUN/work-ref"
-echo "model in $RUN/model (copy it to models/phantom-default)"
+echo "model in $RUN/model (copy it to bids_fcd/models/phantom-default)"
