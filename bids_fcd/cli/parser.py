@@ -12,6 +12,7 @@ import argparse
 from bids_fcd import __version__
 from bids_fcd.cli import synthesize
 from bids_fcd.cli import validation as v
+from bids_fcd.cli.validation import add_flag as _flag
 from bids_fcd.commands import LESION_DRAWS, PHANTOM_SIZES, TRAIN_PRESETS
 from bids_fcd.config import (
     ANALYSIS_LEVELS,
@@ -28,14 +29,6 @@ from bids_fcd.config import (
 )
 
 SUBCOMMANDS = ("phantom", "train", "demo", "benchmark", "reference", "synthesize")
-
-
-def _flag(parser: argparse.ArgumentParser, name: str, **kw: object) -> None:
-    """Add ``--kebab-name`` with a ``--snake_name`` alias."""
-    names = [f"--{name}"]
-    if "-" in name:
-        names.append(f"--{name.replace('-', '_')}")
-    parser.add_argument(*names, **kw)  # type: ignore[arg-type]
 
 
 def add_sampler_args(p: argparse.ArgumentParser) -> None:

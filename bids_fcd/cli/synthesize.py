@@ -15,48 +15,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from bids_fcd.cli.validation import add_flag as _flag
+from bids_fcd.cli.validation import existing_dir, non_negative_float, participant_label, positive_int
+
 log = logging.getLogger(__name__)
 
 PRESETS = ("tiny", "cpu", "paper")
 PREDICTIONS = ("sample", "v_prediction", "epsilon")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def _flag(parser: argparse.ArgumentParser, name: str, **kw: object) -> None:
-    """``--kebab-name`` with a ``--snake_name`` alias."""
-    names = [f"--{name}"] + ([f"--{name.replace('-', '_')}"] if "-" in name else [])
-    parser.add_argument(*names, **kw)  # type: ignore[arg-type]
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return n
-
-
-def _non_negative_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if x < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be ≥ 0")
-    return x
-
-
-def _existing_dir(value: str) -> Path:
-    p = Path(value)
-    if not p.is_dir():
-        raise argparse.ArgumentTypeError(f"{value} is not an existing directory")
-    return p
-
-
-def _label(value: str) -> str:
-    return value[4:] if value.startswith("sub-") else value
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -66,18 +32,18 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _train_args(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("bids_dir", type=_existing_dir, metavar="BIDS_DIR")
+    p.add_argument("bids_dir", type=existing_dir, metavar="BIDS_DIR")
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="new model directory")
     _flag(p, "preset", choices=PRESETS, default="cpu",
           help="tiny: tests; cpu: ~30 min on 2 CPU cores; paper: the paper's sizes, for a GPU")
-    _flag(p, "participant-label", nargs="+", type=_label, default=[],
+    _flag(p, "participant-label", nargs="+", type=participant_label, default=[],
           help="training participants (default: participants.tsv split == train, else all)")
     _flag(p, "work-dir", type=Path, default=None,
           help="preprocessing cache, shared with `bids-fcd train` (default: MODEL_DIR/../bids-fcd-work)")
-    _flag(p, "steps", type=_positive_int, default=None, help="optimiser steps (default: the preset's)")
-    _flag(p, "batch-size", type=_positive_int, default=None, help="batch size (default: the preset's)")
+    _flag(p, "steps", type=positive_int, default=None, help="optimiser steps (default: the preset's)")
+    _flag(p, "batch-size", type=positive_int, default=None, help="batch size (default: the preset's)")
     _flag(p, "lr", type=float, default=None, help="learning rate (default: the preset's)")
-    _flag(p, "max-minutes", type=_non_negative_float, default=None,
+    _flag(p, "max-minutes", type=non_negative_float, default=None,
           help="stop after this much training time and write the model (0 = no limit; default: the preset's)")
     _flag(p, "seed", type=int, default=0, help="training seed")
     _flag(p, "skip-bids-validation", action="store_true")
@@ -90,12 +56,12 @@ def _train_args(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def _sample_args(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("model_dir", type=_existing_dir, metavar="MODEL_DIR")
+    p.add_argument("model_dir", type=existing_dir, metavar="MODEL_DIR")
     p.add_argument("out", type=Path, metavar="OUT", help="new (empty) directory for the synthetic samples")
-    _flag(p, "n", type=_positive_int, required=True, help="number of samples")
+    _flag(p, "n", type=positive_int, required=True, help="number of samples")
     _flag(p, "seed", type=int, default=0, help="sampling seed (same seed, model and threads → same samples)")
-    _flag(p, "steps", type=_positive_int, default=None, help="DDIM steps (default: the model's)")
-    _flag(p, "eta", type=_non_negative_float, default=None, help="DDIM η (default: the model's)")
+    _flag(p, "steps", type=positive_int, default=None, help="DDIM steps (default: the model's)")
+    _flag(p, "eta", type=non_negative_float, default=None, help="DDIM η (default: the model's)")
     if what == "lesions":
         _flag(p, "z-bin", type=int, default=None, metavar="B",
               help="axial bin 0-29 of every sample (default: drawn like the training slices of --pathology)")

@@ -9,6 +9,14 @@ from pathlib import Path
 from bids_fcd.config import RunConfig
 
 
+def add_flag(parser: argparse.ArgumentParser, name: str, **kw: object) -> None:
+    """Add ``--kebab-name`` with a ``--snake_name`` alias."""
+    names = [f"--{name}"]
+    if "-" in name:
+        names.append(f"--{name.replace('-', '_')}")
+    parser.add_argument(*names, **kw)  # type: ignore[arg-type]
+
+
 def participant_label(value: str) -> str:
     """Strip a leading ``sub-``; labels are alphanumeric."""
     label = value[4:] if value.startswith("sub-") else value
