@@ -14,8 +14,6 @@ import functools
 
 import numpy as np
 
-LOBE_NAMES = ("FL", "TL", "PL", "OL", "IL")
-
 
 def lobe_of_mm(xyz: np.ndarray) -> np.ndarray:
     """Lobe label for each template-space point.
@@ -24,7 +22,7 @@ def lobe_of_mm(xyz: np.ndarray) -> np.ndarray:
         xyz: (N, 3) float array of MNI152NLin2009aSym coordinates in mm (RAS).
 
     Returns:
-        (N,) array of str, each one of ``FL, TL, PL, OL, IL``.
+        (N,) array of str, each a lobe code of :data:`bids_fcd.config.LOBES` (not ``healthy``).
     """
     xyz = np.asarray(xyz, dtype=float).reshape(-1, 3)
     x, y, z = np.abs(xyz[:, 0]), xyz[:, 1], xyz[:, 2]

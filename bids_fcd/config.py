@@ -16,8 +16,19 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 #: Classifier / class-embedding labels, in index order. Index 0 is the healthy class *h*.
+#: The lobe classifier's classes, in its output order: ``healthy`` then the five lobe codes that
+#: participants.tsv ``lobe`` entries, cluster tables and reports use.
 LOBES: tuple[str, ...] = ("healthy", "FL", "TL", "PL", "OL", "IL")
 HEALTHY = 0
+#: The one vocabulary of lobe words, by code (sidecars, group tables, reports, the phantom's
+#: participants.json).
+LOBE_WORDS: dict[str, str] = {"healthy": "healthy", "FL": "frontal", "TL": "temporal", "PL": "parietal",
+                              "OL": "occipital", "IL": "insula"}
+
+
+def lobe_legend() -> str:
+    """``FL frontal, TL temporal, PL parietal, OL occipital, IL insula`` (the lobe codes explained)."""
+    return ", ".join(f"{code} {LOBE_WORDS[code]}" for code in LOBES[1:])
 
 T = TypeVar("T")
 

@@ -28,3 +28,17 @@ def test_configs_are_frozen():
     cfg = SamplerConfig()
     with pytest.raises(AttributeError):
         cfg.noise_level = 5  # type: ignore[misc]
+
+
+def test_one_lobe_vocabulary():
+    import numpy as np
+
+    from bids_fcd.atlas import lobe_of_mm
+    from bids_fcd.config import LOBE_WORDS, LOBES, lobe_legend
+    from bids_fcd.reports.participant import LOBE_NAMES
+
+    assert tuple(LOBE_WORDS) == LOBES and LOBE_NAMES is LOBE_WORDS
+    assert lobe_legend() == "FL frontal, TL temporal, PL parietal, OL occipital, IL insula"
+    rng = np.random.default_rng(0)
+    codes = set(lobe_of_mm(rng.uniform(-100, 70, size=(4000, 3))).tolist())
+    assert codes == set(LOBES[1:])  # the atlas labels with exactly the classifier's lobe codes

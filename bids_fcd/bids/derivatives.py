@@ -1,8 +1,11 @@
-"""Derivative names, sidecars and the derivative dataset description.
+"""Derivative names, the registry of participant outputs, sidecars and the dataset description.
 
 :func:`derivative_path` is the one function that turns BIDS entities into a file name; nothing
-else in the package builds derivative names. :data:`SIDECARS` and :data:`COLUMNS` are the tables
-sidecar contents come from (design.md §6.11). Every file is written through a temporary name in
+else in the package builds derivative names. :data:`OUTPUTS` is the one list of what a participant
+run writes (role → entities, suffix, extension, sidecar kind): the writer, the group level's
+reader, the report's figure paths, staging's manifest and crash records and the stored file list
+of the tests (:func:`expected_outputs`) all come from it. :data:`SIDECARS` and :data:`COLUMNS` are
+the tables sidecar contents come from (docs/architecture.md). Every file is written through a temporary name in
 the same folder and renamed (:func:`bids_fcd.io.atomic_path`), so a crash never leaves half a file.
 """
 
@@ -10,11 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bids_fcd import CODE_URL, __version__
-from bids_fcd.config import Environment
+from bids_fcd.config import LOBES, Environment, lobe_legend
 from bids_fcd.io import atomic_path as atomic_path  # re-exported: the reports write through it
 from bids_fcd.io import write_json, write_text
 
@@ -68,8 +72,7 @@ COLUMNS: dict[str, dict[str, dict[str, str]]] = {
     "clusters_table": {
         "index": {"Description": "Cluster rank (1 = highest peak z); the label in the clusters dseg"},
         "hemisphere": {"Description": "Hemisphere of the peak", "Levels": "L, R"},
-        "lobe": {"Description": "Cortical lobe of the peak (atlas of the template); FL frontal, TL temporal, PL "
-                                "parietal, OL occipital, IL insula"},
+        "lobe": {"Description": f"Cortical lobe of the peak (atlas of the template); {lobe_legend()}"},
         "size_mm3": {"Description": "Cluster volume", "Units": "mm^3"},
         "peak_z": {"Description": "Highest z-statistic in the cluster"},
         "peak_x": {"Description": "x of the peak (template RAS)", **_COORD},
@@ -95,10 +98,131 @@ COLUMNS: dict[str, dict[str, dict[str, str]]] = {
         "name": {"Description": "Label name"},
     },
     "lobes_probabilities": {
-        "lobe": {"Description": "Class of the lobe classifier", "Levels": "healthy, FL, TL, PL, OL, IL"},
+        "lobe": {"Description": "Class of the lobe classifier", "Levels": ", ".join(LOBES)},
         "probability": {"Description": "Participant-level probability of the class"},
     },
 }
+
+
+# ------------------------------------------------------------------- the registry of outputs
+
+#: When a participant output exists: ``always``; ``warp`` only with a deformable registration;
+#: ``failure`` only after a failed run (the crash record).
+When = Literal["always", "warp", "failure"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One participant-level output file.
+
+    Attributes:
+        suffix, extension: the BIDS suffix and extension (``suffix == ""``: the report page,
+            ``OUTPUT_DIR/<prefix><extension>``).
+        datatype: the folder under ``sub-<label>/[ses-<s>/]`` (``anat``, ``figures``, ``log``).
+        entities: (key, value) pairs in any order; :data:`ENTITY_ORDER` orders them in the name.
+        on_grid: a template-space image on the model grid: gets ``res-<mm>`` (:func:`res_label`).
+        sidecar: the :data:`SIDECARS` kind of its JSON sidecar; None: no sidecar of its own.
+        when: see :data:`When`.
+    """
+
+    suffix: str
+    extension: str
+    datatype: str = "anat"
+    entities: tuple[tuple[str, str], ...] = ()
+    on_grid: bool = False
+    sidecar: str | None = None
+    when: When = "always"
+
+
+def _o(suffix: str, extension: str, sidecar: str | None = None, *, datatype: str = "anat", on_grid: bool = False,
+       when: When = "always", **entities: str) -> Output:
+    return Output(suffix, extension, datatype, tuple((k.rstrip("_"), v) for k, v in entities.items()), on_grid,
+                  sidecar, when)
+
+
+#: Every participant-level output by role. Roles are the names the writer, the group level and
+#: the report use; a new output is added here and nowhere else.
+OUTPUTS: dict[str, Output] = {
+    "preproc_T1w": _o("T1w", ".nii.gz", "preproc_T1w", on_grid=True, space=SPACE, desc="preproc"),
+    "preproc_FLAIR": _o("FLAIR", ".nii.gz", "preproc_FLAIR", on_grid=True, space=SPACE, desc="preproc"),
+    "brain_mask": _o("mask", ".nii.gz", "brain_mask", on_grid=True, space=SPACE, desc="brain"),
+    "pseudohealthy_FLAIR": _o("FLAIR", ".nii.gz", "pseudohealthy_FLAIR", on_grid=True, space=SPACE, desc="pseudohealthy"),
+    "anomaly_statmap": _o("statmap", ".nii.gz", "anomaly_statmap", on_grid=True, space=SPACE, desc="anomaly"),
+    "z_statmap": _o("statmap", ".nii.gz", "z_statmap", on_grid=True, space=SPACE, stat="z", desc="anomaly"),
+    "clusters_dseg": _o("dseg", ".nii.gz", "clusters_dseg", on_grid=True, space=SPACE, desc="clusters"),
+    "clusters_lookup": _o("dseg", ".tsv", on_grid=True, space=SPACE, desc="clusters"),  # shares the dseg's sidecar
+    "clusters_table": _o("table", ".tsv", "clusters_table", space=SPACE, desc="clusters"),
+    "anomaly_statmap_T1w": _o("statmap", ".nii.gz", "anomaly_statmap_T1w", space="T1w", desc="anomaly"),
+    "z_statmap_T1w": _o("statmap", ".nii.gz", "z_statmap_T1w", space="T1w", stat="z", desc="anomaly"),
+    "clusters_dseg_T1w": _o("dseg", ".nii.gz", "clusters_dseg_T1w", space="T1w", desc="clusters"),
+    "clusters_lookup_T1w": _o("dseg", ".tsv", space="T1w", desc="clusters"),
+    "clusters_table_T1w": _o("table", ".tsv", "clusters_table_T1w", space="T1w", desc="clusters"),
+    "lobes_probabilities": _o("probabilities", ".tsv", "lobes_probabilities", desc="lobes"),
+    "xfm_T1w_to_template": _o("xfm", ".mat", "xfm_affine", from_="T1w", to=SPACE, mode="image"),
+    "xfm_T1w_to_template_warp": _o("xfm", ".nii.gz", "xfm_warp", when="warp", from_="T1w", to=SPACE, mode="image",
+                                   desc="warp"),
+    "xfm_FLAIR_to_T1w": _o("xfm", ".mat", "xfm_affine", from_="FLAIR", to="T1w", mode="image"),
+    "report": _o("", ".html"),
+    "report_pdf": _o("report", ".pdf", datatype="figures"),
+    "figure_clusters": _o("FLAIR", ".png", datatype="figures", desc="clusters"),
+    "figure_glassbrain": _o("statmap", ".png", datatype="figures", desc="glassbrain"),
+    "figure_lobes": _o("probabilities", ".svg", datatype="figures", desc="lobes"),
+    "figure_registration": _o("T1w", ".svg", datatype="figures", desc="registration"),
+    "figure_brainmask": _o("FLAIR", ".svg", datatype="figures", desc="brainmask"),
+    "config": _o("config", ".json", datatype="log"),
+    "manifest": _o("manifest", ".json", datatype="log"),
+    "crash": _o("crash", ".json", datatype="log", when="failure"),
+}
+#: Dataset-level files of a participant run (the viewer's ``assets/`` are listed by the reports).
+DATASET_FILES = (".bidsignore", "dataset_description.json")
+
+
+def participant_prefix(subject: str, session: str | None) -> str:
+    """``sub-<label>[_ses-<s>]``, the start of every participant file name."""
+    return f"sub-{subject}" + (f"_ses-{session}" if session else "")
+
+
+def output_path(root: Path, subject: str, session: str | None, role: str, res: str | None = None) -> Path:
+    """The path of one registered output (:data:`OUTPUTS`) of a participant.
+
+    Args:
+        res: the model grid's ``res-`` label (:func:`res_label`), used by ``on_grid`` outputs.
+    """
+    try:
+        o = OUTPUTS[role]
+    except KeyError:
+        raise ValueError(f"unknown output role {role!r}; the roles are {', '.join(OUTPUTS)}") from None
+    if not o.suffix:
+        return Path(root) / (participant_prefix(subject, session) + o.extension)
+    ents: dict[str, str | None] = dict(o.entities)
+    if o.on_grid:
+        ents["res"] = res
+    return derivative_path(root, subject, session, o.suffix, o.extension, datatype=o.datatype,
+                           **{("from_" if k == "from" else k): v for k, v in ents.items()})
+
+
+def output_paths(root: Path, subject: str, session: str | None, roles: tuple[str, ...] | list[str],
+                 res: str | None = None) -> dict[str, Path]:
+    """:func:`output_path` for several roles, by role."""
+    return {r: output_path(root, subject, session, r, res) for r in roles}
+
+
+def expected_outputs(subject: str, session: str | None, res: str | None, *, warp: bool = True) -> list[str]:
+    """Every file a successful participant run writes for one participant, relative to OUTPUT_DIR
+    (POSIX), sorted: the registered outputs, their JSON sidecars, nothing else.
+
+    Args:
+        warp: the registration was deformable (writes the warp field).
+    """
+    out: list[str] = []
+    for role, o in OUTPUTS.items():
+        if o.when == "failure" or (o.when == "warp" and not warp):
+            continue
+        p = output_path(Path("."), subject, session, role, res)
+        out.append(p.as_posix())
+        if o.sidecar is not None:
+            out.append(sidecar_path(p).as_posix())
+    return sorted(out)
 
 
 def sidecar(kind: str, **values: Any) -> dict[str, Any]:

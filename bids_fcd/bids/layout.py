@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bids_fcd.bids.derivatives import participant_prefix
+
 log = logging.getLogger(__name__)
 
 #: ds004199's acquisition labels, in order of preference when a participant has several images.
@@ -32,7 +34,7 @@ class SubjectInputs:
     @property
     def prefix(self) -> str:
         """``sub-<label>[_ses-<label>]``."""
-        return f"sub-{self.subject}" + (f"_ses-{self.session}" if self.session else "")
+        return participant_prefix(self.subject, self.session)
 
 
 def open_layout(bids_dir: Path, validate: bool, database_dir: Path | None = None):  # noqa: ANN201 - BIDSLayout

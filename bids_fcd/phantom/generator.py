@@ -26,6 +26,8 @@ from scipy import ndimage
 
 from bids_fcd import __version__
 from bids_fcd.atlas import load_template
+from bids_fcd.config import LOBE_WORDS, LOBES
+from bids_fcd.io import write_json, write_nifti, write_text
 from bids_fcd.phantom import anatomy
 
 log = logging.getLogger(__name__)
@@ -287,13 +289,13 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
         "Authors": ["bids-fcd phantom generator"],
         "GeneratedBy": [{"Name": "bids-fcd phantom", "Version": __version__}],
     }
-    (out_dir / "dataset_description.json").write_text(json.dumps(desc, indent=2) + "\n")
-    (out_dir / ".bidsignore").write_text("*_roi.nii.gz\n")
-    (out_dir / "README").write_text(
+    write_json(out_dir / "dataset_description.json", desc)
+    write_text(out_dir / ".bidsignore", "*_roi.nii.gz\n")
+    write_text(out_dir / "README",
         "Synthetic FCD type II cohort shaped like OpenNeuro ds004199, made by `bids-fcd phantom`.\n"
         "Synthetic data: not for clinical or research conclusions.\n"
     )
-    (out_dir / "participants.json").write_text(json.dumps({
+    write_text(out_dir / "participants.json", json.dumps({
         "participant_id": {"Description": "participant label"},
         "group": {"Description": "the group a person belongs to", "Levels": {"fcd": "FCD", "hc": "healthy control"}},
         "sex": {"Description": "sex of the participant", "Levels": {"M": "male", "F": "female"}},
@@ -301,8 +303,7 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
         "age_scan": {"Description": "age at the MRI scan", "Units": "year"},
         "mri_diagnosis": {"Description": "radiological diagnosis from the MRI"},
         "hemisphere": {"Description": "hemisphere affected by the FCD", "Levels": {"L": "left", "R": "right"}},
-        "lobe": {"Description": "lobe affected by the FCD", "Levels": {"FL": "frontal lobe", "TL": "temporal lobe",
-                 "PL": "parietal lobe", "OL": "occipital lobe", "IL": "insular lobe"}},
+        "lobe": {"Description": "lobe affected by the FCD", "Levels": {code: LOBE_WORDS[code] for code in LOBES[1:]}},
         "split": {"Description": "train/test split", "Levels": {"train": "training", "test": "test"}},
     }, indent=2) + "\n")
     rows = ["\t".join(PARTICIPANT_COLUMNS)]
@@ -311,7 +312,7 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
         rows.append("\t".join([f"sub-{s.label}", s.group, s.sex, str(s.age_scan - 1) if fcd else "n/a",
                                str(s.age_scan), "suspicion" if fcd else "n/a", s.hemisphere, s.lobe, s.split]))
     # ds004199's participants.tsv starts with a UTF-8 byte-order mark; so does ours.
-    (out_dir / "participants.tsv").write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")
+    write_text(out_dir / "participants.tsv", "\ufeff" + "\n".join(rows) + "\n")
     for s in specs:
         log.info("phantom: sub-%s (%s%s, %s)", s.label, s.group, f", {s.hemisphere} {s.lobe}" if s.group == "fcd" else "",
                  s.size)
@@ -320,10 +321,10 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
         anat.mkdir(parents=True)
         t1_acq, fl_acq = s.acq
         base = f"sub-{s.label}"
-        nib.save(imgs["t1w"], anat / f"{base}_acq-{t1_acq}_T1w.nii.gz")
-        nib.save(imgs["flair"], anat / f"{base}_acq-{fl_acq}_FLAIR.nii.gz")
-        (anat / f"{base}_acq-{t1_acq}_T1w.json").write_text(json.dumps(T1_SIDECAR, indent=4) + "\n")
-        (anat / f"{base}_acq-{fl_acq}_FLAIR.json").write_text(json.dumps(FLAIR_SIDECAR, indent=4) + "\n")
+        write_nifti(anat / f"{base}_acq-{t1_acq}_T1w.nii.gz", imgs["t1w"])
+        write_nifti(anat / f"{base}_acq-{fl_acq}_FLAIR.nii.gz", imgs["flair"])
+        write_json(anat / f"{base}_acq-{t1_acq}_T1w.json", T1_SIDECAR, indent=4)
+        write_json(anat / f"{base}_acq-{fl_acq}_FLAIR.json", FLAIR_SIDECAR, indent=4)
         if "roi" in imgs:
-            nib.save(imgs["roi"], anat / f"{base}_acq-{fl_acq}_FLAIR_roi.nii.gz")
+            write_nifti(anat / f"{base}_acq-{fl_acq}_FLAIR_roi.nii.gz", imgs["roi"])
     return specs

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from bids_fcd.io import atomic_path
+
 log = logging.getLogger(__name__)
 
 #: Okabe-Ito colours (colour-blind safe) for outlines and bars.
@@ -83,8 +85,9 @@ def _cuts(mask: np.ndarray, affine: np.ndarray, axis: int, n: int) -> list[float
 
 
 def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor=fig.get_facecolor())
+    """Save a figure atomically (its format from ``path``'s extension)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI, facecolor=fig.get_facecolor())
 
 
 def contours(display: Any, img: Any, colour: str, width: float = 1.0, style: str = "solid") -> None:

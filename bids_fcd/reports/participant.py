@@ -22,18 +22,15 @@ from typing import Any
 import numpy as np
 
 from bids_fcd.bids import derivatives as deriv
+from bids_fcd.config import LOBE_WORDS
 from bids_fcd.reports import figures, methods, pdf, viewer
 
 log = logging.getLogger(__name__)
 
-#: Figure kinds → (suffix, extension, desc). One file per kind per participant, always all five.
-FIGURES: dict[str, tuple[str, str, str]] = {
-    "clusters": ("FLAIR", ".png", "clusters"),
-    "glassbrain": ("statmap", ".png", "glassbrain"),
-    "lobes": ("probabilities", ".svg", "lobes"),
-    "registration": ("T1w", ".svg", "registration"),
-    "brainmask": ("FLAIR", ".svg", "brainmask"),
-}
+#: Figure kinds → their role in the registry of outputs (:data:`bids_fcd.bids.derivatives.OUTPUTS`).
+#: One file per kind per participant, always all five.
+FIGURES: dict[str, str] = {kind: f"figure_{kind}" for kind in
+                           ("clusters", "glassbrain", "lobes", "registration", "brainmask")}
 #: The top clusters shown in the cluster figure.
 MAX_CLUSTER_VIEWS = 3
 #: Below this largest class probability the lobe classifier's answer gets a caveat.
@@ -47,8 +44,8 @@ DEEP_GREY_MM = ((6.0, 22.0), (-35.0, 20.0), (-8.0, 18.0))
 CORTEX_GM, CORTEX_RADIUS_MM = 0.3, 4.0
 #: The cluster rows' T1w scanner-mm centre (the workflow prefixes the T1w table's columns with native_).
 NATIVE_CENTRE_KEYS = ("native_center_x", "native_center_y", "native_center_z")
-LOBE_NAMES = {"FL": "frontal", "TL": "temporal", "PL": "parietal", "OL": "occipital", "IL": "insular",
-              "healthy": "healthy"}
+#: Lobe words by code: the one vocabulary of :data:`bids_fcd.config.LOBE_WORDS`.
+LOBE_NAMES = LOBE_WORDS
 NON_CORTICAL = "non-cortical"
 CONVENTION = ("Neurological convention (nilearn's default): the participant's left is on the left of axial and "
               "coronal views, as the L and R letters mark; sagittal views have anterior to the right.")
@@ -102,18 +99,17 @@ class ReportInputs:
     @property
     def prefix(self) -> str:
         """``sub-<label>[_ses-<s>]``."""
-        return f"sub-{self.subject}" + (f"_ses-{self.session}" if self.session else "")
+        return deriv.participant_prefix(self.subject, self.session)
 
 
 def report_path(root: Path, subject: str, session: str | None) -> Path:
     """``root/sub-<label>[_ses-<s>].html`` (fMRIPrep's place for the report)."""
-    return Path(root) / (f"sub-{subject}" + (f"_ses-{session}" if session else "") + ".html")
+    return deriv.output_path(root, subject, session, "report")
 
 
 def figure_paths(root: Path, subject: str, session: str | None) -> dict[str, Path]:
     """The participant's figure files by kind (keys of :data:`FIGURES`)."""
-    return {k: deriv.derivative_path(root, subject, session, suffix, ext, datatype="figures", desc=desc)
-            for k, (suffix, ext, desc) in FIGURES.items()}
+    return {k: deriv.output_path(root, subject, session, role) for k, role in FIGURES.items()}
 
 
 # ------------------------------------------------------------------------- pure rules
@@ -398,7 +394,7 @@ def write_participant_report(root: Path, data: ReportInputs) -> list[Path]:
         errors["viewer"] = f"{type(exc).__name__}: {exc}"
     page_path = report_path(root, data.subject, data.session)
     page_path.parent.mkdir(parents=True, exist_ok=True)
-    page_path.write_text(render_participant(root, data, figs, rows, errors, views[0][1]), encoding="utf-8")
+    deriv.write_text(page_path, render_participant(root, data, figs, rows, errors, views[0][1]))
     written.append(page_path)
     log.info("%s: report %s (%.1f s)", data.prefix, page_path.name, time.time() - t0)
     if errors:

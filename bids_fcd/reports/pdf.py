@@ -35,7 +35,7 @@ INK, MUTED, WARN_BG, WARN_EDGE = "#111111", "#555555", "#fff1d6", figures.ORANGE
 
 def pdf_path(root: Path, subject: str, session: str | None) -> Path:
     """``root/sub-<label>/[ses-<s>/]figures/sub-<label>[_ses-<s>]_report.pdf``."""
-    return deriv.derivative_path(root, subject, session, "report", ".pdf", datatype="figures")
+    return deriv.output_path(root, subject, session, "report_pdf")
 
 
 def table_cells(rows: Sequence[dict[str, Any]], names: dict[str, str]) -> tuple[list[str], list[list[str]]]:

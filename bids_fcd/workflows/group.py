@@ -28,7 +28,7 @@ from bids_fcd.bids import derivatives as deriv
 from bids_fcd.bids.layout import InputError, find_inputs, open_layout, subject_sessions
 from bids_fcd.bids.participants import is_control, read_participants
 from bids_fcd.commands import config_file
-from bids_fcd.config import PostConfig, RunConfig, to_dict
+from bids_fcd.config import PostConfig, RunConfig, lobe_legend, to_dict
 from bids_fcd.evaluation.froc import Marks, froc_curve, marks_from_map
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
 from bids_fcd.io import atomic_path, write_json
@@ -42,7 +42,7 @@ ROW_COLUMNS = ("participant_id", "session", "group", "true_lobe", "predicted_lob
                "r_at_5", "r_at_10", "peak_hit_at_10", "fp_pixels_per_slice", "dice_z", "dice_best", "detected",
                "fp_clusters")
 
-_LOBES = "FL frontal, TL temporal, PL parietal, OL occipital, IL insula"
+_LOBES = lobe_legend()
 #: The sidecar of group_summary.tsv: a description per column (BIDS tabular-file sidecar).
 SUMMARY_COLUMNS: dict[str, dict[str, str]] = {
     "participant_id": {"Description": "Participant label, as in participants.tsv"},
@@ -93,34 +93,28 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+#: The participant-level outputs the group level reads: key → role in the registry
+#: (:data:`bids_fcd.bids.derivatives.OUTPUTS`).
+READS: dict[str, str] = {"config": "config", "z": "z_statmap", "dseg": "clusters_dseg", "mask": "brain_mask",
+                         "table": "clusters_table", "lobes": "lobes_probabilities",
+                         "warp": "xfm_T1w_to_template_warp", "affine": "xfm_T1w_to_template",
+                         "rigid": "xfm_FLAIR_to_T1w", "crash": "crash"}
+
+
 def participant_files(out_dir: Path, subject: str, session: str | None) -> dict[str, Path]:
-    """The participant-level derivatives the group level reads, by role.
+    """The participant-level derivatives the group level reads, by key of :data:`READS`.
 
     Template-space images carry a ``res-`` entity when the model grid is not 1 mm; the grid comes
     from the participant's run record (``log/…_config.json``), so no name is guessed.
     """
-    def p(suffix: str, ext: str, **e: str | None) -> Path:
-        return deriv.derivative_path(out_dir, subject, session, suffix, ext, "anat", **e)
-
-    config = deriv.derivative_path(out_dir, subject, session, "config", ".json", datatype="log")
+    config = deriv.output_path(out_dir, subject, session, "config")
     res: str | None = None
     try:
         spacing = json.loads(config.read_text())["model"]["net"]["grid"]["spacing_mm"]
         res = deriv.res_label(float(spacing))
     except (OSError, KeyError, TypeError, ValueError):
         pass
-    return {
-        "config": config,
-        "z": p("statmap", ".nii.gz", space=deriv.SPACE, res=res, stat="z", desc="anomaly"),
-        "dseg": p("dseg", ".nii.gz", space=deriv.SPACE, res=res, desc="clusters"),
-        "mask": p("mask", ".nii.gz", space=deriv.SPACE, res=res, desc="brain"),
-        "table": p("table", ".tsv", space=deriv.SPACE, desc="clusters"),
-        "lobes": p("probabilities", ".tsv", desc="lobes"),
-        "warp": p("xfm", ".nii.gz", from_="T1w", to=deriv.SPACE, mode="image", desc="warp"),
-        "affine": p("xfm", ".mat", from_="T1w", to=deriv.SPACE, mode="image"),
-        "rigid": p("xfm", ".mat", from_="FLAIR", to="T1w", mode="image"),
-        "crash": deriv.derivative_path(out_dir, subject, session, "crash", ".json", datatype="log"),
-    }
+    return {key: deriv.output_path(out_dir, subject, session, role, res) for key, role in READS.items()}
 
 
 def read_crash(path: Path) -> dict[str, str] | None:

@@ -1,8 +1,9 @@
 """The output writers of one participant: every derivative, its sidecar and the HTML report.
 
 :func:`write_outputs` writes under a staging folder (:mod:`bids_fcd.workflows.staging` moves it into
-place); names come from :func:`bids_fcd.bids.derivatives.derivative_path`, sidecar texts from
-:data:`bids_fcd.bids.derivatives.SIDECARS`, and every file is written atomically (:mod:`bids_fcd.io`).
+place); every name comes from the registry of outputs (:data:`bids_fcd.bids.derivatives.OUTPUTS`,
+by role), sidecar texts from :data:`bids_fcd.bids.derivatives.SIDECARS`, and every file is written
+atomically (:mod:`bids_fcd.io`).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
 
     Template-space maps carry ``space-MNI152NLin2009aSym`` and ``res-<mm>`` (the model grid is not
     the template's 1 mm); the z-map, anomaly map and clusters are also written in T1w space.
-    Sidecar texts come from :data:`bids_fcd.bids.derivatives.SIDECARS`.
+    Names and sidecar kinds come from the registry of outputs (:data:`bids_fcd.bids.derivatives.OUTPUTS`).
     """
     grid = model.net.grid
     post = post_of(cfg)
@@ -101,84 +102,76 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
                         else "|FLAIR - pseudo-healthy FLAIR|")}
     written: list[Path] = []
 
-    def path(suffix: str, ext: str, datatype: str = "anat", **ents: str | None) -> Path:
-        if ents.get("space") == SPACE and (ext == ".nii.gz" or suffix == "dseg"):
-            ents = {**ents, "res": res_ent}
-        return deriv.derivative_path(stage, inp.subject, inp.session, suffix, ext, datatype=datatype, **ents)
+    def path(role: str) -> Path:
+        return deriv.output_path(stage, inp.subject, inp.session, role, res_ent)
 
-    def side(p: Path, kind: str, sources: list[str], extra: dict[str, Any] | None = None) -> None:
-        meta = {**deriv.sidecar(kind, **fill), **(extra or {}), "Sources": sources, **common}
-        if f"space-{SPACE}_res-" in p.name or (res_ent is None and f"space-{SPACE}" in p.name):
+    def side(p: Path, role: str, sources: list[str], extra: dict[str, Any] | None = None) -> None:
+        o = deriv.OUTPUTS[role]
+        assert o.sidecar is not None, role
+        meta = {**deriv.sidecar(o.sidecar, **fill), **(extra or {}), "Sources": sources, **common}
+        if o.on_grid:
             meta.update(grid_info)
         write_json(deriv.sidecar_path(p), meta)
         written.extend([p, deriv.sidecar_path(p)])
 
-    def put_nii(p: Path, img: nib.Nifti1Image, kind: str, sources: list[str], extra: dict[str, Any] | None = None) -> None:
+    def put_nii(role: str, img: nib.Nifti1Image, sources: list[str], extra: dict[str, Any] | None = None) -> None:
+        p = path(role)
         write_nifti(p, img)
-        side(p, kind, sources, extra)
+        side(p, role, sources, extra)
 
-    def put_table(p: Path, rows: list[dict[str, Any]], columns: tuple[str, ...], kind: str, sources: list[str],
+    def put_table(role: str, rows: list[dict[str, Any]], columns: tuple[str, ...], sources: list[str],
                   extra: dict[str, Any] | None = None) -> None:
+        p = path(role)
         _write_tsv(p, rows, columns)
-        side(p, kind, sources, extra)
+        side(p, role, sources, extra)
 
-    def put_lookup(p: Path, rows: list[dict[str, Any]]) -> None:
+    def put_lookup(role: str, rows: list[dict[str, Any]]) -> None:
         """The dseg's lookup table; it shares the dseg image's sidecar (BIDS), so it has none of its own."""
+        p = path(role)
         _write_tsv(p, rows, ("index", "name"))
         written.append(p)
 
     real_t1, real_fl = from_slices(stack[:, 1]), from_slices(stack[:, 0])
     mask = np.asarray(nib.load(pre.mask).get_fdata()) > 0.5
-    put_nii(path("T1w", ".nii.gz", space=SPACE, desc="preproc"), _nifti(real_t1, aff, np.float32), "preproc_T1w",
-            [src["t1w"]])
-    put_nii(path("FLAIR", ".nii.gz", space=SPACE, desc="preproc"), _nifti(real_fl, aff, np.float32), "preproc_FLAIR",
-            both)
-    put_nii(path("mask", ".nii.gz", space=SPACE, desc="brain"), _nifti(mask, aff, np.uint8), "brain_mask",
-            [src["t1w"]])
-    put_nii(path("FLAIR", ".nii.gz", space=SPACE, desc="pseudohealthy"), _nifti(res.pseudo, aff, np.float32),
-            "pseudohealthy_FLAIR", both)
-    put_nii(path("statmap", ".nii.gz", space=SPACE, desc="anomaly"), _nifti(res.anomaly, aff, np.float32),
-            "anomaly_statmap", both, {"SmoothingFWHMmm": post.smoothing_fwhm_mm})
-    put_nii(path("statmap", ".nii.gz", space=SPACE, stat="z", desc="anomaly"), _nifti(res.z, aff, np.float32),
-            "z_statmap", both, _z_description(post, ref))
+    put_nii("preproc_T1w", _nifti(real_t1, aff, np.float32), [src["t1w"]])
+    put_nii("preproc_FLAIR", _nifti(real_fl, aff, np.float32), both)
+    put_nii("brain_mask", _nifti(mask, aff, np.uint8), [src["t1w"]])
+    put_nii("pseudohealthy_FLAIR", _nifti(res.pseudo, aff, np.float32), both)
+    put_nii("anomaly_statmap", _nifti(res.anomaly, aff, np.float32), both,
+            {"SmoothingFWHMmm": post.smoothing_fwhm_mm})
+    put_nii("z_statmap", _nifti(res.z, aff, np.float32), both, _z_description(post, ref))
     cluster_meta = {"Threshold": post.z_threshold, "MinClusterSizemm3": post.min_cluster_mm3}
     dseg_meta = {**cluster_meta, **deriv.COLUMNS["clusters_lookup"]}  # the lookup TSV shares this sidecar
-    put_nii(path("dseg", ".nii.gz", space=SPACE, desc="clusters"), _nifti(res.labels, aff, np.int16), "clusters_dseg",
-            both, dseg_meta)
+    put_nii("clusters_dseg", _nifti(res.labels, aff, np.int16), both, dseg_meta)
     lookup = [{"index": c.index, "name": f"cluster{c.index}"} for c in res.clusters]
-    put_lookup(path("dseg", ".tsv", space=SPACE, desc="clusters"), lookup)
-    put_table(path("table", ".tsv", space=SPACE, desc="clusters"), [c.row() for c in res.clusters], TABLE_COLUMNS,
-              "clusters_table", both, cluster_meta)
+    put_lookup("clusters_lookup", lookup)
+    put_table("clusters_table", [c.row() for c in res.clusters], TABLE_COLUMNS, both, cluster_meta)
     with timed("native_space"):
         native_anom = to_native(res.anomaly, grid, pre)
         native_z = to_native(res.z, grid, pre)
         native_lab = to_native(res.labels.astype(np.float32), grid, pre, interpolator="genericLabel")
-    put_nii(path("statmap", ".nii.gz", space="T1w", desc="anomaly"), _native_image(native_anom, np.float32),
-            "anomaly_statmap_T1w", both)
-    put_nii(path("statmap", ".nii.gz", space="T1w", stat="z", desc="anomaly"), _native_image(native_z, np.float32),
-            "z_statmap_T1w", both,
+    put_nii("anomaly_statmap_T1w", _native_image(native_anom, np.float32), both)
+    put_nii("z_statmap_T1w", _native_image(native_z, np.float32), both,
             {k: v for k, v in _z_description(post, ref).items() if k != "Description"})
     lab_img = _native_image(native_lab, np.int16)
-    put_nii(path("dseg", ".nii.gz", space="T1w", desc="clusters"), lab_img, "clusters_dseg_T1w", both, dseg_meta)
-    put_lookup(path("dseg", ".tsv", space="T1w", desc="clusters"), lookup)
+    put_nii("clusters_dseg_T1w", lab_img, both, dseg_meta)
+    put_lookup("clusters_lookup_T1w", lookup)
     native_rows = clusters_in(np.asarray(lab_img.dataobj), np.asarray(native_z.get_fdata(), np.float32),
                               lab_img.affine)
-    put_table(path("table", ".tsv", space="T1w", desc="clusters"), native_rows, NATIVE_COLUMNS, "clusters_table_T1w",
-              both, cluster_meta)
-    probs = path("probabilities", ".tsv", desc="lobes")
-    put_table(probs, [{"lobe": k, "probability": f"{res.lobe_probabilities[k]:.6f}"} for k in LOBES],
-              ("lobe", "probability"), "lobes_probabilities", [src["flair"]])
-    xfms: list[tuple[str, str, Path, list[str], str, str | None]] = [
-        ("T1w", SPACE, pre.xfm_t1w_to_template, [src["t1w"]], ".mat", None),
-        ("FLAIR", "T1w", pre.xfm_flair_to_t1w, [src["flair"], src["t1w"]], ".mat", None)]
+    put_table("clusters_table_T1w", native_rows, NATIVE_COLUMNS, both, cluster_meta)
+    put_table("lobes_probabilities", [{"lobe": k, "probability": f"{res.lobe_probabilities[k]:.6f}"} for k in LOBES],
+              ("lobe", "probability"), [src["flair"]])
+    xfms: list[tuple[str, str, str, Path, list[str]]] = [
+        ("xfm_T1w_to_template", "T1w", SPACE, pre.xfm_t1w_to_template, [src["t1w"]]),
+        ("xfm_FLAIR_to_T1w", "FLAIR", "T1w", pre.xfm_flair_to_t1w, [src["flair"], src["t1w"]])]
     if pre.warp_t1w_to_template is not None:
-        xfms.append(("T1w", SPACE, pre.warp_t1w_to_template, [src["t1w"]], ".nii.gz", "warp"))
-    for frm, to, f, xsrc, ext, desc in xfms:
-        p = path("xfm", ext, from_=frm, to=to, mode="image", desc=desc)
+        xfms.append(("xfm_T1w_to_template_warp", "T1w", SPACE, pre.warp_t1w_to_template, [src["t1w"]]))
+    for role, frm, to, f, xsrc in xfms:
+        p = path(role)
         copy_file(f, p)
         fill.update(frm=frm, to=to)
-        side(p, "xfm_warp" if desc == "warp" else "xfm_affine", xsrc)
-    cfg_path = path("config", ".json", datatype="log")
+        side(p, role, xsrc)
+    cfg_path = path("config")
     write_json(cfg_path, {"run": to_dict(cfg), "model": {"name": model.name, "sha256": model.sha256,
                                 "net": to_dict(model.net)}, "inputs": {k: str(v) for k, v in
                                 (("t1w", inp.t1w), ("flair", inp.flair), ("roi", inp.roi))}})
@@ -187,6 +180,19 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
                    for c, n in _pair_rows(res, native_rows)]
     written += _report(stage, inp, cfg, model, pre, res, stack, mask, report_rows, ref)
     return written
+
+
+def run_files(participants: list[tuple[str, str | None]], res: str | None, *, warp: bool = True) -> list[str]:
+    """Every file a successful participant-level run writes, relative to OUTPUT_DIR (POSIX), sorted:
+    the dataset-level files, the viewer's assets and each participant's registered outputs with
+    their sidecars (:func:`bids_fcd.bids.derivatives.expected_outputs`). ``tests/data/expected_outputs.txt``
+    is this list (``scripts/expected-outputs.py`` writes it)."""
+    from bids_fcd.reports.viewer import ASSET_FILES, ASSETS_DIR
+
+    rows = [*deriv.DATASET_FILES, *(f"{ASSETS_DIR}/{a}" for a in ASSET_FILES)]
+    for subject, session in participants:
+        rows += deriv.expected_outputs(subject, session, res, warp=warp)
+    return sorted(rows)
 
 
 def _pair_rows(res: Analysis, native_rows: list[dict[str, object]]) -> list[tuple[Any, dict[str, object]]]:

@@ -188,7 +188,7 @@ def run_participant_level(cfg: RunConfig) -> int:
         results.append(ParticipantResult(f"sub-{s}", False, "participant not found"))
     for subject in [s for s in subjects if s not in missing]:
         for session in subject_sessions(layout, subject, cfg.session_label):
-            prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
+            prefix = deriv.participant_prefix(subject, session)
             try:
                 inp = find_inputs(layout, subject, session, filters)
             except InputError as exc:

@@ -31,13 +31,13 @@ log = logging.getLogger(__name__)
 
 def manifest_path(out_dir: Path, inp: SubjectInputs) -> Path:
     """``sub-<label>/[ses-<s>/]log/<prefix>_manifest.json``: sha256 of every output, written last."""
-    return deriv.derivative_path(out_dir, inp.subject, inp.session, "manifest", ".json", datatype="log")
+    return deriv.output_path(out_dir, inp.subject, inp.session, "manifest")
 
 
 def crash_path(out_dir: Path, inp: SubjectInputs | tuple[str, str | None]) -> Path:
     """``sub-<label>/[ses-<s>/]log/<prefix>_crash.json``: why the last run of this participant failed."""
     subject, session = (inp.subject, inp.session) if isinstance(inp, SubjectInputs) else inp
-    return deriv.derivative_path(out_dir, subject, session, "crash", ".json", datatype="log")
+    return deriv.output_path(out_dir, subject, session, "crash")
 
 
 def settings_key(cfg: RunConfig, model: LoadedModel, ref: LoadedReference | None, inp: SubjectInputs) -> str:
@@ -71,7 +71,7 @@ def outputs_complete(out_dir: Path, inp: SubjectInputs, key: str) -> bool:
 def write_crash(out_dir: Path, who: SubjectInputs | tuple[str, str | None], message: str, tb: str = "") -> None:
     """The crash record (JSON) of a failed participant: the one-line message and the traceback; never raises."""
     subject, session = (who.subject, who.session) if isinstance(who, SubjectInputs) else who
-    prefix = f"sub-{subject}" + (f"_ses-{session}" if session else "")
+    prefix = deriv.participant_prefix(subject, session)
     try:
         write_json(crash_path(out_dir, (subject, session)), {
             "participant": prefix, "message": one_line(message), "traceback": tb, "software_version": __version__,

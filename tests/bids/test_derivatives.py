@@ -63,3 +63,45 @@ def test_atomic_writes_leave_no_partial_file(tmp_path):
         raise RuntimeError("killed")
     assert json.loads(target.read_text()) == {"a": 1}, "the old version survives a failed write"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"], "no temporary file left behind"
+
+
+# ------------------------------------------------------------------- the registry of outputs
+
+
+def test_every_registered_sidecar_kind_has_a_text_and_every_text_is_used():
+    kinds = {o.sidecar for o in d.OUTPUTS.values() if o.sidecar is not None}
+    assert kinds <= set(d.SIDECARS), kinds - set(d.SIDECARS)
+    assert set(d.SIDECARS) <= kinds, set(d.SIDECARS) - kinds
+
+
+def test_registered_names_are_unique_and_on_grid_images_carry_res():
+    paths = {r: d.output_path(Path("/o"), "01", "pre", r, "2") for r in d.OUTPUTS}
+    assert len(set(paths.values())) == len(paths)
+    for role, o in d.OUTPUTS.items():
+        assert ("_res-2_" in paths[role].name) == o.on_grid, role
+    assert paths["report"] == Path("/o/sub-01_ses-pre.html")
+    assert paths["z_statmap"] == Path("/o/sub-01/ses-pre/anat/sub-01_ses-pre_space-MNI152NLin2009aSym_res-2_stat-z_"
+                                      "desc-anomaly_statmap.nii.gz")
+    assert paths["xfm_T1w_to_template_warp"].name == ("sub-01_ses-pre_from-T1w_to-MNI152NLin2009aSym_mode-image_"
+                                                      "desc-warp_xfm.nii.gz")
+    # at the template's own resolution no res- entity at all
+    assert "_res-" not in d.output_path(Path("/o"), "01", None, "z_statmap", d.res_label(1.0)).name
+    with pytest.raises(ValueError, match="unknown output role 'zmap'"):
+        d.output_path(Path("/o"), "01", None, "zmap")
+
+
+def test_expected_outputs_follow_the_when_rules():
+    full = d.expected_outputs("01", None, "2")
+    rigid = d.expected_outputs("01", None, "2", warp=False)
+    warp = "sub-01/anat/sub-01_from-T1w_to-MNI152NLin2009aSym_mode-image_desc-warp_xfm.nii.gz"
+    assert warp in full and warp.replace(".nii.gz", ".json") in full
+    assert set(full) - set(rigid) == {warp, warp.replace(".nii.gz", ".json")}
+    assert not any("crash" in f for f in full)
+    # the lookup TSVs share their dseg's sidecar: no JSON of their own beyond the dseg's
+    assert sum(f.endswith("desc-clusters_dseg.json") for f in full) == 2
+    assert full == sorted(full)
+
+
+def test_participant_prefix():
+    assert d.participant_prefix("01", None) == "sub-01"
+    assert d.participant_prefix("01", "pre") == "sub-01_ses-pre"

@@ -31,6 +31,8 @@ def test_layout_matches_ds004199(phantom):
             assert r["lobe"] in {"FL", "TL", "PL", "OL", "IL"} and r["hemisphere"] in {"L", "R"}
         else:
             assert r["lobe"] == "n/a"
+    levels = json.loads((phantom / "participants.json").read_text())["lobe"]["Levels"]
+    assert levels == {"FL": "frontal", "TL": "temporal", "PL": "parietal", "OL": "occipital", "IL": "insula"}
 
 
 def test_images_are_int16_in_different_grids_with_lesion(phantom):
