@@ -1,4 +1,4 @@
-"""Detection metrics (design.md §4), pure functions on arrays.
+"""Detection metrics (docs/architecture.md §4), pure functions on arrays.
 
 Slice metrics work on stacks (S, H, W) of axial slices in the model grid, distances in pixels.
 Healthy slices (no lesion pixel) never count towards R@k or peak hit@k; they count towards the

@@ -56,7 +56,7 @@ def score_subject(anomaly: np.ndarray, labels: np.ndarray, centres_mm: list[np.n
 
 
 def cohort_summary(rows: list[dict[str, Any]], z_threshold: float) -> dict[str, Any]:
-    """Cohort figures: R@k pooled over lesion slices, with FP figures beside them (design.md §4)."""
+    """Cohort figures: R@k pooled over lesion slices, with FP figures beside them (docs/architecture.md §4)."""
     scored = [r for r in rows if r.get("lesion_slices")]
     controls = [r for r in rows if is_control(r.get("group"))]
     n_slices = sum(r["lesion_slices"] for r in scored)

@@ -1,4 +1,4 @@
-"""Preprocessing of one participant with antspyx and deepbet (design.md §2).
+"""Preprocessing of one participant with antspyx and deepbet (docs/architecture.md §2).
 
 Working resolution → N4 bias correction → deepbet brain mask on the T1w → FLAIR→T1w rigid →
 T1w→template SyN (or affine; MNI152NLin2009aSym, nilearn's copy) → both images and the mask
@@ -23,6 +23,7 @@ import nibabel as nib
 import numpy as np
 
 from bids_fcd.config import GridConfig, PreprocConfig, to_dict
+from bids_fcd.io import write_nifti
 from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
 from bids_fcd.timing import stage
 
@@ -177,12 +178,9 @@ def template_reference(work: Path, resolution: int = 2) -> Path:
 
 
 def _save_once(img: nib.Nifti1Image, out: Path) -> None:
-    """Save through a unique temporary name and rename: concurrent runs sharing a work directory
-    write identical bytes and never read half a file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{uuid.uuid4().hex[:8]}.{out.name}")
-    nib.save(img, tmp)
-    os.replace(tmp, out)
+    """Save atomically (:func:`bids_fcd.io.write_nifti`: a unique temporary name, then a rename), so
+    concurrent runs sharing a work directory write identical bytes and never read half a file."""
+    write_nifti(out, img)
 
 
 def grid_reference(work: Path, grid: GridConfig) -> Path:

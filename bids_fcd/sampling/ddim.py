@@ -1,6 +1,6 @@
 """Encoding to noise level L, then classifier-guided DDIM (η = 0) back to t = 0.
 
-Symbols (design.md §3): x_0 the clean FLAIR slice, y the T1w slice (the condition), ᾱ_t the
+Symbols (docs/architecture.md §3): x_0 the clean FLAIR slice, y the T1w slice (the condition), ᾱ_t the
 cumulative product of α = 1 − β (``scheduler.alphas_cumprod``), L = ``noise_level``, K = ``steps``,
 s = ``guidance_scale``, h = the healthy class (index 0), D = ``draws``.
 

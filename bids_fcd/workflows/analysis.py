@@ -60,16 +60,15 @@ def sampled_slices(grid: GridConfig, mask: np.ndarray, slices: str) -> np.ndarra
 
 @dataclass
 class Analysis:
-    """Volumes are (W, H, S) on the model grid."""
+    """Volumes are (W, H, S) on the model grid: the matched pseudo-healthy FLAIR, the anomaly map, its
+    z-map and the ranked cluster labels; the participant's lobe probabilities over ``LOBES``."""
 
-    pseudo_raw: np.ndarray
     pseudo: np.ndarray
     anomaly: np.ndarray
     z: np.ndarray
     labels: np.ndarray
     clusters: list[Cluster]
     lobe_probabilities: dict[str, float]
-    slice_probabilities: np.ndarray
 
 
 def resolve_sampler(sampler: SamplerConfig, model: LoadedModel) -> SamplerConfig:
@@ -226,4 +225,4 @@ def analyse(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler: Sa
         probs = class_probabilities(model.classifier, torch.from_numpy(stack[:, :1]).to(device),
                                     sampler.batch_size).cpu().numpy()
     frac = mask.reshape(mask.shape[0], -1).mean(axis=1) * band
-    return Analysis(pseudo_raw, pseudo, anom, z, labels, clusters, participant_lobe_probabilities(probs, frac), probs)
+    return Analysis(pseudo, anom, z, labels, clusters, participant_lobe_probabilities(probs, frac))

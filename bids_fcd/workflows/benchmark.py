@@ -5,7 +5,7 @@ Cohorts (never used to train the networks): the test cohort OUT/bids (``--n-fcd`
 reference controls (``--reference-bids``, else a phantom OUT/ref-bids from ``--reference-seed``).
 For every variant, the reference controls give the normative reference of that variant's map and,
 leave-one-out, its cluster setting for ``--max-fp-per-control``; then the test cohort is scored
-(design.md §4): R@5/R@10 with false-positive pixels, Dice, subject-level detection (top-ranked
+(docs/architecture.md §4): R@5/R@10 with false-positive pixels, Dice, subject-level detection (top-ranked
 cluster), false-positive clusters per test control. Variants: the method (default sampler),
 post-processing ablations (no histogram matching, within-brain z, absolute anomaly), with
 ``--ablations`` the sampler ablations (no guidance; the paper's deterministic inverse DDIM), an
@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from bids_fcd.evaluation.baselines import asymmetry
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.evaluation.metrics import roc_auc
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
-from bids_fcd.io import write_json, write_text
+from bids_fcd.io import atomic_path, write_json, write_text
 from bids_fcd.nets.checkpoint import LoadedModel, load_model
 from bids_fcd.nets.networks import build_scheduler
 from bids_fcd.nets.reference import save_reference
@@ -46,14 +47,14 @@ from bids_fcd.phantom.generator import write_cohort
 from bids_fcd.postprocessing.anomaly import z_map
 from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
-from bids_fcd.postprocessing.normative import build_reference, combined_z, leave_one_out_combined
+from bids_fcd.postprocessing.normative import ReferenceParams, build_reference, combined_z
 from bids_fcd.preprocessing.grid import grid_affine, to_slices
 from bids_fcd.resources import resolve_device
 from bids_fcd.sampling.ddim import forward_noise
 from bids_fcd.sampling.guidance import log_prob_grad
 from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler, without_drift
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
-from bids_fcd.workflows.reference import control_maps, reference_from_cohort
+from bids_fcd.workflows.reference import calibrate_reference, control_maps, reference_from_cohort
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +89,19 @@ def calibrated_z(test: dict[str, Maps], ref_maps: dict[str, list[np.ndarray]], r
 
     ``test[label]`` and ``ref_maps`` hold :func:`normative_maps` (``anomaly``, ``flair``). Normative:
     :func:`combined_z` against the reference of ``ref_maps``, calibrated leave-one-out; within-brain:
-    the anomaly z-scored in its own brain, calibrated on the controls' own z-maps.
+    the anomaly z-scored in its own brain, calibrated on the controls' own z-maps. The normative
+    calibration is the reference's own (:func:`bids_fcd.workflows.reference.calibrate_reference`),
+    so a benchmark row and ``bids-fcd reference`` choose the same cluster setting from the same maps.
     """
     if post.zscore == "normative":
+        params = ReferenceParams()
+        ref = build_reference(ref_maps, ref_masks, params)
+        cal, record = calibrate_reference(ref_maps, ref_masks, post, affine, params, budget)
         weights = map_weights(post)
-        ref = build_reference(ref_maps, ref_masks)
-        ctrl_z = leave_one_out_combined(ref_maps, ref_masks, weights, post.restandardise)
         zs = {k: combined_z(m, masks[k], ref, weights, post.restandardise) for k, m in test.items()}
-    else:
-        ctrl_z = [z_map(m, mk) for m, mk in zip(ref_maps["anomaly"], ref_masks, strict=True)]
-        zs = {k: z_map(m["anomaly"], masks[k]) for k, m in test.items()}
+        return zs, cal, record["chosen"]
+    ctrl_z = [z_map(m, mk) for m, mk in zip(ref_maps["anomaly"], ref_masks, strict=True)]
+    zs = {k: z_map(m["anomaly"], masks[k]) for k, m in test.items()}
     chosen = choose(fp_table(ctrl_z, affine), budget)
     return zs, dataclasses.replace(post, z_threshold=chosen["z_threshold"],
                                    min_cluster_mm3=chosen["min_cluster_mm3"]), chosen
@@ -256,7 +260,8 @@ def _draw_gradient(path: Path, x0: np.ndarray, xt: np.ndarray, g: np.ndarray, ro
         a.axis("off")
     fig.suptitle("Guidance gradient on a lesion slice (cyan: lesion mask)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 
@@ -296,152 +301,213 @@ def sampler_ablations(sampler: SamplerConfig) -> list[tuple[str, SamplerConfig]]
             (f"paper preset ({describe(paper)})", paper)]
 
 
-def run_benchmark(run: BenchmarkConfig) -> int:
-    """Entry of ``bids-fcd benchmark``; returns the exit code (``run`` is written to OUT/benchmark_config.json)."""
+def post_variants(prefix: str, post0: PostConfig, hm: bool, ablations: bool) -> list[tuple[str, PostConfig, bool]]:
+    """The table of post-processing variants of one sampler run: (row name, cluster/scoring settings,
+    histogram matching). The method and its residual-only row; with ``ablations`` (the default
+    sampler's own rows) the drift, re-standardisation, histogram-matching, within-brain z and
+    absolute-anomaly ablations and the paper's post-processing."""
+    residual_only = dataclasses.replace(post0, flair_weight=0.0)
+    rows = [(prefix, post0, hm), (prefix + ", residual only", residual_only, hm)]
+    if ablations:
+        rows += [("ablation: drift from each map itself (before #17)", dataclasses.replace(post0, drift_source="self"),
+                  hm),
+                 ("ablation: residual only, drift from itself (before #17)",
+                  dataclasses.replace(residual_only, drift_source="self"), hm),
+                 ("ablation: no drift removal, no re-standardisation",
+                  dataclasses.replace(post0, drift_block_mm=0.0, restandardise=False), hm),
+                 ("ablation: residual only, no drift removal, no re-standardisation",
+                  dataclasses.replace(residual_only, drift_block_mm=0.0, restandardise=False), hm),
+                 ("ablation: no histogram matching", post0, False),
+                 ("ablation: within-brain z (the paper's z)", dataclasses.replace(post0, zscore="within"), hm),
+                 ("ablation: absolute anomaly", dataclasses.replace(post0, anomaly="absolute"), hm),
+                 ("paper's post-processing (absolute, within-brain z)",
+                  dataclasses.replace(post0, anomaly="absolute", zscore="within"), hm)]
+    return rows
+
+
+#: The baselines: (row name, the map of a subject), each scored exactly as the method's residual.
+BASELINES: tuple[tuple[str, Callable[[Subject], np.ndarray]], ...] = (
+    ("baseline: FLAIR z vs reference controls", lambda s: s.flair),
+    ("baseline: FLAIR asymmetry vs reference controls", lambda s: asymmetry(s.flair, s.mask, signed=True)),
+)
+
+
+@dataclass
+class Bench:
+    """The state of one benchmark run: cohorts, model, settings and the results written so far."""
+
+    run: BenchmarkConfig
+    out: Path
+    model: LoadedModel
+    sampler: SamplerConfig
+    device: torch.device
+    subjects: list[Subject]
+    refs: list[Subject]
+    ref_bids: Path
+    post0: PostConfig
+    cortex: np.ndarray
+    res: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sweeps: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[tuple[str, str], float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def affine(self) -> np.ndarray:
+        return grid_affine(self.model.net.grid)[0]
+
+    @property
+    def timings_file(self) -> Path:
+        return self.out / "cache" / "timings.json"
+
+
+def flush(b: Bench) -> None:
+    """Write what is done so far (a long run interrupted keeps its finished rows)."""
+    write_json(b.timings_file, {f"{k}|{v}": t for (k, v), t in b.timings.items()}, indent=1)
+    write_json(b.out / "results.json", {"meta": b.meta, "results": b.res, "sweeps": b.sweeps,
+                                        "diagnostics": b.diagnostics})
+    text = [markdown_table(b.res), "", "Subgroups (lesion thirds by mask volume; acquisition of the FLAIR):", "",
+            markdown_table(b.res, columns=SUBGROUP_COLUMNS, headers=SUBGROUP_HEADERS, part="subgroups")]
+    for name, table in b.sweeps.items():
+        text += ["", f"Sweep: {name}", "", markdown_table(table, name)]
+    if b.diagnostics:
+        text += ["", "Classifier AUC (lesion vs healthy slice, 1 - C(h | x_t)): " +
+                 ", ".join(f"{k}: {v:.3f}" if v is not None else f"{k}: n/a"
+                           for k, v in b.diagnostics["classifier_auc_lesion_slice"].items()),
+                 f"Guidance gradient |grad| lesion / brain at t={GRADIENT_T}: "
+                 f"{b.diagnostics['guidance_gradient_lesion_to_brain']}"]
+    write_text(b.out / "results.md", "\n".join(text) + "\n")
+
+
+def score_variant(b: Bench, name: str, test_maps: dict[str, Maps], ref_maps: dict[str, list[np.ndarray]],
+                  post: PostConfig, seconds: float, extra: dict[str, Any] | None = None) -> None:
+    """Calibrate one variant on the reference controls, score the test cohort, store and flush the row."""
+    masks = {s.label: s.mask for s in b.subjects}
+    zs, cal, chosen = calibrated_z(test_maps, ref_maps, [s.mask for s in b.refs], masks, post, b.affine,
+                                   b.run.max_fp_per_control)
+    b.res[name] = evaluate_variant(b.subjects, zs, b.affine, cal, seconds) | (extra or {})
+    b.res[name]["calibration_fp_per_control"] = chosen["fp_clusters_per_control"]
+    flush(b)
+    log.info("%s: sensitivity %s, FP clusters/HC %s (z > %g, >= %g mm3)", name, b.res[name]["subject_sensitivity"],
+             b.res[name]["fp_clusters_per_control"], cal.z_threshold, cal.min_cluster_mm3)
+
+
+def sample_cohorts(b: Bench, cfg: SamplerConfig, mdl: LoadedModel) -> tuple[dict[str, np.ndarray],
+                                                                           dict[str, np.ndarray], float]:
+    """Raw pseudo-healthy volumes of the test and reference cohorts (cached) and the sampling seconds
+    of the first, uncached run."""
+    raw_t, secs = pseudo_volumes(b.subjects, mdl, cfg, b.device, b.out / "cache", b.run.env.compile_nets)
+    raw_r, _ = pseudo_volumes(b.refs, mdl, cfg, b.device, b.out / "cache", b.run.env.compile_nets)
+    secs = b.timings.setdefault((mdl.sha256, json.dumps(to_dict(cfg))), secs)
+    return raw_t, raw_r, secs
+
+
+def run_method(b: Bench, prefix: str, cfg: SamplerConfig, mdl: LoadedModel, own_reference: bool = False) -> None:
+    """Every row of :func:`post_variants` for one sampler and model. ``own_reference``: also write
+    the method's reference to OUT/reference exactly as ``bids-fcd reference`` builds it, and the
+    post-processing ablations."""
+    raw_t, raw_r, secs = sample_cohorts(b, cfg, mdl)
+    if own_reference:
+        ref, _, meta = reference_from_cohort(b.refs, raw_r, mdl, cfg, b.post0, b.run.max_fp_per_control)
+        save_reference(b.out / "reference", ref, b.affine, {**meta, "dataset": b.ref_bids.name})
+    grid = mdl.net.grid
+    quality = synthesis_quality(b.subjects, raw_t, b.cortex, cfg.histogram_matching)
+    for name, post, hm in post_variants(prefix, b.post0, cfg.histogram_matching, own_reference):
+        t_an = anomaly_maps(b.subjects, raw_t, mdl, post, hm)
+        r_an = anomaly_maps(b.refs, raw_r, mdl, post, hm)
+        t_maps = {s.label: normative_maps(t_an[s.label][1], s.flair, s.mask, grid, post, t_an[s.label][0])
+                  for s in b.subjects}
+        q = quality if hm == cfg.histogram_matching else synthesis_quality(b.subjects, raw_t, b.cortex, hm)
+        score_variant(b, name, t_maps, control_maps(b.refs, r_an, grid, post), post, secs, q)
+
+
+def run_baseline(b: Bench, name: str, fn: Callable[[Subject], np.ndarray]) -> None:
+    """A map without diffusion model, scored exactly as the method's residual (drift removal,
+    normative z, re-standardisation, leave-one-out calibration)."""
+    t0 = time.time()
+    residual_only = dataclasses.replace(b.post0, flair_weight=0.0)
+    grid = b.model.net.grid
+
+    def maps(s: Subject) -> Maps:
+        return {"anomaly": without_drift(fn(s), s.mask, grid, b.post0, smooth=True)}
+
+    t_maps = {s.label: maps(s) for s in b.subjects}
+    secs = time.time() - t0
+    score_variant(b, name, t_maps, {"anomaly": [maps(s)["anomaly"] for s in b.refs]}, residual_only, secs)
+
+
+def sampler_rows(b: Bench) -> list[tuple[str, SamplerConfig, LoadedModel]]:
+    """The table of further sampler runs the flags ask for: ``--compare-model`` (fast preset),
+    ``--ablations`` (:func:`sampler_ablations`), ``--flair-only-model``."""
+    run = b.run
+    rows: list[tuple[str, SamplerConfig, LoadedModel]] = []
+    if run.compare_model:
+        other = load_model(run.compare_model, b.device, run.env.models_dir)
+        fast = dataclasses.replace(b.sampler, **SAMPLER_PRESETS["fast"])  # type: ignore[arg-type]
+        rows.append((f"model {other.name} ({other.sha256[:8]}), fast preset ({describe(fast)})", fast, other))
+    if run.ablations:
+        rows += [(name, cfg, b.model) for name, cfg in sampler_ablations(b.sampler)]
+    if run.flair_only_model:
+        rows.append(("ablation: FLAIR-only model", b.sampler,
+                     load_model(run.flair_only_model, b.device, run.env.models_dir)))
+    return rows
+
+
+def sweep_rows(sampler: SamplerConfig) -> list[tuple[str, str, SamplerConfig]]:
+    """``--sweeps``: (sweep name, row name, sampler) over :data:`LEVEL_SWEEP` and :data:`SCALE_SWEEP`."""
+    return ([("noise level L", f"L={level} (K={k})", dataclasses.replace(sampler, noise_level=level, steps=k))
+             for level, k in LEVEL_SWEEP] +
+            [("guidance scale s", f"s={scale:g}", dataclasses.replace(sampler, guidance_scale=scale))
+             for scale in SCALE_SWEEP])
+
+
+def prepare(run: BenchmarkConfig) -> Bench:
+    """Write the cohorts that are missing, load the model and both cohorts (preprocessed, cached)."""
     out = Path(run.out)
-    bids, work = out / "bids", out / "work"
-    lesions = run.lesions
+    bids = out / "bids"
     write_json(out / config_file("benchmark"), {"run": to_dict(run)})
     if not (bids / "dataset_description.json").exists():
-        write_cohort(bids, run.n_fcd, run.n_hc, run.phantom_seed, run.size, lesions)
+        write_cohort(bids, run.n_fcd, run.n_hc, run.phantom_seed, run.size, run.lesions)
     ref_bids = Path(run.reference_bids) if run.reference_bids else out / "ref-bids"
     if not (ref_bids / "dataset_description.json").exists():
-        write_cohort(ref_bids, 0, run.n_reference, run.reference_seed, run.size, lesions)
+        write_cohort(ref_bids, 0, run.n_reference, run.reference_seed, run.size, run.lesions)
     device = resolve_device(run.device)
     model = load_model(run.model, device, run.env.models_dir)
     sampler = resolve_sampler(run.sampler, model)
-    aff, _ = grid_affine(model.net.grid)
     post0 = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
-    residual_only = dataclasses.replace(post0, flair_weight=0.0)
-    grid = model.net.grid
-    budget = run.max_fp_per_control
-    compile_nets = run.env.compile_nets
-    subjects = load_cohort(bids, work, model)
+    subjects = load_cohort(bids, out / "work", model)
     refs = load_cohort(ref_bids, out / "ref-work", model, controls_of(ref_bids))
-    masks = {s.label: s.mask for s in subjects}
-    ref_masks = [s.mask for s in refs]
-    cortex = cortex_on_grid(model)
+    b = Bench(run=run, out=out, model=model, sampler=sampler, device=device, subjects=subjects, refs=refs,
+              ref_bids=ref_bids, post0=post0, cortex=cortex_on_grid(model))
+    if b.timings_file.exists():
+        b.timings = {tuple(k.split("|", 1)): v  # type: ignore[misc]
+                     for k, v in json.loads(b.timings_file.read_text()).items()}
+    b.meta = {"cohort": {"n_fcd": run.n_fcd, "n_hc": run.n_hc, "seed": run.phantom_seed, "size": run.size},
+              "reference": {"bids": str(ref_bids), "n_controls": len(refs), "seed": run.reference_seed},
+              "model": {"name": model.name, "sha256": model.sha256}, "sampler": to_dict(sampler),
+              "post": to_dict(post0), "max_fp_per_control": run.max_fp_per_control, "device": str(device),
+              "date": time.strftime("%Y-%m-%d")}
     log.info("benchmark: %d test participants (%d controls), %d reference controls, model %s", len(subjects),
              sum(is_control(s.group) for s in subjects), len(refs), model.name)
-    res: dict[str, dict[str, Any]] = {}
-    timings_file = out / "cache" / "timings.json"
-    timings: dict[tuple[str, str], float] = {}
-    if timings_file.exists():
-        timings = {tuple(k.split("|", 1)): v for k, v in json.loads(timings_file.read_text()).items()}  # type: ignore[misc]
-
-    def variant(name: str, test_maps: dict[str, Maps], ref_maps: dict[str, list[np.ndarray]], post: PostConfig,
-                seconds: float, extra: dict[str, Any] | None = None) -> None:
-        zs, cal, chosen = calibrated_z(test_maps, ref_maps, ref_masks, masks, post, aff, budget)
-        res[name] = evaluate_variant(subjects, zs, aff, cal, seconds) | (extra or {})
-        res[name]["calibration_fp_per_control"] = chosen["fp_clusters_per_control"]
-        flush()
-        log.info("%s: sensitivity %s, FP clusters/HC %s (z > %g, >= %g mm3)", name, res[name]["subject_sensitivity"],
-                 res[name]["fp_clusters_per_control"], cal.z_threshold, cal.min_cluster_mm3)
-
-    def sampled(cfg: SamplerConfig, mdl: LoadedModel = model) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
-                                                                      float]:
-        raw_t, secs = pseudo_volumes(subjects, mdl, cfg, device, out / "cache", compile_nets)
-        raw_r, _ = pseudo_volumes(refs, mdl, cfg, device, out / "cache", compile_nets)
-        secs = timings.setdefault((mdl.sha256, json.dumps(to_dict(cfg))), secs)  # first (uncached) timing
-        return raw_t, raw_r, secs
-
-    def method_rows(prefix: str, cfg: SamplerConfig, mdl: LoadedModel = model, post_rows: bool = False) -> None:
-        raw_t, raw_r, secs = sampled(cfg, mdl)
-        if post_rows:  # the method's own reference, exactly as `bids-fcd reference` builds it
-            ref, _, meta = reference_from_cohort(refs, raw_r, mdl, cfg, post0, budget)
-            save_reference(out / "reference", ref, aff, {**meta, "dataset": ref_bids.name})
-        quality = synthesis_quality(subjects, raw_t, cortex, cfg.histogram_matching)
-        variants: list[tuple[str, PostConfig, bool]] = [(prefix, post0, cfg.histogram_matching),
-                                                        (prefix + ", residual only", residual_only,
-                                                         cfg.histogram_matching)]
-        if post_rows:
-            variants += [("ablation: drift from each map itself (before #17)",
-                          dataclasses.replace(post0, drift_source="self"), cfg.histogram_matching),
-                         ("ablation: residual only, drift from itself (before #17)",
-                          dataclasses.replace(residual_only, drift_source="self"), cfg.histogram_matching),
-                         ("ablation: no drift removal, no re-standardisation",
-                          dataclasses.replace(post0, drift_block_mm=0.0, restandardise=False), cfg.histogram_matching),
-                         ("ablation: residual only, no drift removal, no re-standardisation",
-                          dataclasses.replace(residual_only, drift_block_mm=0.0, restandardise=False),
-                          cfg.histogram_matching),
-                         ("ablation: no histogram matching", post0, False),
-                         ("ablation: within-brain z (the paper's z)", dataclasses.replace(post0, zscore="within"),
-                          cfg.histogram_matching),
-                         ("ablation: absolute anomaly", dataclasses.replace(post0, anomaly="absolute"),
-                          cfg.histogram_matching),
-                         ("paper's post-processing (absolute, within-brain z)",
-                          dataclasses.replace(post0, anomaly="absolute", zscore="within"), cfg.histogram_matching)]
-        for name, post, hm in variants:
-            t_an = anomaly_maps(subjects, raw_t, mdl, post, hm)
-            r_an = anomaly_maps(refs, raw_r, mdl, post, hm)
-            t_maps = {s.label: normative_maps(t_an[s.label][1], s.flair, s.mask, grid, post, t_an[s.label][0])
-                      for s in subjects}
-            q = quality if hm == cfg.histogram_matching else synthesis_quality(subjects, raw_t, cortex, hm)
-            variant(name, t_maps, control_maps(refs, r_an, grid, post), post, secs, q)
-
-    def baseline(name: str, fn: Callable[[Subject], np.ndarray]) -> None:
-        """A map without diffusion model, scored exactly as the method's residual (drift removal,
-        normative z, re-standardisation, leave-one-out calibration)."""
-        t0 = time.time()
-
-        def maps(s: Subject) -> Maps:
-            return {"anomaly": without_drift(fn(s), s.mask, grid, post0, smooth=True)}
-
-        t_maps = {s.label: maps(s) for s in subjects}
-        secs = time.time() - t0
-        variant(name, t_maps, {"anomaly": [maps(s)["anomaly"] for s in refs]}, residual_only, secs)
-
-    sweeps: dict[str, dict[str, dict[str, Any]]] = {}
-    diagnostics: dict[str, Any] = {}
-    meta = {"cohort": {"n_fcd": run.n_fcd, "n_hc": run.n_hc, "seed": run.phantom_seed, "size": run.size},
-            "reference": {"bids": str(ref_bids), "n_controls": len(refs), "seed": run.reference_seed},
-            "model": {"name": model.name, "sha256": model.sha256}, "sampler": to_dict(sampler),
-            "post": to_dict(post0), "max_fp_per_control": budget, "device": str(device),
-            "date": time.strftime("%Y-%m-%d")}
-
-    def flush() -> None:
-        """Write what is done so far (a long run interrupted keeps its finished rows)."""
-        write_json(timings_file, {f"{a}|{b}": v for (a, b), v in timings.items()}, indent=1)
-        write_json(out / "results.json", {"meta": meta, "results": res, "sweeps": sweeps, "diagnostics": diagnostics})
-        text = [markdown_table(res), "", "Subgroups (lesion thirds by mask volume; acquisition of the FLAIR):", "",
-                markdown_table(res, columns=SUBGROUP_COLUMNS, headers=SUBGROUP_HEADERS, part="subgroups")]
-        for name, table in sweeps.items():
-            text += ["", f"Sweep: {name}", "", markdown_table(table, name)]
-        if diagnostics:
-            text += ["", "Classifier AUC (lesion vs healthy slice, 1 - C(h | x_t)): " +
-                     ", ".join(f"{k}: {v:.3f}" if v is not None else f"{k}: n/a"
-                               for k, v in diagnostics["classifier_auc_lesion_slice"].items()),
-                     f"Guidance gradient |grad| lesion / brain at t={GRADIENT_T}: "
-                     f"{diagnostics['guidance_gradient_lesion_to_brain']}"]
-        write_text(out / "results.md", "\n".join(text) + "\n")
-
-    method_rows(f"method ({describe(sampler)})", sampler, post_rows=True)
-    baseline("baseline: FLAIR z vs reference controls", lambda s: s.flair)
-    baseline("baseline: FLAIR asymmetry vs reference controls", lambda s: asymmetry(s.flair, s.mask, signed=True))
-    diagnostics["classifier_auc_lesion_slice"] = classifier_auc(model, subjects, run.seed)
-    diagnostics["guidance_gradient_lesion_to_brain"] = guidance_gradient(
-        model, subjects, GRADIENT_T, run.seed, out / "guidance_gradient.png")
-    flush()
-    if run.compare_model:
-        other = load_model(run.compare_model, device, run.env.models_dir)
-        fast = dataclasses.replace(sampler, **SAMPLER_PRESETS["fast"])  # type: ignore[arg-type]
-        method_rows(f"model {other.name} ({other.sha256[:8]}), fast preset ({describe(fast)})", fast, other)
-    if run.ablations:
-        for name, cfg in sampler_ablations(sampler):
-            method_rows(name, cfg)
-    if run.flair_only_model:
-        method_rows("ablation: FLAIR-only model", sampler, load_model(run.flair_only_model, device, run.env.models_dir))
+    return b
 
 
+def run_benchmark(run: BenchmarkConfig) -> int:
+    """Entry of ``bids-fcd benchmark``; returns the exit code (``run`` is written to OUT/benchmark_config.json)."""
+    b = prepare(run)
+    run_method(b, f"method ({describe(b.sampler)})", b.sampler, b.model, own_reference=True)
+    for name, fn in BASELINES:
+        run_baseline(b, name, fn)
+    b.diagnostics["classifier_auc_lesion_slice"] = classifier_auc(b.model, b.subjects, run.seed)
+    b.diagnostics["guidance_gradient_lesion_to_brain"] = guidance_gradient(
+        b.model, b.subjects, GRADIENT_T, run.seed, b.out / "guidance_gradient.png")
+    flush(b)
+    for name, cfg, mdl in sampler_rows(b):
+        run_method(b, name, cfg, mdl)
     if run.sweeps:
-        for level, k in LEVEL_SWEEP:
-            cfg = dataclasses.replace(sampler, noise_level=level, steps=k)
-            method_rows(f"L={level} (K={k})", cfg)
-            sweeps.setdefault("noise level L", {})[f"L={level} (K={k})"] = res.pop(f"L={level} (K={k})")
-        for scale in SCALE_SWEEP:
-            cfg = dataclasses.replace(sampler, guidance_scale=scale)
-            method_rows(f"s={scale:g}", cfg)
-            sweeps.setdefault("guidance scale s", {})[f"s={scale:g}"] = res.pop(f"s={scale:g}")
-    flush()
-    log.info("benchmark results:\n%s", (out / "results.md").read_text())
+        for sweep, name, cfg in sweep_rows(b.sampler):
+            run_method(b, name, cfg, b.model)
+            b.sweeps.setdefault(sweep, {})[name] = b.res.pop(name)
+    flush(b)
+    log.info("benchmark results:\n%s", (b.out / "results.md").read_text())
     return 0

@@ -1,6 +1,7 @@
 """benchmarks/speed.py: the tables and the BENCHMARKS.md writer (fast), and a real tiny run (slow)."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,15 @@ def test_nested_stages_are_shown_inside_their_parent_and_not_counted_twice():
     table = sp.stage_table(res)
     assert "| ↳ report (inside write) | 5.0 |" in table
     assert "| unstaged (logging, BIDS queries, model load, ...) | 10.0 |" in table
+
+
+def test_detection_figures_are_read_from_the_benchmark_results(tmp_path):
+    sp = _speed()
+    rel, row = sp.DETECTION_RESULTS["fast"]
+    (tmp_path / rel).parent.mkdir(parents=True)
+    row_data = {"subject_sensitivity": 0.75, "fp_clusters_per_control": 0.25, "n_scored": 12, "R@10": 0.5}
+    (tmp_path / rel).write_text(json.dumps({"results": {row: row_data}}))
+    assert sp.detection("fast", tmp_path) == "9 of 12 at 0.25 FP clusters/HC (R@10 0.500)"
+    assert sp.detection("paper", tmp_path).startswith("n/a (")  # its file is missing there
+    assert sp.detection("nonesuch") == "n/a"
+    assert sp.detection("fast").endswith(")")  # the stored results of the checkout are readable
