@@ -9,7 +9,7 @@
 #     pip download --no-deps torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu -d .docker-extra/wheels
 #   Behind a proxy with its own CA: copy the CA bundle to .docker-extra/ca.pem and add
 #     --network host --build-arg PIP_CERT=/tmp/build-extra/ca.pem [--build-arg PIP_INDEX_URL=...]
-#   Both are used by the builder stage only; the final stage copies the virtual environment and the models
+#   Both are used by the builder stage only; the final stage copies the virtual environment (with the model)
 #   and never sees the certificate, the index URL or the wheels (scripts/docker-smoke.sh checks this).
 # See docs/containers.md (Apptainer, SLURM, read-only root, model mounts) and scripts/docker-smoke.sh.
 
@@ -61,9 +61,13 @@ RUN set -eu; \
  && pip check \
  && find /opt/bids-fcd/venv -path '*/torch-*.dist-info/direct_url.json' -delete \
  && rm -rf /tmp/build-extra /src/build
-COPY bids_fcd/models /opt/bids-fcd/models
-RUN cd /opt/bids-fcd/models/phantom-default && sha256sum -c SHA256SUMS \
- && rm -f /opt/bids-fcd/models/*/checkpoint.pt
+# The shipped model is package data (installed once, inside the package); /opt/bids-fcd/models stays an
+# empty folder for a mounted folder of models (BIDS_FCD_MODELS, searched first by name).
+RUN set -eu; \
+    shipped="$(python -c 'from bids_fcd.nets.locate import packaged_models; print(packaged_models())')"; \
+    rm -f "$shipped"/*/checkpoint.pt; \
+    cd "$shipped/phantom-default" && sha256sum -c SHA256SUMS; \
+    mkdir -p /opt/bids-fcd/models
 
 
 FROM debian:bookworm-slim

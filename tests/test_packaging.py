@@ -165,7 +165,14 @@ def test_dockerfile_runtime_paths_writable_under_read_only_root() -> None:
     env = _final_env()
     for key in ("HOME", "TMPDIR", "XDG_CACHE_HOME", "MPLCONFIGDIR", "NILEARN_DATA"):
         assert env.get(key, "").startswith("/tmp"), f"{key} lies under /tmp so --read-only --tmpfs /tmp works"
-    assert env.get("BIDS_FCD_MODELS"), "the image points BIDS_FCD_MODELS at the shipped models"
+    assert env.get("BIDS_FCD_MODELS"), "the image points BIDS_FCD_MODELS at the folder for mounted models"
+
+
+def test_dockerfile_carries_the_model_once() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    copies = [line for line in text.splitlines() if line.startswith("COPY") and "models" in line]
+    assert not copies, f"the model is package data (installed with bids_fcd); no second copy: {copies}"
+    assert "sha256sum -c SHA256SUMS" in text, "the build checks the installed model's checksums"
 
 
 def test_dockerignore_keeps_context_small_but_complete() -> None:
