@@ -1,24 +1,9 @@
 import pytest
 import torch
 
-from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet
 from bids_fcd.sampling.ddim import ddim_guided_decode, ddim_invert, forward_noise, pseudo_healthy, stride_for
 from bids_fcd.sampling.guidance import log_prob_grad
-from bids_fcd.training.presets import PRESETS
-
-NET = PRESETS["tiny"].net
-
-
-def _models():
-    """Seeded tiny networks; MONAI zero-initialises the UNet's last conv, so give it weights."""
-    torch.manual_seed(0)
-    u, c, s = build_unet(NET).eval(), build_classifier(NET).eval(), build_scheduler(NET)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in u.out.parameters():
-            p.normal_(0, 0.05, generator=g)
-    x = torch.rand(2, 2, 32, 32, generator=g) * 2 - 1
-    return u, c, s, x
+from tests.sampling.conftest import tiny_models as _models
 
 
 def test_golden_guided_sample():

@@ -9,7 +9,7 @@ from bids_fcd.sampling import ddim
 from bids_fcd.sampling.ddim import class_probabilities, maybe_compile, pseudo_healthy
 from bids_fcd.sampling.guidance import log_prob_grad
 from bids_fcd.timing import record
-from tests.sampling.test_ddim import _models
+from tests.sampling.conftest import tiny_models as _models
 
 
 def _stack(n: int, seed: int = 4) -> torch.Tensor:

@@ -11,7 +11,8 @@ from bids_fcd.config import PostConfig, SamplerConfig
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.workflows import analysis
 from bids_fcd.workflows.analysis import PAPER_BAND_MM, analyse, slice_band, synthesise
-from tests.sampling.test_ddim import NET, _models
+from tests.sampling.conftest import NET
+from tests.sampling.conftest import tiny_models as _models
 
 
 def _model() -> LoadedModel:

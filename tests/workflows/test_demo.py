@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 
 from bids_fcd.cli.main import main
-from tests.workflows.test_end_to_end import GROUP_FILES, expected_outputs
+from tests.workflows.conftest import GROUP_FILES, expected_outputs
 
 
 def test_demo_on_the_shipped_model(tmp_path):

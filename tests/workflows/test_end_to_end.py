@@ -1,35 +1,15 @@
 """End to end on the tiny phantom: participant level, file list, contents, group level, failures."""
 
 import csv
-import hashlib
 import json
-from pathlib import Path
 
 import bids
 import nibabel as nib
 import numpy as np
 
 from bids_fcd.cli.main import main
-
-EXPECTED = Path(__file__).parent.parent / "data" / "expected_outputs.txt"
-GROUP_FILES = ("group.html", "group_detection.json", "group_summary.json", "group_summary.tsv")
-
-
-def expected_outputs(res: str) -> list[str]:
-    """The stored participant-level file list, ``res-RES`` filled with the model grid's label."""
-    return EXPECTED.read_text().replace("res-RES", f"res-{res}").split()
-
-
-def _files(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-
-def _tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for rel in _files(root):
-        h.update(rel.encode())
-        h.update((root / rel).read_bytes())
-    return h.hexdigest()
+from tests.workflows.conftest import expected_outputs
+from tests.workflows.conftest import files_under as _files
 
 
 def test_output_file_list_matches_the_stored_list(participant_run):

@@ -28,7 +28,7 @@ from nilearn.image import resample_img
 
 from bids_fcd.cli.main import main
 from tests.conftest import copy_dataset
-from tests.workflows.test_end_to_end import _tree_hash
+from tests.workflows.conftest import tree_hash as _tree_hash
 
 SAMPLER = ["--encoding", "stochastic", "--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1",
            "--skip-bids-validation"]
