@@ -44,7 +44,7 @@ VARIANTS = {"self": {}, "pseudo": {"drift_source": "pseudo"},
             "flair-z": {"flair_weight": 1.0}, "residual": {"flair_weight": 0.0}}
 
 
-def clusters_by_rule(z: np.ndarray, aff: np.ndarray, thr: float, size: float, peak: float):  # noqa: ANN201
+def clusters_by_rule(z: np.ndarray, aff: np.ndarray, thr: float, size: float, peak: float):
     """Clusters of z > thr kept when their extent is ≥ size mm³ *or* their peak z ≥ peak; ranked by peak."""
     lab, found = find_clusters(z, aff, thr, 0.0, 10_000)
     keep = [c for c in found if c.size_mm3 >= size or c.peak_z >= peak][:20]

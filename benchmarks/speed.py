@@ -173,7 +173,7 @@ def sampled_slice_count(out: Path, slices: str) -> tuple[int, int]:
     return int(sampled_slices(grid, stack, slices).sum()), stack.shape[0]
 
 
-def preset_sampler(preset: str):  # noqa: ANN201
+def preset_sampler(preset: str):
     """The sampler of ``--sampler-preset PRESET --guidance-scale 20`` (what the timed runs use)."""
     import dataclasses
 

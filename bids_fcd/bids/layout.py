@@ -37,7 +37,7 @@ class SubjectInputs:
         return participant_prefix(self.subject, self.session)
 
 
-def open_layout(bids_dir: Path, validate: bool, database_dir: Path | None = None):  # noqa: ANN201 - BIDSLayout
+def open_layout(bids_dir: Path, validate: bool, database_dir: Path | None = None):  # untyped: BIDSLayout
     """A pybids ``BIDSLayout``; ``validate=False`` is ``--skip-bids-validation``."""
     from bids import BIDSLayout
 
@@ -89,7 +89,7 @@ def find_roi(flair: Path) -> Path | None:
     return None
 
 
-def subject_sessions(layout, subject: str, sessions: tuple[str, ...]) -> list[str | None]:  # noqa: ANN001
+def subject_sessions(layout, subject: str, sessions: tuple[str, ...]) -> list[str | None]:
     """Sessions of a subject to process (``[None]`` for a dataset without sessions)."""
     have = layout.get_sessions(subject=subject)
     if not have:
@@ -99,7 +99,7 @@ def subject_sessions(layout, subject: str, sessions: tuple[str, ...]) -> list[st
     return sorted(have)
 
 
-def find_inputs(layout, subject: str, session: str | None, filters: dict[str, dict[str, Any]]) -> SubjectInputs:  # noqa: ANN001
+def find_inputs(layout, subject: str, session: str | None, filters: dict[str, dict[str, Any]]) -> SubjectInputs:
     """T1w, FLAIR and lesion mask of one participant/session; InputError when one is missing."""
     who = f"sub-{subject}" + (f" ses-{session}" if session else "")
     base: dict[str, Any] = {"subject": subject, "datatype": "anat", "extension": [".nii", ".nii.gz"],

@@ -132,7 +132,7 @@ def cache_key(t1w: Path, flair: Path, roi: Path | None, grid: GridConfig, cfg: P
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _read(path: Path, what: str):  # noqa: ANN202 - ants image
+def _read(path: Path, what: str):  # untyped: ants image
     import ants
 
     try:
@@ -201,7 +201,7 @@ def brain_mask(t1_path: Path, out_path: Path, threshold: float) -> None:
     nib.save(mask, out_path)
 
 
-def working_image(img, spacing_mm: float):  # noqa: ANN001, ANN201 - ants images
+def working_image(img, spacing_mm: float):  # untyped: ants images
     """``img`` smoothed (anti-aliasing) and resampled so no voxel side is finer than ``spacing_mm``.
 
     Axes already coarser (e.g. the 4-6 mm slices of a 2D FLAIR) keep their spacing. 0 = unchanged.
@@ -238,7 +238,7 @@ def mutual_information(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
     return float((p[nz] * np.log(p[nz] / (pa @ pb)[nz])).sum())
 
 
-def check_flair_overlap(t1, fl, mask, transforms: list[str], flair_path: Path) -> tuple[float, float]:  # noqa: ANN001
+def check_flair_overlap(t1, fl, mask, transforms: list[str], flair_path: Path) -> tuple[float, float]:
     """After the FLAIR → T1w rigid: (coverage, mutual information) in the T1w brain mask.
 
     Coverage is the fraction of brain voxels inside the FLAIR's field of view; the mutual
@@ -357,7 +357,7 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
 
 
 
-def _resample_to_grid(t1, fl, mask_native, roi: Path | None, tmp_out: Preprocessed, out: Preprocessed,  # noqa: ANN001
+def _resample_to_grid(t1, fl, mask_native, roi: Path | None, tmp_out: Preprocessed, out: Preprocessed,
                       shared: Path, grid: GridConfig, cfg: PreprocConfig) -> dict[str, np.ndarray]:
     """T1w, FLAIR, mask (and lesion mask) into the model grid through the composed transforms
     (one interpolation each), normalised in the mask: {file name: (W, H, S) array}."""

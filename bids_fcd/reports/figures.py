@@ -48,7 +48,7 @@ def pyplot() -> Iterator[Any]:
         yield plt
 
 
-def overlay_cmap():  # noqa: ANN201 - matplotlib Colormap
+def overlay_cmap():  # untyped: matplotlib Colormap
     """``inferno`` from :data:`OVERLAY_START` to 1: dark red → orange → yellow, never near black."""
     import matplotlib
     from matplotlib.colors import LinearSegmentedColormap
@@ -57,7 +57,7 @@ def overlay_cmap():  # noqa: ANN201 - matplotlib Colormap
     return LinearSegmentedColormap.from_list("bids_fcd_overlay", base(np.linspace(OVERLAY_START, 1.0, 256)))
 
 
-def as_image(arr: np.ndarray, affine: np.ndarray):  # noqa: ANN201 - nibabel image
+def as_image(arr: np.ndarray, affine: np.ndarray):  # untyped: nibabel image
     """A float32 NIfTI image of a grid array (for nilearn)."""
     import nibabel as nib
 
@@ -122,7 +122,7 @@ def qc_outline_figure(path: Path, background: np.ndarray, affine: np.ndarray, ma
         plt.close(fig)
 
 
-def template_outlines(affine: np.ndarray, shape: tuple[int, int, int]):  # noqa: ANN201 - list of (image, colour)
+def template_outlines(affine: np.ndarray, shape: tuple[int, int, int]):  # untyped: list of (image, colour)
     """The template's brain outline (orange) and white-matter boundary (sky blue) on the model grid.
 
     nilearn's 1 mm images are sampled (linear) at the grid's voxel centres, which is far faster than

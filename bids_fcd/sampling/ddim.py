@@ -141,7 +141,7 @@ def chunk_size(device: torch.device, batch_size: int) -> int:
     return batch_size if device.type == "cuda" else CPU_MICRO_BATCH
 
 
-def _run_chunks(fn, n: int, size: int, *tensors: torch.Tensor | None) -> torch.Tensor:  # noqa: ANN001
+def _run_chunks(fn, n: int, size: int, *tensors: torch.Tensor | None) -> torch.Tensor:
     """``fn(*chunk_tensors)`` over index-aligned chunks of ``size`` items, concatenated (n items)."""
     return torch.cat([fn(*[None if t is None else t[p] for t in tensors]) for p in _chunks(n, size)])
 

@@ -41,7 +41,7 @@ class ShardedWeightedSampler(Sampler[int]):
         return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
 
 
-def _autocast(device: torch.device):  # noqa: ANN202
+def _autocast(device: torch.device):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 

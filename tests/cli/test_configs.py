@@ -23,8 +23,8 @@ PACKAGE = Path(config.__file__).resolve().parent
 
 def _choices(parser: argparse.ArgumentParser) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
-    for action in parser._actions:  # noqa: SLF001 - the parser's own table is what is checked
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in parser._actions:  # untyped: the parser's own table is what is checked
+        if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 out.update({f"{name}.{k}": v for k, v in _choices(sub).items()})
         elif action.choices is not None:

@@ -49,7 +49,7 @@ def test_reference_uses_the_work_dir_of_the_environment(monkeypatch, tmp_path: P
     monkeypatch.setattr(reference, "resolve_sampler", lambda s, m: s)
     seen: dict[str, Path] = {}
 
-    def load_cohort(bids, work, mdl, labels):  # noqa: ANN001, ANN202
+    def load_cohort(bids, work, mdl, labels):
         seen["work"] = work
         raise Reached
 
@@ -66,7 +66,7 @@ def test_train_uses_the_work_dir_of_the_environment(monkeypatch, tmp_path: Path)
     monkeypatch.setattr(train, "open_layout", lambda *a, **k: SimpleNamespace(get_subjects=lambda: ["a1"]))
     seen: dict[str, Path] = {}
 
-    def load_subjects(bids, subjects, work, cfg, skip, info):  # noqa: ANN001, ANN202
+    def load_subjects(bids, subjects, work, cfg, skip, info):
         seen["work"] = work
         raise Reached
 

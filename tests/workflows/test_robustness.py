@@ -282,7 +282,7 @@ def test_a_failed_report_is_counted_and_loses_no_derivative(phantom, tiny_model,
                                                            caplog):
     import bids_fcd.reports.participant as rp
 
-    def broken(root, data):  # noqa: ANN001, ANN202
+    def broken(root, data):
         raise RuntimeError("no figures today")
 
     monkeypatch.setattr(rp, "write_participant_report", broken)
