@@ -170,22 +170,26 @@ class ClassifierResult:
 
 
 def train_classifier(net: NetConfig, cfg: ClassifierRunConfig, ds: SliceDataset,
-                     on_step: Callable[[float], None] | None = None) -> ClassifierResult:
+                     on_step: Callable[[float], None] | None = None,
+                     on_epoch: Callable[[int, torch.nn.Module], None] | None = None) -> ClassifierResult:
     """Train the product's lobe classifier on ``ds`` (items (x (C, H, W), target (6,), label)).
 
     Weights initialised, and the head's dropout masks drawn, from the global generator seeded
     ``torch.manual_seed(cfg.seed)`` inside a forked RNG (MONAI's layers use the global generator;
     the caller's state is left alone); draws from a
     :class:`ShardedWeightedSampler` seeded ``cfg.seed + 1`` and noise from a ``torch.Generator``
-    seeded ``cfg.seed · 7919`` (the seeds ``bids-fcd train`` uses).
+    seeded ``cfg.seed · 7919`` (the seeds ``bids-fcd train`` uses). ``on_epoch(epoch, classifier)``
+    is called after every epoch with the classifier in eval mode (it must not draw from the global
+    generator; the next epoch sets train mode again).
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return _train_classifier(build_classifier(net), net, cfg, ds, on_step)
+        return _train_classifier(build_classifier(net), net, cfg, ds, on_step, on_epoch)
 
 
 def _train_classifier(clf: torch.nn.Module, net: NetConfig, cfg: ClassifierRunConfig, ds: SliceDataset,
-                      on_step: Callable[[float], None] | None) -> ClassifierResult:
+                      on_step: Callable[[float], None] | None,
+                      on_epoch: Callable[[int, torch.nn.Module], None] | None) -> ClassifierResult:
     opt = torch.optim.Adam(clf.parameters(), lr=cfg.lr)
     sampler = ShardedWeightedSampler(torch.ones(len(ds)), cfg.seed + 1, DistInfo())
     sampler.n = cfg.draws_per_epoch
@@ -206,6 +210,9 @@ def _train_classifier(clf: torch.nn.Module, net: NetConfig, cfg: ClassifierRunCo
         loss, acc = classifier_epoch(clf, opt, loader, acp, cfg.max_t, torch.device("cpu"), gen, step, class_w)
         entries.append({"epoch": epoch + 1, "loss": loss, "accuracy": acc, "seconds": round(time.time() - t0, 1)})
         log.info("classifier epoch %d/%d: CE %.4f, accuracy %.3f", epoch + 1, cfg.epochs, loss, acc)
+        if on_epoch is not None:
+            clf.eval()
+            on_epoch(epoch + 1, clf)
     clf.eval()
     return ClassifierResult(clf, entries, steps, time.time() - t0)
 

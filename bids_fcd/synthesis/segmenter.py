@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 class SegmenterConfig:
     """Network (MONAI ``UNet``: ``channels``, ``strides``, ``num_res_units``), optimisation
     (``steps`` Adam steps of ``batch_size`` slices at ``lr``, ``lesion_fraction`` of each batch from
-    lesion slices, ``flip_lr``) and scoring (probability ``threshold``, clusters smaller than
+    lesion slices, ``flip_lr``, a random in-plane translation of up to ``max_shift`` pixels per slice
+    and axis, wrapping round, the same for image and mask) and scoring (probability ``threshold``, clusters smaller than
     ``min_cluster_voxels`` dropped)."""
 
     in_channels: int = 1
@@ -44,6 +45,7 @@ class SegmenterConfig:
     lr: float = 1e-3
     lesion_fraction: float = 0.5
     flip_lr: bool = True
+    max_shift: int = 0
     seed: int = 0
     threshold: float = 0.5
     min_cluster_voxels: int = 2
@@ -85,6 +87,15 @@ def train_segmenter(cfg: SegmenterConfig, x: torch.Tensor, y: torch.Tensor) -> S
         return _train(cfg, build_segmenter(cfg), x, y)
 
 
+def shift(x: torch.Tensor, y: torch.Tensor, max_shift: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Roll each slice of x (B, C, H, W) and y (B, 1, H, W) by the same random (dy, dx) in
+    [−max_shift, max_shift]² (drawn from ``gen``), wrapping round."""
+    d = torch.randint(-max_shift, max_shift + 1, (len(x), 2), generator=gen).tolist()
+    xs = torch.stack([torch.roll(x[i], (a, b), dims=(-2, -1)) for i, (a, b) in enumerate(d)])
+    ys = torch.stack([torch.roll(y[i], (a, b), dims=(-2, -1)) for i, (a, b) in enumerate(d)])
+    return xs, ys
+
+
 def _train(cfg: SegmenterConfig, model: UNet, x: torch.Tensor, y: torch.Tensor) -> SegmenterResult:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     loss_fn = DiceCELoss(sigmoid=True, batch=True)
@@ -99,6 +110,8 @@ def _train(cfg: SegmenterConfig, model: UNet, x: torch.Tensor, y: torch.Tensor) 
             flip = torch.rand(len(idx), generator=gen) < 0.5
             xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(-1), xb)
             yb = torch.where(flip.view(-1, 1, 1, 1), yb.flip(-1), yb)
+        if cfg.max_shift:
+            xb, yb = shift(xb, yb, cfg.max_shift, gen)
         loss = loss_fn(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()

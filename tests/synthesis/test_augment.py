@@ -93,3 +93,22 @@ def test_classifier_training_same_steps_deterministic_and_auc() -> None:
     before = torch.random.get_rng_state()
     A.train_classifier(net, cfg, ds)
     assert torch.equal(before, torch.random.get_rng_state())  # the caller's RNG is left alone
+
+
+def test_on_epoch_sees_every_epoch_and_does_not_change_training() -> None:
+    real = [subject("01", True), subject("02", False, seed=1)]
+    net = A.classifier_net(GridConfig(shape=(16, 16), spacing_mm=8.0), preset="tiny")
+    ds = SliceDataset(real, channels=1)
+    cfg = A.ClassifierRunConfig(epochs=3, draws_per_epoch=8, batch_size=8, seed=2)
+    seen: list[int] = []
+    x, lesion = ds.x[:, :1], (ds.labels > 0).numpy()
+
+    def probe(epoch: int, clf: torch.nn.Module) -> None:
+        seen.append(epoch)
+        assert not clf.training
+        A.auc_per_t(clf, net, x, lesion, [0], seed=0)
+
+    with_probe = A.train_classifier(net, cfg, ds, on_epoch=probe)
+    plain = A.train_classifier(net, cfg, ds)
+    assert seen == [1, 2, 3]
+    assert [e["loss"] for e in with_probe.log] == [e["loss"] for e in plain.log]

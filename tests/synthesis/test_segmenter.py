@@ -82,3 +82,13 @@ def test_score_subject_detection_and_false_positives() -> None:
     assert S.score_subject(prob, les, 0.5, 2, (2.0, 4.0, 4.0)).detected is False
     ctl = S.score_subject(prob, None, 0.5, 2, (2.0, 4.0, 4.0))
     assert ctl.detected is None and ctl.false_positive_clusters == ctl.clusters >= 1 and math.isnan(ctl.dice)
+
+
+def test_shift_moves_image_and_mask_together_and_is_seeded() -> None:
+    x, y = blobs(n=6)
+    xs, ys = S.shift(x, y, 3, torch.Generator().manual_seed(0))
+    assert xs.shape == x.shape and ys.shape == y.shape
+    assert torch.equal((xs > 0.5).float(), ys)  # the bright square is still exactly the mask
+    assert ys.sum() == y.sum() and not torch.equal(ys, y)
+    xs2, _ = S.shift(x, y, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(xs, xs2)
