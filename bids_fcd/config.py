@@ -92,8 +92,8 @@ class NetConfig:
     ``beta_start`` → ``beta_end`` (the paper's reference: 1000, 0.0015, 0.0155).
     """
 
-    unet_channels: tuple[int, ...] = (32, 64, 64)
-    unet_attention: tuple[bool, ...] = (False, False, True)
+    unet_channels: tuple[int, ...] = (16, 32, 64)
+    unet_attention: tuple[bool, ...] = (False, False, False)
     unet_res_blocks: int = 1
     unet_head_channels: int = 32
     norm_num_groups: int = 16
@@ -338,16 +338,19 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training hyper-parameters (the ``--preset`` fills these; flags override)."""
+    """Training hyper-parameters (the ``--preset`` fills these; flags override). The defaults are the
+    ``default`` preset's (:data:`bids_fcd.training.presets.PRESETS`), except the grid: the preset crops
+    the template's full 2 mm grid (:class:`GridConfig`'s default, which the synthesis models use) to
+    96 × 80."""
 
     preset: str = "default"
-    epochs: int = 30
+    epochs: int = 12
     batch_size: int = 16
-    lr: float = 2e-4
-    classifier_lr: float = 3e-4
+    lr: float = 5e-4
+    classifier_lr: float = 5e-4
     ema_decay: float = 0.995
     seed: int = 0
-    classifier_max_t: int = 1000
+    classifier_max_t: int = 500
     min_brain_fraction: float = 0.05
     net: NetConfig = field(default_factory=NetConfig)
 

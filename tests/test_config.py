@@ -42,3 +42,15 @@ def test_one_lobe_vocabulary():
     rng = np.random.default_rng(0)
     codes = set(lobe_of_mm(rng.uniform(-100, 70, size=(4000, 3))).tolist())
     assert codes == set(LOBES[1:])  # the atlas labels with exactly the classifier's lobe codes
+
+
+def test_defaults_are_the_default_presets():
+    import dataclasses
+
+    from bids_fcd.config import SAMPLER_PRESETS, GridConfig, NetConfig
+
+    default = PRESETS["default"]
+    assert dataclasses.replace(default, net=dataclasses.replace(default.net, grid=GridConfig())) == TrainConfig()
+    assert default.net == NetConfig(grid=dataclasses.replace(GridConfig(), shape=(96, 80)))
+    fast = dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"])
+    assert fast == SamplerConfig()  # the sampler's defaults are the fast preset
