@@ -1,4 +1,4 @@
-"""Atomic file writes and sha256, used by every writer of the package (reports excepted, for now).
+"""Atomic file writes and sha256, used by every writer of the package.
 
 A file is written under a temporary name beside its destination and renamed over it when complete
 (:func:`atomic_path`), so a crash or a kill never leaves half a file, and two processes writing the
@@ -8,6 +8,7 @@ the rest of the package (the lowest layer: ``[tool.importlinter]`` in pyproject.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -59,6 +60,15 @@ def write_bytes(path: Path, data: bytes) -> None:
 def write_json(path: Path, data: Any, indent: int = 2) -> None:
     """Indented JSON with a final newline, written atomically."""
     write_text(path, json.dumps(data, indent=indent) + "\n")
+
+
+def write_tsv(path: Path, rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...]) -> None:
+    """A tab-separated table with a header, ``\\n`` line ends (BIDS), written atomically; ``rows``
+    are dicts by column (missing keys stay empty)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(columns), delimiter="\t", lineterminator="\n", restval="")
+        w.writeheader()
+        w.writerows(rows)
 
 
 def write_nifti(path: Path, img: nib.Nifti1Image) -> None:

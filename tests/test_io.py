@@ -55,3 +55,12 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path: Pat
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert target.read_text() == "old\n" and _leftovers(tmp_path) == []
+
+
+def test_write_tsv_header_rows_and_unix_line_ends(tmp_path):
+    from bids_fcd.io import write_tsv
+
+    p = tmp_path / "t.tsv"
+    write_tsv(p, [{"a": 1, "b": "x"}, {"a": 2}], ("a", "b"))
+    assert p.read_bytes() == b"a\tb\n1\tx\n2\t\n"
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary left behind

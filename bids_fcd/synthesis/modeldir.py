@@ -20,7 +20,7 @@ import torch
 
 from bids_fcd import __version__
 from bids_fcd.config import from_dict, to_dict
-from bids_fcd.nets.checkpoint import sha256_file
+from bids_fcd.io import atomic_path, sha256_file, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,16 @@ def save(model_dir: Path, kind: str, config: Any, ema: torch.nn.Module, raw: tor
          meta: dict[str, Any], card: str) -> str:
     """Write the model directory (the train log, if any, is already there) and return the model id."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(_state(ema), model_dir / "ema.pt")
-    torch.save(_state(raw), model_dir / "model.pt")
+    for name, module in (("ema.pt", ema), ("model.pt", raw)):
+        with atomic_path(model_dir / name) as tmp:
+            torch.save(_state(module), tmp)
     doc = {"format": FORMAT, "kind": kind, "software_version": __version__, "config": to_dict(config), "meta": meta}
-    (model_dir / "config.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (model_dir / "MODEL_CARD.md").write_text(card)
+    write_json(model_dir / "config.json", doc)
+    write_text(model_dir / "MODEL_CARD.md", card)
     files = ["config.json", *WEIGHTS, "MODEL_CARD.md"] + (["train_log.jsonl"] if (model_dir / "train_log.jsonl").exists()
                                                            else [])
-    (model_dir / "SHA256SUMS").write_text("".join(f"{sha256_file(model_dir / f)}  {f}\n" for f in files))
+    # SHA256SUMS last: a directory without it (an interrupted save) never loads
+    write_text(model_dir / "SHA256SUMS", "".join(f"{sha256_file(model_dir / f)}  {f}\n" for f in files))
     return hashlib.sha256((model_dir / "SHA256SUMS").read_bytes()).hexdigest()
 
 

@@ -31,7 +31,7 @@ from bids_fcd.commands import config_file
 from bids_fcd.config import PostConfig, RunConfig, lobe_legend, to_dict
 from bids_fcd.evaluation.froc import Marks, froc_curve, marks_from_map
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
-from bids_fcd.io import atomic_path, write_json
+from bids_fcd.io import write_json, write_tsv
 from bids_fcd.preprocessing.pipeline import PreprocessingError, roi_to_grid
 
 log = logging.getLogger(__name__)
@@ -176,11 +176,7 @@ def _roi_grid(layout: Any, subject: str, session: str | None, files: dict[str, P
 def write_tables(out_dir: Path, rows: list[dict[str, Any]], detection: dict[str, Any]) -> list[Path]:
     """``group_summary.tsv`` with its sidecar ``group_summary.json``, and ``group_detection.json``."""
     tsv = out_dir / "group_summary.tsv"
-    with atomic_path(tsv) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(ROW_COLUMNS)
-        for r in rows:
-            w.writerow([_fmt(r.get(c)) for c in ROW_COLUMNS])
+    write_tsv(tsv, [{c: _fmt(r.get(c)) for c in ROW_COLUMNS} for r in rows], ROW_COLUMNS)
     write_json(out_dir / "group_summary.json", SUMMARY_SIDECAR)
     write_json(out_dir / "group_detection.json", detection)
     return [tsv, out_dir / "group_summary.json", out_dir / "group_detection.json"]

@@ -8,7 +8,6 @@ atomically (:mod:`bids_fcd.io`).
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from bids_fcd import __version__
 from bids_fcd.bids import derivatives as deriv
 from bids_fcd.bids.layout import SubjectInputs
 from bids_fcd.config import LOBES, PostConfig, RunConfig, to_dict
-from bids_fcd.io import atomic_path, copy_file, write_json, write_nifti
+from bids_fcd.io import copy_file, write_json, write_nifti, write_tsv
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.nets.reference import LoadedReference, reference_label
 from bids_fcd.postprocessing.clusters import NATIVE_COLUMNS, TABLE_COLUMNS, clusters_in
@@ -36,13 +35,6 @@ SPACE = deriv.SPACE
 def post_of(cfg: RunConfig) -> PostConfig:
     """The resolved cluster settings (run_participant_level fills ``cfg.post`` from the model)."""
     return cfg.post if cfg.post is not None else PostConfig()
-
-
-def _write_tsv(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] | list[str]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(columns), delimiter="\t", lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _nifti(arr: np.ndarray, affine: np.ndarray, dtype: type) -> nib.Nifti1Image:
@@ -122,13 +114,13 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
     def put_table(role: str, rows: list[dict[str, Any]], columns: tuple[str, ...], sources: list[str],
                   extra: dict[str, Any] | None = None) -> None:
         p = path(role)
-        _write_tsv(p, rows, columns)
+        write_tsv(p, rows, columns)
         side(p, role, sources, extra)
 
     def put_lookup(role: str, rows: list[dict[str, Any]]) -> None:
         """The dseg's lookup table; it shares the dseg image's sidecar (BIDS), so it has none of its own."""
         p = path(role)
-        _write_tsv(p, rows, ("index", "name"))
+        write_tsv(p, rows, ("index", "name"))
         written.append(p)
 
     real_t1, real_fl = from_slices(stack[:, 1]), from_slices(stack[:, 0])
