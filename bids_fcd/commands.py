@@ -16,7 +16,7 @@ from bids_fcd.config import DEVICES, Device, Environment, SamplerConfig, check_c
 
 PhantomSize = Literal["tiny", "full", "clinical", "mixed"]
 LesionDraw = Literal["random", "stratified"]
-TrainPreset = Literal["tiny", "default", "inpaint", "inpaint-tiny", "paper"]
+TrainPreset = Literal["tiny", "default", "large", "inpaint", "inpaint-tiny", "paper"]
 #: ``bids_fcd.phantom.generator.SIZE_CHOICES`` and ``LESION_DRAWS`` (kept here so parsing imports nothing heavy;
 #: tests/cli checks they agree).
 PHANTOM_SIZES: tuple[str, ...] = get_args(PhantomSize)
