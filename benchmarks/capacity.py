@@ -1,0 +1,119 @@
+"""Model capacity against pseudo-healthy error and detection (issue #17 item 3), one table for several models.
+
+Every model samples the same held-out cohort with the same sampler preset; the table gives, per model, its
+UNet size, the sampling time per participant (measured in this run, so ratios between rows hold), lesion
+removal, the pseudo-healthy error on held-out controls (MAE, SSIM), the highest combined z inside each lesion
+and anywhere in each control, and, with ``--reference``, detection with each model's own reference built from
+the same controls and calibrated leave-one-out exactly as ``bids-fcd reference`` does.
+
+    python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--budget 0.25]
+        [--cache DIR] [--json OUT.json]
+
+COHORT and REF are directories holding ``bids/`` (a phantom cohort; REF's controls are used) and ``work/``
+(the preprocessing cache, written when missing). Pseudo-healthy volumes are cached in ``--cache`` (default
+COHORT/cache), keyed by the networks and the sampler, so rescoring is cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bids_fcd.bids.participants import is_control
+from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
+from bids_fcd.nets.checkpoint import load_model
+from bids_fcd.nets.networks import count_parameters
+from bids_fcd.preprocessing.grid import grid_affine
+from bids_fcd.workflows.analysis import resolve_sampler
+from bids_fcd.workflows.benchmark import calibrated_z, cortex_on_grid, evaluate_variant, synthesis_quality
+from bids_fcd.workflows.cohort import anomaly_maps, controls_of, load_cohort, pseudo_volumes
+from bids_fcd.workflows.reference import control_maps
+
+log = logging.getLogger("capacity")
+
+
+def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budget: float,
+              cache: Path) -> dict[str, Any]:
+    """Figures of one model on the cohort (and, with ``reference``, its detection)."""
+    cpu = torch.device("cpu")
+    model = load_model(name, cpu)
+    sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
+    subjects = load_cohort(cohort / "bids", cohort / "work", model)
+    raw, seconds = pseudo_volumes(subjects, model, sampler, cpu, cache)
+    cortex = cortex_on_grid(model)
+    quality = synthesis_quality(subjects, raw, cortex, sampler.histogram_matching)
+    row: dict[str, Any] = {"model": name, "unet_channels": list(model.net.unet_channels),
+                           "unet_parameters_M": round(count_parameters(model.unet) / 1e6, 2),
+                           "sampling_s_per_subject": seconds / max(len(subjects), 1), **quality}  # 0 when all cached
+    post = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
+    an = anomaly_maps(subjects, raw, model, post, sampler.histogram_matching)
+    # the benchmark's definition, one FCD participant at a time
+    row["lesion_removal_per_subject"] = {
+        s.label: synthesis_quality([s], raw, cortex, sampler.histogram_matching)["lesion_removal"]
+        for s in subjects if s.roi is not None and s.roi.any()}
+    if reference is None:
+        return row
+    refs = load_cohort(reference / "bids", reference / "work", model, controls_of(reference / "bids"))
+    raw_r, _ = pseudo_volumes(refs, model, sampler, cpu, cache)
+    ref_maps = control_maps(refs, anomaly_maps(refs, raw_r, model, post, sampler.histogram_matching),
+                            model.net.grid, post)
+    test_maps = control_maps(subjects, an, model.net.grid, post)
+    test = {s.label: {k: v[i] for k, v in test_maps.items()} for i, s in enumerate(subjects)}
+    aff, _ = grid_affine(model.net.grid)
+    zs, cal, _ = calibrated_z(test, ref_maps, [s.mask for s in refs], {s.label: s.mask for s in subjects}, post,
+                              aff, budget)
+    summary = evaluate_variant(subjects, zs, aff, cal, seconds)
+    row.update({k: summary.get(k) for k in ("subject_sensitivity", "fp_clusters_per_control", "R@10",
+                                             "z_threshold", "min_cluster_mm3")})
+    row["n_reference"] = len(refs)
+    row["lesion_max_z"] = {s.label: float(zs[s.label][s.roi].max()) for s in subjects
+                           if s.roi is not None and s.roi.any()}
+    row["control_max_z"] = {s.label: float(zs[s.label][s.mask].max()) for s in subjects if is_control(s.group)}
+    return row
+
+
+def fmt(v: Any) -> str:
+    """A table cell."""
+    if v is None:
+        return ""
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cohort", type=Path)
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--reference", type=Path)
+    ap.add_argument("--preset", default="fast", choices=sorted(SAMPLER_PRESETS))
+    ap.add_argument("--budget", type=float, default=0.25, help="false-positive clusters per control")
+    ap.add_argument("--cache", type=Path)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache")
+            for m in args.models]
+    cols = ("model", "unet_parameters_M", "sampling_s_per_subject", "lesion_removal_median", "control_mae",
+            "control_ssim", "subject_sensitivity", "fp_clusters_per_control", "R@10", "z_threshold")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    for r in rows:
+        lines.append(f"\n{r['model']}: removal per lesion " + ", ".join(
+            f"{k} {v:.2f}" for k, v in r["lesion_removal_per_subject"].items() if v is not None))
+        if "lesion_max_z" in r:
+            lines.append(f"{r['model']}: max z in lesion " + ", ".join(f"{k} {v:.1f}" for k, v in r["lesion_max_z"].items())
+                         + "; max z in control brain " + ", ".join(f"{k} {v:.1f}" for k, v in r["control_max_z"].items()))
+    log.info("\n%s", "\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
