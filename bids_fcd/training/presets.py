@@ -28,7 +28,7 @@ PRESETS: dict[str, TrainConfig] = {
     # and 1.7× its inference time on 2 CPU cores (BENCHMARKS.md).
     "large": TrainConfig(
         preset="large", epochs=8, batch_size=16, lr=5e-4, classifier_lr=5e-4,
-        ema_decay=0.999, classifier_max_t=500,
+        ema_decay=0.995, classifier_max_t=500,
         net=NetConfig(unet_channels=(32, 64, 128, 128), unet_attention=(False, False, False, False),
                       unet_head_channels=32, norm_num_groups=16, classifier_channels=(16, 32, 64),
                       classifier_attention=(False, False, False),
