@@ -96,7 +96,6 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache")
             for m in args.models]
     cols = ("model", "unet_parameters_M", "sampling_s_per_subject", "lesion_removal_median", "control_mae",

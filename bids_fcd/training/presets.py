@@ -25,7 +25,7 @@ PRESETS: dict[str, TrainConfig] = {
     # issue #17 item 3: a four-level UNet (4.1 M parameters, receptive field over the whole 96×80 slice) for
     # BIDS participants plus ``--phantom-brains``; the classifier is the default's size so that
     # ``--classifier-from phantom-default`` can reuse it. About 2.2× the default's training time per slice
-    # and 1.7× its inference time on 2 CPU cores (BENCHMARKS.md).
+    # and 2.5× its sampling time on 2 CPU cores; measured, not the default (BENCHMARKS.md, Capacity).
     "large": TrainConfig(
         preset="large", epochs=8, batch_size=16, lr=5e-4, classifier_lr=5e-4,
         ema_decay=0.995, classifier_max_t=500,

@@ -16,11 +16,13 @@ def test_train_writes_a_loadable_model(tiny_model):
     assert all(r["diffusion_mse"] > 0 for r in log)
 
 
-def test_resume_continues_from_the_last_checkpoint(phantom, work_dir, tmp_path):
+def test_resume_continues_from_the_last_checkpoint(phantom, work_dir, tmp_path, caplog):
     model = tmp_path / "m"
     args = ["train", str(phantom), str(model), "--preset", "tiny", "--participant-label", "00001", "--work-dir",
             str(work_dir), "--skip-bids-validation"]
     assert main(args + ["--epochs", "1"]) == 0
+    # one epoch of one participant is far fewer steps than the tiny preset's EMA (decay 0.9) needs
+    assert "the EMA (decay 0.9" in caplog.text
     ck1 = torch.load(model / "checkpoint.pt", weights_only=True)
     assert ck1["epoch"] == 1
     assert main(args + ["--epochs", "2", "--resume"]) == 0
