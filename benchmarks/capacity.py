@@ -6,7 +6,7 @@ removal, the pseudo-healthy error on held-out controls (MAE, SSIM), the highest 
 and anywhere in each control, and, with ``--reference``, detection with each model's own reference built from
 the same controls and calibrated leave-one-out exactly as ``bids-fcd reference`` does.
 
-    python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--budget 0.25]
+    python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--draws D] [--budget 0.25]
         [--cache DIR] [--json OUT.json]
 
 COHORT and REF are directories holding ``bids/`` (a phantom cohort; REF's controls are used) and ``work/``
@@ -39,16 +39,18 @@ log = logging.getLogger("capacity")
 
 
 def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budget: float,
-              cache: Path) -> dict[str, Any]:
+              cache: Path, draws: int | None = None) -> dict[str, Any]:
     """Figures of one model on the cohort (and, with ``reference``, its detection)."""
     cpu = torch.device("cpu")
     model = load_model(name, cpu)
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
+    if draws is not None:
+        sampler = dataclasses.replace(sampler, draws=draws)
     subjects = load_cohort(cohort / "bids", cohort / "work", model)
     raw, seconds = pseudo_volumes(subjects, model, sampler, cpu, cache)
     cortex = cortex_on_grid(model)
     quality = synthesis_quality(subjects, raw, cortex, sampler.histogram_matching)
-    row: dict[str, Any] = {"model": name, "unet_channels": list(model.net.unet_channels),
+    row: dict[str, Any] = {"model": name, "draws": sampler.draws, "unet_channels": list(model.net.unet_channels),
                            "unet_parameters_M": round(count_parameters(model.unet) / 1e6, 2),
                            "sampling_s_per_subject": seconds / max(len(subjects), 1), **quality}  # 0 when all cached
     post = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
@@ -91,14 +93,16 @@ def main() -> int:
     ap.add_argument("models", nargs="+")
     ap.add_argument("--reference", type=Path)
     ap.add_argument("--preset", default="fast", choices=sorted(SAMPLER_PRESETS))
+    ap.add_argument("--draws", type=int, help="stochastic encodings D averaged (default: the preset's)")
     ap.add_argument("--budget", type=float, default=0.25, help="false-positive clusters per control")
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache")
+    rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache",
+                      args.draws)
             for m in args.models]
-    cols = ("model", "unet_parameters_M", "sampling_s_per_subject", "lesion_removal_median", "control_mae",
+    cols = ("model", "draws", "unet_parameters_M", "sampling_s_per_subject", "lesion_removal_median", "control_mae",
             "control_ssim", "subject_sensitivity", "fp_clusters_per_control", "R@10", "z_threshold")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
