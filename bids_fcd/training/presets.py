@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from bids_fcd.config import GridConfig, NetConfig, TrainConfig
 
+#: The CPU presets' grid: 96×80 axial at 2 mm, 66 slices from z = −50 to 80 mm (MNI152NLin2009aSym).
+GRID_2MM = GridConfig(shape=(96, 80), spacing_mm=2.0, center_mm=(0.0, -18.0), z_min_mm=-50.0, z_max_mm=80.0)
+
 PRESETS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(
         preset="tiny", epochs=2, batch_size=8, lr=1e-3, classifier_lr=1e-3, ema_decay=0.9,
@@ -19,8 +22,7 @@ PRESETS: dict[str, TrainConfig] = {
         ema_decay=0.995, classifier_max_t=500,
         net=NetConfig(unet_channels=(16, 32, 64), unet_attention=(False, False, False), unet_head_channels=32,
                       norm_num_groups=16, classifier_channels=(16, 32, 64), classifier_attention=(False, False, False),
-                      grid=GridConfig(shape=(96, 80), spacing_mm=2.0, center_mm=(0.0, -18.0),
-                                      z_min_mm=-50.0, z_max_mm=80.0)),
+                      grid=GRID_2MM),
     ),
     # issue #17 item 3: a four-level UNet (4.1 M parameters, receptive field over the whole 96×80 slice) for
     # BIDS participants plus ``--phantom-brains``; the classifier is the default's size so that
@@ -32,8 +34,7 @@ PRESETS: dict[str, TrainConfig] = {
         net=NetConfig(unet_channels=(32, 64, 128, 128), unet_attention=(False, False, False, False),
                       unet_head_channels=32, norm_num_groups=16, classifier_channels=(16, 32, 64),
                       classifier_attention=(False, False, False),
-                      grid=GridConfig(shape=(96, 80), spacing_mm=2.0, center_mm=(0.0, -18.0),
-                                      z_min_mm=-50.0, z_max_mm=80.0)),
+                      grid=GRID_2MM),
     ),
     # the masked (patched) diffusion model of issue #17: x̂_0-prediction, healthy-only loss, trained on
     # domain-randomised phantom brains (``--phantom-brains``) as well as BIDS participants
@@ -43,8 +44,7 @@ PRESETS: dict[str, TrainConfig] = {
         net=NetConfig(unet_channels=(16, 32, 64), unet_attention=(False, False, False), unet_head_channels=32,
                       norm_num_groups=16, classifier_channels=(16, 32, 64), classifier_attention=(False, False, False),
                       kind="inpaint", prediction_type="sample",
-                      grid=GridConfig(shape=(96, 80), spacing_mm=2.0, center_mm=(0.0, -18.0),
-                                      z_min_mm=-50.0, z_max_mm=80.0)),
+                      grid=GRID_2MM),
     ),
     "inpaint-tiny": TrainConfig(
         preset="inpaint-tiny", epochs=2, batch_size=8, lr=1e-3, classifier_lr=1e-3, ema_decay=0.9,
