@@ -4,6 +4,7 @@ sample as many synthetic lesion (and control) slices as the training split has, 
 held-out test split; prints one table and writes it (plus results.json) as markdown.
 
     .venv/bin/python benchmarks/synthesis.py BIDS WORK MODEL_DIR RESULTS.md [--preset cpu] [--seed 600]
+        [--prediction sample|v_prediction|epsilon] [--no-self-conditioning] [--no-kendall]
 
 The model is trained only when MODEL_DIR holds no finished model (so a re-run only re-measures).
 Uses the product's preprocessing (cached in WORK) and ``bids_fcd.synthesis``.
@@ -90,13 +91,17 @@ def main(argv: list[str]) -> int:
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     p.add_argument("--prediction", default=None, help="sample, v_prediction or epsilon (default: the preset's)")
     p.add_argument("--sample-steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    p.add_argument("--no-self-conditioning", action="store_true", help="ablation: no self-conditioning channels")
+    p.add_argument("--no-kendall", action="store_true", help="ablation: fixed unit loss weights, no Kendall σ²")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(a.threads)
     rows = read_participants(a.bids)
     train_ids = sorted(k for k, r in rows.items() if r.get("split") == "train")
     test_ids = sorted(k for k, r in rows.items() if r.get("split") == "test")
-    cfg = lesions.resolve_config(a.preset, {"seed": a.seed, "steps": a.steps, "prediction": a.prediction})
+    cfg = lesions.resolve_config(a.preset, {"seed": a.seed, "steps": a.steps, "prediction": a.prediction,
+                                                "self_conditioning": False if a.no_self_conditioning else None,
+                                                "kendall": False if a.no_kendall else None})
     grid = GridConfig()
     subs = load_bids_subjects(a.bids, a.work, grid, train_ids + test_ids)
     by = {s.subject: s for s in subs}

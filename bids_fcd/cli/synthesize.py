@@ -52,6 +52,8 @@ def _train_args(p: argparse.ArgumentParser, what: str) -> None:
               help="what the UNet predicts: sample (x0, the paper's choice), v_prediction or epsilon "
                    "(default: the preset's, sample)")
         _flag(p, "no-self-conditioning", action="store_true", help="train without self-conditioning (ablation)")
+        _flag(p, "no-kendall", action="store_true",
+              help="fixed unit loss weights instead of the learned Kendall uncertainty weights (ablation)")
     _common(p)
 
 
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             if args.synth_model == "lesions":
                 over["prediction"] = args.prediction
                 over["self_conditioning"] = False if args.no_self_conditioning else None
+                over["kendall"] = False if args.no_kendall else None
             cfg = mod.resolve_config(args.preset, over)
             import os
 

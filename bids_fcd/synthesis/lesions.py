@@ -67,14 +67,17 @@ def model_card(cfg: JSDDPMConfig, meta: dict[str, Any]) -> str:
 
 
 def resolve_config(preset: str, overrides: dict[str, Any]) -> JSDDPMConfig:
-    """A preset with ``steps``, ``batch_size``, ``lr``, ``seed``, ``max_minutes`` (train) and
-    ``prediction``, ``self_conditioning`` (net) overrides; None values keep the preset's."""
+    """A preset with ``steps``, ``batch_size``, ``lr``, ``seed``, ``max_minutes`` (train),
+    ``prediction``, ``self_conditioning`` (net) and ``kendall`` (loss) overrides; None values keep
+    the preset's."""
     if preset not in JSDDPM_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {tuple(JSDDPM_PRESETS)}")
     cfg = JSDDPM_PRESETS[preset]
     tr = {k: overrides[k] for k in ("steps", "batch_size", "lr", "seed", "max_minutes") if overrides.get(k) is not None}
     nt = {k: overrides[k] for k in ("prediction", "self_conditioning") if overrides.get(k) is not None}
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **tr), net=dataclasses.replace(cfg.net, **nt))
+    ls = {k: overrides[k] for k in ("kendall",) if overrides.get(k) is not None}
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **tr), net=dataclasses.replace(cfg.net, **nt),
+                               loss=dataclasses.replace(cfg.loss, **ls))
 
 
 def train_from_pairs(cfg: JSDDPMConfig, pairs: PairSet, model_dir: Path, device: torch.device,

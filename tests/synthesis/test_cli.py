@@ -62,6 +62,19 @@ def test_parser_shapes_and_refusals(tmp_path: Path) -> None:
             p.parse_args(bad)
 
 
+def test_ablation_flags_reach_the_config(tmp_path: Path) -> None:
+    from bids_fcd.synthesis import lesions
+
+    a = _parser().parse_args(["synthesize", "lesions", "train", str(tmp_path), str(tmp_path / "m"), "--no-kendall",
+                              "--no-self-conditioning"])
+    assert a.no_kendall and a.no_self_conditioning
+    off = lesions.resolve_config("cpu", {"kendall": False, "self_conditioning": False, "steps": None})
+    on = lesions.resolve_config("cpu", {"kendall": None, "self_conditioning": None})
+    assert (off.loss.kendall, off.net.self_conditioning) == (False, False)
+    assert (on.loss.kendall, on.net.self_conditioning) == (True, True)
+    assert off.train == on.train and off.loss.p == on.loss.p
+
+
 def test_train_and_sample_write_synthetic_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bids_fcd.synthesis import lesions
 
