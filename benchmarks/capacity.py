@@ -6,8 +6,10 @@ removal, the pseudo-healthy error on held-out controls (MAE, SSIM), the highest 
 and anywhere in each control, and, with ``--reference``, detection with each model's own reference built from
 the same controls and calibrated leave-one-out exactly as ``bids-fcd reference`` does.
 
-    python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--draws D] [--budget 0.25]
-        [--cache DIR] [--json OUT.json]
+    python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--draws D [D ...]]
+        [--guidance-scale S [S ...]] [--budget 0.25] [--cache DIR] [--json OUT.json]
+
+One row per model × draws D × guidance scale s (each default: the preset's), all sampled in this run.
 
 COHORT and REF are directories holding ``bids/`` (a phantom cohort; REF's controls are used) and ``work/``
 (the preprocessing cache, written when missing). Pseudo-healthy volumes are cached in ``--cache`` (default
@@ -40,13 +42,16 @@ log = logging.getLogger("capacity")
 
 
 def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budget: float,
-              cache: Path, draws: int | None = None) -> dict[str, Any]:
-    """Figures of one model on the cohort (and, with ``reference``, its detection)."""
+              cache: Path, draws: int | None = None, scale: float | None = None) -> dict[str, Any]:
+    """Figures of one model and sampler (the preset with ``draws`` D and guidance ``scale`` s when given) on
+    the cohort (and, with ``reference``, its detection)."""
     cpu = torch.device("cpu")
     model = load_model(name, cpu)
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
     if draws is not None:
         sampler = dataclasses.replace(sampler, draws=draws)
+    if scale is not None:
+        sampler = dataclasses.replace(sampler, guidance_scale=scale)
     subjects = load_cohort(cohort / "bids", cohort / "work", model)
     raw, seconds = pseudo_volumes(subjects, model, sampler, cpu, cache)
     cortex = cortex_on_grid(model)
@@ -57,7 +62,8 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
     removal = {s.label: synthesis_quality([s], raw, cortex, hm)["lesion_removal"] for s in fcd}
     quality = synthesis_quality([s for s in subjects if is_control(s.group)], raw, cortex, hm)
     values = [v for v in removal.values() if v is not None]
-    row: dict[str, Any] = {"model": name, "draws": sampler.draws, "unet_channels": list(model.net.unet_channels),
+    row: dict[str, Any] = {"model": name, "draws": sampler.draws, "guidance_scale": sampler.guidance_scale,
+                           "unet_channels": list(model.net.unet_channels),
                            "unet_parameters_M": round(count_parameters(model.unet) / 1e6, 2),
                            "sampling_s_per_subject": seconds / max(len(subjects), 1),  # 0 when all cached
                            "control_mae": quality["control_mae"], "control_ssim": quality["control_ssim"],
@@ -100,24 +106,28 @@ def main() -> int:
     ap.add_argument("models", nargs="+")
     ap.add_argument("--reference", type=Path)
     ap.add_argument("--preset", default="fast", choices=sorted(SAMPLER_PRESETS))
-    ap.add_argument("--draws", type=int, help="stochastic encodings D averaged (default: the preset's)")
+    ap.add_argument("--draws", type=int, nargs="+", default=[None],
+                    help="stochastic encodings D averaged (default: the preset's)")
+    ap.add_argument("--guidance-scale", type=float, nargs="+", default=[None],
+                    help="classifier-guidance scale s, 0 = unguided (default: the preset's)")
     ap.add_argument("--budget", type=float, default=0.25, help="false-positive clusters per control")
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache",
-                      args.draws)
-            for m in args.models]
-    cols = ("model", "draws", "unet_parameters_M", "sampling_s_per_subject", "lesion_removal_median", "control_mae",
-            "control_ssim", "subject_sensitivity", "fp_clusters_per_control", "R@10", "z_threshold")
+                      d, s)
+            for m in args.models for d in args.draws for s in args.guidance_scale]
+    cols = ("model", "draws", "guidance_scale", "unet_parameters_M", "sampling_s_per_subject", "lesion_removal_median",
+            "control_mae", "control_ssim", "subject_sensitivity", "fp_clusters_per_control", "R@10", "z_threshold")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     for r in rows:
-        lines.append(f"\n{r['model']}: removal per lesion " + ", ".join(
+        r["row"] = f"{r['model']} D={r['draws']} s={r['guidance_scale']:g}"
+        lines.append(f"\n{r['row']}: removal per lesion " + ", ".join(
             f"{k} {v:.2f}" for k, v in r["lesion_removal_per_subject"].items() if v is not None))
         if "lesion_max_z" in r:
-            lines.append(f"{r['model']}: max z in lesion " + ", ".join(f"{k} {v:.1f}" for k, v in r["lesion_max_z"].items())
+            lines.append(f"{r['row']}: max z in lesion " + ", ".join(f"{k} {v:.1f}" for k, v in r["lesion_max_z"].items())
                          + "; max z in control brain " + ", ".join(f"{k} {v:.1f}" for k, v in r["control_max_z"].items()))
     log.info("\n%s", "\n".join(lines))
     if args.json:
