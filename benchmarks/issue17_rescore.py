@@ -5,7 +5,7 @@ validation cohort and only then read on the held-out test cohort. Both cohorts s
 the reference controls of a ``bids-fcd benchmark`` output directory, leave-one-out, as the benchmark does.
 
     python benchmarks/issue17_rescore.py BENCH_OUT VALIDATION_DIR [--model phantom-default] [--preset fast]
-        [--variants self,pseudo] [--budgets 0.25,0.5] [--json OUT.json]
+        [--draws D] [--guidance-scale S] [--variants self,pseudo] [--budgets 0.25,0.5] [--json OUT.json]
 
 BENCH_OUT is a benchmark directory (bids/, work/, ref-bids/, ref-work/, cache/); VALIDATION_DIR holds a
 phantom cohort in VALIDATION_DIR/bids (written with ``--seed`` if missing) and its preprocessing cache in
@@ -63,6 +63,8 @@ def main() -> int:
     ap.add_argument("--n-hc", type=int, default=3)
     ap.add_argument("--model", default="phantom-default")
     ap.add_argument("--preset", default="fast", choices=sorted(SAMPLER_PRESETS))
+    ap.add_argument("--draws", type=int, help="stochastic encodings D (default: the preset's)")
+    ap.add_argument("--guidance-scale", type=float, help="guidance scale s (default: the preset's)")
     ap.add_argument("--variants", default="self,pseudo")
     ap.add_argument("--budgets", default="0.25,0.5")
     ap.add_argument("--json", type=Path)
@@ -73,6 +75,8 @@ def main() -> int:
     cpu = torch.device("cpu")
     model = load_model(args.model, cpu)
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[args.preset]), model)  # type: ignore[arg-type]
+    over = {k: v for k, v in (("draws", args.draws), ("guidance_scale", args.guidance_scale)) if v is not None}
+    sampler = dataclasses.replace(sampler, **over)  # type: ignore[arg-type]
     grid = model.net.grid
     aff, _ = grid_affine(grid)
     cohorts = {"validation": load_cohort(args.validation / "bids", args.validation / "work", model),
