@@ -35,8 +35,9 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
     """--sampler-preset, --encoding, --noise-level, --steps, --draws, --guidance-scale, --seed, --device."""
     s = SamplerConfig()
     _flag(p, "sampler-preset", choices=tuple(SAMPLER_PRESETS), default=argparse.SUPPRESS,
-          help="fast: stochastic encoding to L=300, K=3, 2 draws (the default values); paper: deterministic "
-               "inverse DDIM to L=100, K=10 (the paper's encoding). Explicit flags override the preset.")
+          help=f"fast: stochastic encoding to L={s.noise_level}, K={s.steps}, {s.draws} draws (the default values); "
+               "paper: deterministic inverse DDIM to L=100, K=10 (the paper's encoding). Explicit flags override the "
+               "preset.")
     _flag(p, "encoding", choices=ENCODINGS, default=argparse.SUPPRESS,
           help=f"patched: an inpainting model regenerates every voxel from hidden holes (needs a model trained "
                f"with --preset inpaint); stochastic: forward noising to L, several draws averaged; deterministic: "
