@@ -49,7 +49,7 @@ BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 P
 #: or benchmarks/issue17_rescore.py wrote it, relative to the checkout) and the row of that preset.
 #: Both rows are the held-out cohort of BENCHMARKS.md's top section (seed 2031, 12 FCD + 8 controls).
 DETECTION_RESULTS = {
-    "fast": ("docs/benchmarks/issue17-seed2031-shipped-results.json", "method (stochastic, L=300, K=3, D=2, s=20)"),
+    "fast": ("docs/benchmarks/issue17-seed2031-d4-results.json", "method (stochastic, L=300, K=3, D=4, s=20)"),
     "paper": ("docs/benchmarks/issue17-paper-preset.json", "test | self | budget 0.25 | extent"),
 }
 DETECTION_COHORT = "held-out, seed 2031"

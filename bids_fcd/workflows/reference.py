@@ -72,8 +72,17 @@ def reference_from_cohort(subjects: list[Subject], raw: dict[str, np.ndarray], m
     ages = [float(s.age) for s in subjects if _is_number(s.age)]
     meta = {"participants": [s.label for s in subjects], "age_range": [min(ages), max(ages)] if ages else None,
             "sampler": to_dict(sampler), "post": to_dict(cal_post), "calibration": calib,
-            "network_sha256": weight_sums(model.path), "model": model.name}
+            "network_sha256": weight_sums(model.path), "model": model.name,
+            "acquisitions": acquisition_counts(subjects)}
     return ref, cal_post, meta
+
+
+def acquisition_counts(subjects: list[Subject]) -> dict[str, int]:
+    """How many controls of each FLAIR acquisition (``3D``, ``2D`` thick-slice) the reference holds."""
+    counts: dict[str, int] = {}
+    for s in subjects:
+        counts[s.acquisition] = counts.get(s.acquisition, 0) + 1
+    return dict(sorted(counts.items(), reverse=True))
 
 
 def _is_number(x: object) -> bool:

@@ -30,6 +30,7 @@ def test_reference_inside_a_model_and_a_participant_run_against_it(phantom, tiny
     run = json.loads((model / "reference" / "reference_config.json").read_text())
     assert run["run"]["participant_label"] == ["00001", "00002", "00003"] and run["run"]["sampler"]["noise_level"] == 20
     assert loaded.meta["participants"] == ["00001", "00002", "00003"]
+    assert sum(loaded.meta["acquisitions"].values()) == 3 and set(loaded.meta["acquisitions"]) <= {"2D", "3D"}
     assert loaded.meta["sampler"]["draws"] == 1 and loaded.meta["sampler"]["encoding"] == "stochastic"
     assert loaded.post is not None and loaded.post.min_cluster_mm3 <= 150
     assert loaded.post.zscore == "normative"
