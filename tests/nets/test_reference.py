@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from bids_fcd.config import PostConfig, to_dict
+from bids_fcd.config import PostConfig, SamplerConfig, to_dict
 from bids_fcd.nets.checkpoint import ModelError, load_model, save_model, verify, write_sums
+from bids_fcd.nets.locate import resolve_model
 from bids_fcd.nets.networks import build_classifier, build_unet
 from bids_fcd.nets.reference import (
     REFERENCE_FILES,
@@ -65,3 +66,13 @@ def test_a_reference_inside_a_model_is_in_its_checksums(tmp_path: Path):
     verify(model)
     loaded = load_model(str(model), torch.device("cpu"))
     assert loaded.reference_dir == model / "reference"
+
+
+def test_the_shipped_reference_matches_the_default_sampler():
+    """Changing a sampler default without rebuilding the shipped reference would make every default run
+    z-score against controls sampled differently (the participant level only warns): this fails first."""
+    ref = load_reference(resolve_model(None) / "reference")
+    built, default = ref.meta["sampler"], to_dict(SamplerConfig())
+    for key in ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching"):
+        assert built[key] == default[key], key
+    assert sum(ref.meta["acquisitions"].values()) == ref.ref.n == len(ref.meta["participants"])
