@@ -19,7 +19,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from bids_fcd.config import PostConfig, from_dict, to_dict
+from bids_fcd.config import PostConfig, SamplerConfig, from_dict, to_dict
 from bids_fcd.io import sha256_file, write_json, write_nifti
 from bids_fcd.nets.locate import ModelError
 from bids_fcd.postprocessing.normative import NormativeReference, ReferenceParams
@@ -31,6 +31,8 @@ REFERENCE_IMAGE, REFERENCE_RECORD = "reference.nii.gz", "reference.json"
 REFERENCE_FILES = (REFERENCE_IMAGE, REFERENCE_RECORD)
 #: The folder inside a model directory that holds the model's own reference.
 REFERENCE_DIR = "reference"
+#: The sampler settings that change the pseudo-healthy volumes a reference's statistics were built from.
+SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching")
 
 
 @dataclass
@@ -102,3 +104,10 @@ def load_reference(path: Path) -> LoadedReference:
     sha = sha256_file(nii)
     log.info("normative reference %s: %d controls (%s)", path, ref.n, sha[:12])
     return LoadedReference(path, sha, ref, meta, post)
+
+
+def sampler_differences(meta: dict[str, Any], sampler: SamplerConfig) -> list[str]:
+    """The :data:`SAMPLER_KEYS` in which ``sampler`` differs from the one a reference record (``meta``)
+    was built with, sorted; keys the record lacks are not counted."""
+    built, now = meta.get("sampler", {}), to_dict(sampler)
+    return sorted(k for k in SAMPLER_KEYS if k in built and built[k] != now.get(k))

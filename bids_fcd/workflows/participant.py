@@ -30,10 +30,10 @@ from bids_fcd import __version__
 from bids_fcd.bids import derivatives as deriv
 from bids_fcd.bids.layout import InputError, SubjectInputs, find_inputs, open_layout, read_filter_file, subject_sessions
 from bids_fcd.bids.participants import read_participants
-from bids_fcd.config import PostConfig, RunConfig, to_dict
+from bids_fcd.config import PostConfig, RunConfig
 from bids_fcd.io import write_json
 from bids_fcd.nets.checkpoint import LoadedModel, ModelError, load_model
-from bids_fcd.nets.reference import LoadedReference, load_reference
+from bids_fcd.nets.reference import LoadedReference, load_reference, sampler_differences
 from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
 from bids_fcd.resources import apply_threads, resolve_device, resolve_threads
 from bids_fcd.timing import stage as timed
@@ -138,10 +138,7 @@ def resolve_reference(cfg: RunConfig, model: LoadedModel) -> tuple[LoadedReferen
                     "`bids-fcd reference`)", model.name)
         post = dataclasses.replace(post, zscore="within")
     if ref is not None and post.zscore == "normative":
-        built = ref.meta.get("sampler", {})
-        now = to_dict(cfg.sampler)
-        differ = sorted(k for k in ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching")
-                        if k in built and built[k] != now.get(k))
+        differ = sampler_differences(ref.meta, cfg.sampler)
         if differ:
             log.warning("the reference %s was built with other sampler settings (%s); its z-scores and calibrated "
                         "clusters may not hold: build a reference with these settings", ref.path, ", ".join(differ))

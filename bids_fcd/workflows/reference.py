@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,7 @@ def reference_from_cohort(subjects: list[Subject], raw: dict[str, np.ndarray], m
 
 def acquisition_counts(subjects: list[Subject]) -> dict[str, int]:
     """How many controls of each FLAIR acquisition (``3D``, ``2D`` thick-slice) the reference holds."""
-    counts: dict[str, int] = {}
-    for s in subjects:
-        counts[s.acquisition] = counts.get(s.acquisition, 0) + 1
-    return dict(sorted(counts.items(), reverse=True))
+    return dict(sorted(Counter(s.acquisition for s in subjects).items(), reverse=True))
 
 
 def _is_number(x: object) -> bool:

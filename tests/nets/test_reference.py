@@ -14,10 +14,12 @@ from bids_fcd.nets.locate import resolve_model
 from bids_fcd.nets.networks import build_classifier, build_unet
 from bids_fcd.nets.reference import (
     REFERENCE_FILES,
+    SAMPLER_KEYS,
     load_reference,
     model_holding,
     model_reference_dir,
     reference_label,
+    sampler_differences,
     save_reference,
 )
 from bids_fcd.postprocessing.normative import NormativeReference
@@ -72,7 +74,7 @@ def test_the_shipped_reference_matches_the_default_sampler():
     """Changing a sampler default without rebuilding the shipped reference would make every default run
     z-score against controls sampled differently (the participant level only warns): this fails first."""
     ref = load_reference(resolve_model(None) / "reference")
-    built, default = ref.meta["sampler"], to_dict(SamplerConfig())
-    for key in ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching"):
-        assert built[key] == default[key], key
+    assert set(SAMPLER_KEYS) <= set(ref.meta["sampler"])  # every key is compared, none skipped as missing
+    assert sampler_differences(ref.meta, SamplerConfig()) == []
+    assert sampler_differences(ref.meta, SamplerConfig(draws=ref.meta["sampler"]["draws"] + 1)) == ["draws"]
     assert sum(ref.meta["acquisitions"].values()) == ref.ref.n == len(ref.meta["participants"])
