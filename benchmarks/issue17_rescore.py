@@ -28,13 +28,13 @@ from bids_fcd.bids.participants import is_control
 from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
 from bids_fcd.evaluation.calibration import Z_GRID, choose, fp_table
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
-from bids_fcd.nets.checkpoint import load_model
+from bids_fcd.nets.checkpoint import LoadedModel, load_model
 from bids_fcd.phantom.generator import write_cohort
 from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.normative import build_reference, combined_z, leave_one_out_combined
 from bids_fcd.preprocessing.grid import grid_affine
 from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler
-from bids_fcd.workflows.cohort import anomaly_maps, controls_of, load_cohort, pseudo_volumes
+from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 
 log = logging.getLogger("issue17_rescore")
 
@@ -54,6 +54,31 @@ def clusters_by_rule(z: np.ndarray, aff: np.ndarray, thr: float, size: float, pe
     return out, keep
 
 
+def load_cohorts(bench: Path, validation: Path, model_name: str, preset: str, draws: int | None = None,
+                 scale: float | None = None, seed: int = 2030, n_fcd: int = 6, n_hc: int = 3,
+                 ) -> tuple[LoadedModel, SamplerConfig, dict[str, list[Subject]], list[Subject],
+                            dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(model, sampler, {"validation", "test"}: subjects, reference controls, raw pseudo-healthy volumes keyed
+    ``cohort/label``, the controls' raw volumes) from a benchmark directory and a validation directory (its
+    phantom cohort written with ``seed`` when missing); volumes come from BENCH/cache (sampled when missing)."""
+    if not (validation / "bids" / "dataset_description.json").exists():
+        write_cohort(validation / "bids", n_fcd, n_hc, seed, "mixed", "stratified")
+    cpu = torch.device("cpu")
+    model = load_model(model_name, cpu)
+    sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
+    over = {k: v for k, v in (("draws", draws), ("guidance_scale", scale)) if v is not None}
+    sampler = dataclasses.replace(sampler, **over)  # type: ignore[arg-type]
+    cohorts = {"validation": load_cohort(validation / "bids", validation / "work", model),
+               "test": load_cohort(bench / "bids", bench / "work", model)}
+    refs = load_cohort(bench / "ref-bids", bench / "ref-work", model, controls_of(bench / "ref-bids"))
+    raw = {}
+    for name, subs in cohorts.items():
+        volumes, _ = pseudo_volumes(subs, model, sampler, cpu, bench / "cache")
+        raw.update({f"{name}/{k}": v for k, v in volumes.items()})
+    raw_r, _ = pseudo_volumes(refs, model, sampler, cpu, bench / "cache")
+    return model, sampler, cohorts, refs, raw, raw_r
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bench", type=Path)
@@ -70,23 +95,11 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not (args.validation / "bids" / "dataset_description.json").exists():
-        write_cohort(args.validation / "bids", args.n_fcd, args.n_hc, args.seed, "mixed", "stratified")
-    cpu = torch.device("cpu")
-    model = load_model(args.model, cpu)
-    sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[args.preset]), model)  # type: ignore[arg-type]
-    over = {k: v for k, v in (("draws", args.draws), ("guidance_scale", args.guidance_scale)) if v is not None}
-    sampler = dataclasses.replace(sampler, **over)  # type: ignore[arg-type]
+    model, sampler, cohorts, refs, raw, raw_r = load_cohorts(args.bench, args.validation, args.model, args.preset,
+                                                             args.draws, args.guidance_scale, args.seed, args.n_fcd,
+                                                             args.n_hc)
     grid = model.net.grid
     aff, _ = grid_affine(grid)
-    cohorts = {"validation": load_cohort(args.validation / "bids", args.validation / "work", model),
-               "test": load_cohort(args.bench / "bids", args.bench / "work", model)}
-    refs = load_cohort(args.bench / "ref-bids", args.bench / "ref-work", model, controls_of(args.bench / "ref-bids"))
-    raw = {}
-    for name, subs in cohorts.items():
-        volumes, _ = pseudo_volumes(subs, model, sampler, cpu, args.bench / "cache")
-        raw.update({f"{name}/{k}": v for k, v in volumes.items()})
-    raw_r, _ = pseudo_volumes(refs, model, sampler, cpu, args.bench / "cache")
     ref_masks = [s.mask for s in refs]
     post0 = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
     results: dict[str, dict[str, object]] = {}
