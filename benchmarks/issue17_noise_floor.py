@@ -57,6 +57,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], int]] = {
     "reference SD smoothed 2 vox": ({}, {"sd_smoothing_vox": 2.0}, 0),
     "edge margin 1 vox": ({}, {}, 1),
     "edge margin 2 vox": ({}, {}, 2),
+    "smoothing 2 mm + edge margin 1 vox": ({"smoothing_fwhm_mm": 2.0}, {}, 1),
 }
 
 
