@@ -121,16 +121,22 @@ def main() -> int:
     masks = [s.mask for s in refs]
     post0 = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
     out: dict[str, Any] = {"variants": {}}
+    # the reference and its leave-one-out z-maps depend on the maps and the reference settings, not the margin:
+    # variants that differ only in the margin share them
+    built: dict[str, tuple[Any, list[np.ndarray]]] = {}
     for name in args.variants.split(","):
         over, ref_over, margin = VARIANTS[name]
         post, params = dataclasses.replace(post0, **over), ReferenceParams(**ref_over)
-        r_an = anomaly_maps(refs, raw_r, model, post, sampler.histogram_matching)
-        per = [normative_maps(r_an[s.label][1], s.flair, s.mask, grid, post, r_an[s.label][0]) for s in refs]
-        r_maps = {k: [p[k] for p in per] for k in per[0]}
         weights = map_weights(post)
-        ref = build_reference(r_maps, masks, params)
-        loo = [np.where(core(m, margin), z, 0.0) for z, m in
-               zip(leave_one_out_combined(r_maps, masks, weights, post.restandardise, params), masks, strict=True)]
+        key = json.dumps([over, ref_over], sort_keys=True)
+        if key not in built:
+            r_an = anomaly_maps(refs, raw_r, model, post, sampler.histogram_matching)
+            per = [normative_maps(r_an[s.label][1], s.flair, s.mask, grid, post, r_an[s.label][0]) for s in refs]
+            r_maps = {k: [p[k] for p in per] for k in per[0]}
+            built[key] = (build_reference(r_maps, masks, params),
+                          leave_one_out_combined(r_maps, masks, weights, post.restandardise, params))
+        ref, loo_z = built[key]
+        loo = [np.where(core(m, margin), z, 0.0) for z, m in zip(loo_z, masks, strict=True)]
         chosen = choose(fp_table(loo, aff), args.budget)
         cal = dataclasses.replace(post, z_threshold=chosen["z_threshold"], min_cluster_mm3=chosen["min_cluster_mm3"])
         row: dict[str, Any] = {"z_threshold": cal.z_threshold, "min_cluster_mm3": cal.min_cluster_mm3,
