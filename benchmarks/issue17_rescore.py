@@ -41,7 +41,10 @@ log = logging.getLogger("issue17_rescore")
 #: Post-processing variants (fields of PostConfig over the model's own).
 VARIANTS = {"self": {}, "pseudo": {"drift_source": "pseudo"},
             "self w0.35": {"flair_weight": 0.35}, "self w0.65": {"flair_weight": 0.65},
-            "flair-z": {"flair_weight": 1.0}, "residual": {"flair_weight": 0.0}}
+            "flair-z": {"flair_weight": 1.0}, "residual": {"flair_weight": 0.0},
+            "robust": {"drift_source": "robust"}, "robust c0": {"drift_source": "robust", "drift_cut_sd": 0.0},
+            "robust c1": {"drift_source": "robust", "drift_cut_sd": 1.0},
+            "self 16mm": {"drift_block_mm": 16.0}, "self 32mm": {"drift_block_mm": 32.0}}
 
 
 def clusters_by_rule(z: np.ndarray, aff: np.ndarray, thr: float, size: float, peak: float):
@@ -136,15 +139,22 @@ def main() -> int:
                     summ = cohort_summary(rows, thr)
                     lesion_max = [float(zs[name][s.label][s.roi].max()) for s in subs if s.roi is not None and s.roi.any()]
                     ctrl_max = [float(zs[name][s.label][s.mask].max()) for s in subs if is_control(s.group)]
+                    # mean z inside each lesion, the largest third by mask volume apart: what drift removal takes
+                    vols = {s.label: int(s.roi.sum()) for s in subs if s.roi is not None and s.roi.any()}
+                    big = sorted(vols, key=vols.__getitem__)[-max(1, len(vols) // 3):] if vols else []
+                    lesion_mean = {s.label: float(zs[name][s.label][s.roi].mean()) for s in subs if s.label in vols}
                     key = f"{name} | {variant} | budget {budget:g} | {rule}"
                     results[key] = {"subject_sensitivity": summ["subject_sensitivity"],
                                     "fp_clusters_per_control": summ["fp_clusters_per_control"], "R@10": summ["R@10"],
                                     "z_threshold": thr, "min_cluster_mm3": size,
                                     "peak_z_threshold": pk if np.isfinite(pk) else None,
                                     "lesion_max_z": lesion_max, "control_max_z": ctrl_max,
+                                    "lesion_mean_z": lesion_mean, "largest_third": big,
                                     "detected": {r["label"]: r.get("detected") for r in rows if "detected" in r}}
                     print(f"{key:55s} sens {summ['subject_sensitivity']:.3f}  FP/HC {summ['fp_clusters_per_control']:.3f}"
-                          f"  R@10 {summ['R@10']:.3f}  z>{thr:g} ≥{size:g} mm³ peak≥{pk:g}", flush=True)
+                          f"  R@10 {summ['R@10']:.3f}  z>{thr:g} ≥{size:g} mm³ peak≥{pk:g}"
+                          f"  mean z in largest third {np.mean([lesion_mean[b] for b in big]) if big else np.nan:.2f}"
+                          f" (all {np.median(list(lesion_mean.values())) if lesion_mean else np.nan:.2f})", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 0

@@ -41,7 +41,7 @@ Slices = Literal["all", "paper"]
 T1Hiding = Literal["clean", "blur", "zero"]
 Anomaly = Literal["signed", "absolute"]
 ZScore = Literal["normative", "within"]
-DriftSource = Literal["self", "pseudo"]
+DriftSource = Literal["self", "pseudo", "robust"]
 Registration = Literal["syn", "affine"]
 NetKind = Literal["ddpm", "inpaint"]
 PredictionType = Literal["epsilon", "sample"]
@@ -233,9 +233,12 @@ class PostConfig:
     #: Where the low-frequency drift is estimated (issue #17): ``pseudo`` from the pseudo-healthy
     #: FLAIR, which has no lesion when the pseudo-healthy image removes it, so a lesion of any size
     #: keeps its contrast (the FLAIR map loses the pseudo-healthy image's drift; the residual, whose
-    #: context shares the FLAIR's bias, loses none); ``self`` (the default, with which the shipped
-    #: reference was built) from each map itself, which subtracts lesions larger than a block.
+    #: context shares the FLAIR's bias, loses none); ``robust`` from each map itself, coarse to fine
+    #: (blocks 4×, 2×, 1× ``drift_block_mm``), each finer level without the voxels that lie more than
+    #: ``drift_cut_sd`` robust SDs above the coarser drift, so a lesion larger than a block does not set
+    #: it; ``self`` from each map's block medians, which subtracts lesions larger than a block.
     drift_source: DriftSource = "self"
+    drift_cut_sd: float = 0.5
 
     def __post_init__(self) -> None:
         check_choice("anomaly", self.anomaly, ANOMALIES, "--anomaly")

@@ -107,20 +107,14 @@ def leave_one_out_z(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     return leave_one_out_combined({"anomaly": maps}, masks, {"anomaly": 1.0}, False, params)
 
 
-def remove_drift(x: np.ndarray, mask: np.ndarray, block_vox: int) -> np.ndarray:
-    """``x`` minus its low-frequency drift inside ``mask`` (0 = unchanged).
-
-    The drift is the median of ``x`` over brain voxels in blocks of ``block_vox``³ voxels (blocks
-    with < 30 % brain are left out), smoothed across blocks and interpolated back: a residual bias
-    field or contrast difference spreads over many blocks, while a lesion, which fills less than
-    half of a block, barely moves a median. Pure array; (W, H, S) in, float32 (W, H, S) out.
-    """
-    if block_vox <= 1:
-        return np.asarray(x, np.float32)
-    mask = np.asarray(mask, bool)
+def _block_field(x: np.ndarray, keep: np.ndarray, block_vox: int) -> np.ndarray:
+    """The low-frequency field of ``x`` (W, H, S): the median of ``x`` over ``keep`` voxels in blocks of
+    ``block_vox``³ voxels (blocks with < 30 % kept voxels are left out), smoothed across blocks by a
+    normalised Gaussian (σ = one block), so left-out blocks are filled from their neighbours, and
+    interpolated back to the grid (0 where no block is near). float32 (W, H, S)."""
     shape = x.shape
     pad = [(0, (-n) % block_vox) for n in shape]
-    a = np.pad(np.where(mask, x, np.nan).astype(np.float32), pad, constant_values=np.nan)
+    a = np.pad(np.where(keep, x, np.nan).astype(np.float32), pad, constant_values=np.nan)
     nb = [n // block_vox for n in a.shape]
     blocks = a.reshape(nb[0], block_vox, nb[1], block_vox, nb[2], block_vox).transpose(0, 2, 4, 1, 3, 5)
     blocks = blocks.reshape(*nb, -1)
@@ -132,8 +126,63 @@ def remove_drift(x: np.ndarray, mask: np.ndarray, block_vox: int) -> np.ndarray:
     num = ndimage.gaussian_filter(med, 1.0)
     den = ndimage.gaussian_filter(ok.astype(np.float32), 1.0)
     low = np.where(den > 0.05, num / np.maximum(den, 1e-6), 0.0)
-    up = ndimage.zoom(low, block_vox, order=1)[: shape[0], : shape[1], : shape[2]]
+    return ndimage.zoom(low, block_vox, order=1)[: shape[0], : shape[1], : shape[2]].astype(np.float32)
+
+
+def remove_drift(x: np.ndarray, mask: np.ndarray, block_vox: int) -> np.ndarray:
+    """``x`` minus its low-frequency drift inside ``mask`` (0 = unchanged).
+
+    The drift is the median of ``x`` over brain voxels in blocks of ``block_vox``³ voxels (blocks
+    with < 30 % brain are left out), smoothed across blocks and interpolated back: a residual bias
+    field or contrast difference spreads over many blocks, while a lesion, which fills less than
+    half of a block, barely moves a median. A lesion larger than a block *is* the block's median
+    and is subtracted with the drift: :func:`remove_drift_robust` keeps it.
+    Pure array; (W, H, S) in, float32 (W, H, S) out.
+    """
+    if block_vox <= 1:
+        return np.asarray(x, np.float32)
+    mask = np.asarray(mask, bool)
+    up = _block_field(np.asarray(x, np.float32), mask, block_vox)
     return np.where(mask, x - up, 0.0).astype(np.float32)
+
+
+#: Coarse-to-fine levels of :func:`remove_drift_robust` (block sides 4, 2, 1 × the finest).
+ROBUST_DRIFT_LEVELS = 3
+#: Voxels more than this many robust SDs above the current drift estimate do not set the next level.
+ROBUST_DRIFT_CUT = 0.5
+
+
+def remove_drift_robust(x: np.ndarray, mask: np.ndarray, block_vox: int, levels: int = ROBUST_DRIFT_LEVELS,
+                        cut: float = ROBUST_DRIFT_CUT) -> np.ndarray:
+    """``x`` minus a low-frequency drift that a large hyperintense lesion barely sets (issue #17).
+
+    Coarse to fine: block sides ``block_vox`` × 2^(levels−1), …, × 2, × 1 (32, 16, 8 mm for the
+    default 8 mm). Each level refines the drift d found so far with the block medians of x − d over the
+    brain voxels that lie no more than ``cut`` robust SDs (1.4826 × MAD of x − d in the brain) above
+    their median; blocks with < 30 % such voxels are filled from their neighbours, else keep the coarser
+    drift. A hyperintense lesion stands above the coarser drift, so it is left out of the finer blocks it
+    would otherwise fill (:func:`remove_drift` subtracts a lesion larger than a block), while a bias
+    field, which every voxel shares, is followed down to ``block_vox`` as before. A small ``cut`` keeps
+    subtle large lesions (contrast 1-2 SD) too, at the price of a drift set by the lower part of each
+    block's values (a near-uniform offset, which re-standardisation removes). Pure array; (W, H, S) in,
+    float32 (W, H, S) out; ``block_vox`` ≤ 1 leaves ``x`` unchanged.
+    """
+    x = np.asarray(x, np.float32)
+    if block_vox <= 1:
+        return x
+    mask = np.asarray(mask, bool)
+    if mask.sum() < 10:
+        return remove_drift(x, mask, block_vox)
+    drift = np.zeros(x.shape, np.float32)
+    keep = mask
+    for level in reversed(range(max(levels, 1))):
+        r = x - drift
+        drift = drift + _block_field(r, keep, block_vox * 2**level)
+        r = (x - drift)[mask]
+        med = float(np.median(r))
+        sd = float(np.median(np.abs(r - med))) * MAD_TO_SD
+        keep = mask & (x - drift - med <= cut * max(sd, 1e-6))
+    return np.where(mask, x - drift, 0.0).astype(np.float32)
 
 
 def drift_of(x: np.ndarray, mask: np.ndarray, block_vox: int) -> np.ndarray:

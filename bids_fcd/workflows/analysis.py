@@ -25,7 +25,13 @@ from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
 from bids_fcd.postprocessing.clusters import Cluster, find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.lobes import participant_lobe_probabilities
-from bids_fcd.postprocessing.normative import NormativeReference, combined_z, drift_of, remove_drift
+from bids_fcd.postprocessing.normative import (
+    NormativeReference,
+    combined_z,
+    drift_of,
+    remove_drift,
+    remove_drift_robust,
+)
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.sampling.ddim import class_probabilities, pseudo_healthy
 from bids_fcd.timing import stage
@@ -146,9 +152,12 @@ def smoothed(x: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig
 
 def without_drift(x: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,
                   smooth: bool = False) -> np.ndarray:
-    """``x`` (W, H, S), optionally smoothed as the anomaly is, minus its own low-frequency drift (``post``)."""
+    """``x`` (W, H, S), optionally smoothed as the anomaly is, minus its own low-frequency drift (``post``;
+    ``drift_source == "robust"``: the coarse-to-fine estimate that a lesion cannot set)."""
     if smooth:
         x = smoothed(x, mask, grid, post)
+    if post.drift_source == "robust":
+        return remove_drift_robust(x, mask, drift_block(grid, post), cut=post.drift_cut_sd)
     return remove_drift(x, mask, drift_block(grid, post))
 
 
@@ -160,7 +169,10 @@ def normative_maps(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: 
     ``post.drift_source == "pseudo"`` (and a matched pseudo-healthy FLAIR given): the FLAIR loses
     the drift of the pseudo-healthy FLAIR (:func:`~bids_fcd.postprocessing.normative.drift_of`), which
     holds the scan's bias and contrast but not the lesion, and the residual keeps its low
-    frequencies (a large lesion *is* low-frequency). Otherwise each map loses its own drift.
+    frequencies (a large lesion *is* low-frequency). ``robust``: each map loses its own drift,
+    estimated coarse to fine without the voxels that stand out above it
+    (:func:`~bids_fcd.postprocessing.normative.remove_drift_robust`). ``self``: each map loses the
+    block-median drift of its own voxels, which subtracts lesions larger than a block.
     """
     if post.drift_source == "pseudo" and pseudo is not None:
         block = drift_block(grid, post)

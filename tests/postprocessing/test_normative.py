@@ -159,6 +159,54 @@ def test_remove_drift_takes_out_a_smooth_field_but_keeps_a_small_blob():
     np.testing.assert_array_equal(remove_drift(field.astype(np.float32), mask, 0), field.astype(np.float32))
 
 
+def _noisy_brain_with_blob(radius_vox: float, contrast: float, seed: int = 0):
+    """A (48, 40, 34) ellipsoid brain: smoothed unit noise + a smooth field, and a soft blob of ``contrast``."""
+    from scipy import ndimage
+
+    shape = (48, 40, 34)
+    ii, jj, kk = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    mask = ((ii - 24) / 22.0) ** 2 + ((jj - 20) / 18.0) ** 2 + ((kk - 17) / 15.0) ** 2 < 1
+    rng = np.random.default_rng(seed)
+    noise = ndimage.gaussian_filter(rng.standard_normal(shape), 1.0)
+    noise /= noise[mask].std()
+    field = 3.0 * np.sin(ii / 12.0) + 2.0 * kk / shape[2]
+    blob = ((ii - 16) ** 2 + (jj - 20) ** 2 + (kk - 17) ** 2) <= radius_vox**2
+    soft = ndimage.gaussian_filter(blob.astype(float), 0.75) * contrast
+    return mask, blob, noise.astype(np.float32), field.astype(np.float32), soft.astype(np.float32)
+
+
+def test_robust_drift_keeps_a_lesion_larger_than_its_blocks_that_block_medians_subtract():
+    from bids_fcd.postprocessing.normative import remove_drift, remove_drift_robust
+
+    mask, blob, noise, field, soft = _noisy_brain_with_blob(radius_vox=9, contrast=2.0)  # 18 mm at 2 mm, 2 SD
+    healthy = (noise + field).astype(np.float32)
+    lesioned = (healthy + soft).astype(np.float32)
+
+    def kept(fn):  # the share of the blob's own signal that survives drift removal, inside the blob
+        return float((fn(lesioned, mask, 4) - fn(healthy, mask, 4))[blob].mean() / soft[blob].mean())
+
+    assert kept(remove_drift_robust) >= 0.8
+    assert kept(remove_drift) < 0.6
+    # the field is taken out as well as block medians take it out (noise is what is left)
+    left_robust = float((remove_drift_robust(healthy, mask, 4) - noise)[mask].std())
+    left_plain = float((remove_drift(healthy, mask, 4) - noise)[mask].std())
+    assert left_robust < 1.6 * left_plain  # more of it stays (the price of ignoring bright voxels)
+    assert left_robust < 0.45 * float(field[mask].std())
+    out = remove_drift_robust(lesioned, mask, 4)
+    assert out.dtype == np.float32 and np.all(out[~mask] == 0)
+    np.testing.assert_array_equal(out, remove_drift_robust(lesioned, mask, 4))
+    np.testing.assert_array_equal(remove_drift_robust(lesioned, mask, 1), lesioned)
+
+
+def test_robust_drift_still_keeps_a_small_blob():
+    from bids_fcd.postprocessing.normative import remove_drift_robust
+
+    mask, blob, noise, field, soft = _noisy_brain_with_blob(radius_vox=2, contrast=3.0)
+    healthy = (noise + field).astype(np.float32)
+    diff = remove_drift_robust((healthy + soft).astype(np.float32), mask, 4) - remove_drift_robust(healthy, mask, 4)
+    assert float(diff[blob].mean()) >= 0.85 * float(soft[blob].mean())
+
+
 def test_restandardise_gives_robust_unit_spread_and_ignores_a_lesion():
     from bids_fcd.postprocessing.normative import restandardise
 
