@@ -33,6 +33,9 @@ REFERENCE_FILES = (REFERENCE_IMAGE, REFERENCE_RECORD)
 REFERENCE_DIR = "reference"
 #: The sampler settings that change the pseudo-healthy volumes a reference's statistics were built from.
 SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching")
+#: Post-processing settings that make the maps a reference holds statistics of: a run scored against the
+#: reference takes them from its record even when the user sets cluster flags.
+REFERENCE_MAP_FIELDS = ("drift_source", "drift_block_mm", "drift_cut_sd", "restandardise", "flair_weight")
 
 
 @dataclass
@@ -100,7 +103,8 @@ def load_reference(path: Path) -> LoadedReference:
         stats[name] = (data[..., i], data[..., i + 1])
     params = from_dict(ReferenceParams, meta.get("params", {}))
     ref = NormativeReference(data[..., 0] > 0.5, stats, int(meta.get("n_controls", 0)), params)
-    post = from_dict(PostConfig, meta["post"]) if "post" in meta else None
+    # a record from before the drift source was a setting was built with each map's own block medians
+    post = from_dict(PostConfig, {"drift_source": "self", **meta["post"]}) if "post" in meta else None
     sha = sha256_file(nii)
     log.info("normative reference %s: %d controls (%s)", path, ref.n, sha[:12])
     return LoadedReference(path, sha, ref, meta, post)

@@ -33,7 +33,7 @@ from bids_fcd.bids.participants import read_participants
 from bids_fcd.config import PostConfig, RunConfig
 from bids_fcd.io import write_json
 from bids_fcd.nets.checkpoint import LoadedModel, ModelError, load_model
-from bids_fcd.nets.reference import LoadedReference, load_reference, sampler_differences
+from bids_fcd.nets.reference import REFERENCE_MAP_FIELDS, LoadedReference, load_reference, sampler_differences
 from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
 from bids_fcd.resources import apply_threads, resolve_device, resolve_threads
 from bids_fcd.timing import stage as timed
@@ -126,12 +126,17 @@ def resolve_reference(cfg: RunConfig, model: LoadedModel) -> tuple[LoadedReferen
     """The normative reference (``--reference`` or the model's own) and the resolved post setting.
 
     Precedence for the cluster setting: the user's flags (``cfg.post``), then the setting calibrated
-    on the reference, then the model's. Without any reference the z-map falls back to within-brain
-    scoring, with a warning. A reference built with other sampler settings is used with a warning.
+    on the reference, then the model's; how the scored maps are made (drift removal, FLAIR weight,
+    re-standardisation: :data:`REFERENCE_MAP_FIELDS`) always comes from the reference's record.
+    Without any reference the z-map falls back to within-brain scoring, with a warning. A reference
+    built with other sampler settings is used with a warning.
     """
     ref_dir = Path(cfg.reference) if cfg.reference else model.reference_dir
     ref = load_reference(ref_dir) if ref_dir is not None else None
     post = cfg.post or (ref.post if ref is not None and ref.post is not None else model.post)
+    if cfg.post is not None and ref is not None and ref.post is not None:
+        # the reference's statistics hold for the maps it was built from: keep how those were made
+        post = dataclasses.replace(post, **{k: getattr(ref.post, k) for k in REFERENCE_MAP_FIELDS})
     if post.zscore == "normative" and ref is None:
         log.warning("model %s has no normative reference and --reference was not given: z-scoring within the "
                     "brain instead (rim and sulcal residuals can outrank lesions; build one with "

@@ -78,3 +78,31 @@ def test_the_shipped_reference_matches_the_default_sampler():
     assert sampler_differences(ref.meta, SamplerConfig()) == []
     assert sampler_differences(ref.meta, SamplerConfig(draws=ref.meta["sampler"]["draws"] + 1)) == ["draws"]
     assert sum(ref.meta["acquisitions"].values()) == ref.ref.n == len(ref.meta["participants"])
+    # the shipped reference was built with the default drift estimate, so default runs score as it did
+    assert ref.post is not None and ref.post.drift_source == PostConfig().drift_source
+
+
+def test_a_record_from_before_the_drift_source_setting_reads_as_block_medians(tmp_path: Path):
+    post = to_dict(PostConfig(z_threshold=5.0))
+    del post["drift_source"], post["drift_cut_sd"]
+    save_reference(tmp_path / "r", _reference(), np.eye(4), {"post": post})
+    got = load_reference(tmp_path / "r").post
+    assert got is not None and got.drift_source == "self" and got.z_threshold == 5.0
+
+
+def test_cluster_flags_keep_the_references_map_settings(tmp_path: Path):
+    """A user's --z-threshold must not change how the maps are made: the reference's statistics hold for
+    the maps it was built from (drift estimate, FLAIR weight), so those come from its record."""
+    from bids_fcd.config import RunConfig
+    from bids_fcd.nets.reference import REFERENCE_MAP_FIELDS
+    from bids_fcd.workflows.participant import resolve_reference
+
+    built = PostConfig(z_threshold=6.0, drift_source="self", flair_weight=0.4, drift_block_mm=12.0)
+    save_reference(tmp_path / "r", _reference(), np.eye(4), {"post": to_dict(built)})
+    model = load_model(None, torch.device("cpu"))
+    user = PostConfig(z_threshold=3.0, drift_source="pseudo")
+    _, post = resolve_reference(RunConfig("b", "o", "participant", reference=str(tmp_path / "r"), post=user), model)
+    assert post.z_threshold == 3.0
+    assert all(getattr(post, k) == getattr(built, k) for k in REFERENCE_MAP_FIELDS)
+    _, post = resolve_reference(RunConfig("b", "o", "participant", reference=str(tmp_path / "r")), model)
+    assert post == built
