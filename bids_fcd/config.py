@@ -244,6 +244,9 @@ class PostConfig:
         check_choice("anomaly", self.anomaly, ANOMALIES, "--anomaly")
         check_choice("z-score", self.zscore, ZSCORES, "--zscore")
         check_choice("drift source", self.drift_source, DRIFT_SOURCES)
+        if not -10.0 <= self.drift_cut_sd <= 10.0:  # also refuses NaN
+            raise ValueError(f"drift_cut_sd = {self.drift_cut_sd} robust SDs is out of range; use a value in [-10, 10] "
+                             "(0.5 is the default)")
 
 
 @dataclass(frozen=True)

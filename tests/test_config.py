@@ -54,3 +54,12 @@ def test_defaults_are_the_default_presets():
     assert default.net == NetConfig(grid=dataclasses.replace(GridConfig(), shape=(96, 80)))
     fast = dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"])
     assert fast == SamplerConfig()  # the sampler's defaults are the fast preset
+
+
+@pytest.mark.parametrize("cut", [float("nan"), 11.0, -11.0])
+def test_the_robust_drift_cut_is_checked(cut):
+    from bids_fcd.config import PostConfig
+
+    with pytest.raises(ValueError, match="drift_cut_sd"):
+        PostConfig(drift_cut_sd=cut)
+    assert PostConfig(drift_source="robust", drift_cut_sd=1.0).drift_cut_sd == 1.0
