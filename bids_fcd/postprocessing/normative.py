@@ -164,8 +164,10 @@ def remove_drift_robust(x: np.ndarray, mask: np.ndarray, block_vox: int, levels:
     would otherwise fill (:func:`remove_drift` subtracts a lesion larger than a block), while a bias
     field, which every voxel shares, is followed down to ``block_vox`` as before. A small ``cut`` keeps
     subtle large lesions (contrast 1-2 SD) too, at the price of a drift set by the lower part of each
-    block's values (a near-uniform offset, which re-standardisation removes). Pure array; (W, H, S) in,
-    float32 (W, H, S) out; ``block_vox`` ≤ 1 leaves ``x`` unchanged.
+    block's values: an offset that grows with the local spread, and more of a strong field left behind;
+    on the phantom cohorts this raised the controls' highest z more than the lesions' (BENCHMARKS.md), so
+    it is not the default. Pure array; (W, H, S) in, float32 (W, H, S) out; ``block_vox`` ≤ 1 leaves
+    ``x`` unchanged. ``cut``'s default is :class:`~bids_fcd.config.PostConfig`'s ``drift_cut_sd``.
     """
     x = np.asarray(x, np.float32)
     if block_vox <= 1:

@@ -176,7 +176,8 @@ def _noisy_brain_with_blob(radius_vox: float, contrast: float, seed: int = 0):
 
 
 def test_robust_drift_keeps_a_lesion_larger_than_its_blocks_that_block_medians_subtract():
-    from bids_fcd.postprocessing.normative import remove_drift, remove_drift_robust
+    from bids_fcd.config import PostConfig
+    from bids_fcd.postprocessing.normative import ROBUST_DRIFT_CUT, remove_drift, remove_drift_robust
 
     mask, blob, noise, field, soft = _noisy_brain_with_blob(radius_vox=9, contrast=2.0)  # 18 mm at 2 mm, 2 SD
     healthy = (noise + field).astype(np.float32)
@@ -196,6 +197,7 @@ def test_robust_drift_keeps_a_lesion_larger_than_its_blocks_that_block_medians_s
     assert out.dtype == np.float32 and np.all(out[~mask] == 0)
     np.testing.assert_array_equal(out, remove_drift_robust(lesioned, mask, 4))
     np.testing.assert_array_equal(remove_drift_robust(lesioned, mask, 1), lesioned)
+    assert PostConfig().drift_cut_sd == ROBUST_DRIFT_CUT  # one default, held in two layers
 
 
 def test_robust_drift_still_keeps_a_small_blob():
