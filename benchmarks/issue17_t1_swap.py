@@ -1,8 +1,9 @@
 """Oracle diagnostic of issue #17: does the T1w condition carry a lesion into the pseudo-healthy FLAIR?
 
 For every FCD participant of a test and a validation cohort, the T1w inside the lesion (dilated 2 voxels) is
-exchanged with the T1w of the mirror region in the other hemisphere (the template is left-right symmetric;
-the grid's x = 0 lies between voxels 39 and 40), the FLAIR is left as it is, and the sampler is run again.
+exchanged with the T1w of the mirror region in the other hemisphere (the template is left-right symmetric and
+the grid is centred on x = 0, so axis 0 reversed is the mirror, as for the asymmetry baseline), the FLAIR is
+left as it is, and the sampler is run again.
 Per lesion: the mean residual (FLAIR − histogram-matched pseudo-healthy, unsmoothed) inside the lesion and
 inside the mirror region, with the default inputs and with the T1w exchanged, and the mean |residual| far
 from both. It uses the lesion masks, so it is a diagnostic, not a method.
@@ -35,17 +36,6 @@ from bids_fcd.workflows.analysis import resolve_sampler, synthesise
 from bids_fcd.workflows.cohort import load_cohort, pseudo_volumes
 
 log = logging.getLogger("issue17_t1_swap")
-
-#: Voxels 0-79 of the 2 mm grid mirror onto each other about x = 0 (voxel i ↔ 79 − i).
-MIRROR_SPAN = 80
-
-
-def mirror(v: np.ndarray) -> np.ndarray:
-    """``v`` (W, H, S) flipped left-right about the template's x = 0 (voxels beyond the span unchanged)."""
-    m = v.copy()
-    m[:MIRROR_SPAN] = v[:MIRROR_SPAN][::-1]
-    return m
-
 
 def residuals(flair: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, roi: np.ndarray, mroi: np.ndarray,
               ) -> dict[str, float | None]:
@@ -81,10 +71,10 @@ def main() -> int:
         raw, _ = pseudo_volumes([s], model, sampler, cpu, args.bench / "cache")
         flair, t1 = from_slices(s.stack[:, 0]), from_slices(s.stack[:, 1])
         hole = ndimage.binary_dilation(s.roi, iterations=2) & s.mask
-        mhole = mirror(hole) & s.mask & ~hole
-        t1_swapped = np.where(hole | mhole, mirror(t1), t1)  # each side gets the other side's T1w
+        mhole = hole[::-1] & s.mask & ~hole
+        t1_swapped = np.where(hole | mhole, t1[::-1], t1)  # each side gets the other side's T1w
         swapped = from_slices(synthesise(model, to_slices(flair, t1_swapped), s.mask_s, sampler, cpu))
-        mroi = mirror(s.roi) & s.mask & ~hole
+        mroi = s.roi[::-1] & s.mask & ~hole
         row = {"cohort": cohort, "voxels": int(s.roi.sum()),
                "default": residuals(flair, raw[s.label], s.mask, s.roi, mroi),
                "t1_swapped": residuals(flair, swapped, s.mask, s.roi, mroi)}
