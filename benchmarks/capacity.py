@@ -7,10 +7,12 @@ and anywhere in each control, and, with ``--reference``, detection with each mod
 the same controls and calibrated leave-one-out exactly as ``bids-fcd reference`` does.
 
     python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--draws D [D ...]]
-        [--guidance-scale S [S ...]] [--noise-level L [L ...]] [--steps K [K ...]] [--drift-source SRC]
+        [--guidance-scale S [S ...]] [--noise-level L [L ...]] [--steps K [K ...]] [--second-look off inpaint]
+        [--look-z Z] [--drift-source SRC]
         [--budget 0.25] [--cache DIR] [--json OUT.json]
 
-One row per model × draws D × guidance scale s × noise level L × steps K (each default: the preset's), all
+One row per model × draws D × guidance scale s × noise level L × steps K × second look (each default: the
+preset's), all
 sampled in this run; ``--drift-source`` scores every row with that drift estimate (default: the model's).
 
 COHORT and REF are directories holding ``bids/`` (a phantom cohort; REF's controls are used) and ``work/``
@@ -45,14 +47,16 @@ log = logging.getLogger("capacity")
 
 def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budget: float,
               cache: Path, draws: int | None = None, scale: float | None = None, noise_level: int | None = None,
-              steps: int | None = None, drift_source: str | None = None) -> dict[str, Any]:
-    """Figures of one model and sampler (the preset with ``draws`` D, guidance ``scale`` s, ``noise_level`` L and
-    ``steps`` K when given) on the cohort (and, with ``reference``, its detection, drift from ``drift_source``)."""
+              steps: int | None = None, drift_source: str | None = None, second_look: str | None = None,
+              look_z: float | None = None) -> dict[str, Any]:
+    """Figures of one model and sampler (the preset with ``draws`` D, guidance ``scale`` s, ``noise_level`` L,
+    ``steps`` K, ``second_look`` and its ``look_z`` when given) on the cohort (and, with ``reference``, its
+    detection, drift from ``drift_source``)."""
     cpu = torch.device("cpu")
     model = load_model(name, cpu)
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
     over = {k: v for k, v in (("draws", draws), ("guidance_scale", scale), ("noise_level", noise_level),
-                              ("steps", steps)) if v is not None}
+                              ("steps", steps), ("second_look", second_look), ("look_z", look_z)) if v is not None}
     sampler = dataclasses.replace(sampler, **over)  # type: ignore[arg-type]
     subjects = load_cohort(cohort / "bids", cohort / "work", model)
     raw, seconds = pseudo_volumes(subjects, model, sampler, cpu, cache)
@@ -66,6 +70,7 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
     values = [v for v in removal.values() if v is not None]
     row: dict[str, Any] = {"model": name, "draws": sampler.draws, "guidance_scale": sampler.guidance_scale,
                            "noise_level": sampler.noise_level, "steps": sampler.steps,
+                           "second_look": sampler.second_look, "look_z": sampler.look_z,
                            "unet_channels": list(model.net.unet_channels),
                            "unet_parameters_M": round(count_parameters(model.unet) / 1e6, 2),
                            "sampling_s_per_subject": seconds / max(len(subjects), 1),  # 0 when all cached
@@ -119,6 +124,9 @@ def main() -> int:
     ap.add_argument("--noise-level", type=int, nargs="+", default=[None],
                     help="encoding noise level L (default: the preset's)")
     ap.add_argument("--steps", type=int, nargs="+", default=[None], help="DDIM steps K (default: the preset's)")
+    ap.add_argument("--second-look", nargs="+", default=[None],
+                    help="second look(s): off, inpaint (default: the preset's)")
+    ap.add_argument("--look-z", type=float, help="second look's candidate cut (default: the sampler's)")
     ap.add_argument("--drift-source", choices=DRIFT_SOURCES, help="drift estimate for scoring (default: the model's)")
     ap.add_argument("--budget", type=float, default=0.25, help="false-positive clusters per control")
     ap.add_argument("--cache", type=Path)
@@ -126,16 +134,18 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache",
-                      d, s, n, k, args.drift_source)
+                      d, s, n, k, args.drift_source, look, args.look_z)
             for m in args.models for d in args.draws for s in args.guidance_scale for n in args.noise_level
-            for k in args.steps]
-    cols = ("model", "draws", "guidance_scale", "noise_level", "steps", "unet_parameters_M", "sampling_s_per_subject",
+            for k in args.steps for look in args.second_look]
+    cols = ("model", "draws", "guidance_scale", "noise_level", "steps", "second_look", "unet_parameters_M",
+            "sampling_s_per_subject",
             "lesion_removal_median", "control_mae", "control_ssim", "subject_sensitivity", "fp_clusters_per_control",
             "R@10", "z_threshold")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     for r in rows:
-        r["row"] = f"{r['model']} D={r['draws']} s={r['guidance_scale']:g} L={r['noise_level']} K={r['steps']}"
+        r["row"] = (f"{r['model']} D={r['draws']} s={r['guidance_scale']:g} L={r['noise_level']} K={r['steps']} "
+                    f"look={r['second_look']}")
         lines.append(f"\n{r['row']}: removal per lesion " + ", ".join(
             f"{k} {v:.2f}" for k, v in r["lesion_removal_per_subject"].items() if v is not None))
         if "lesion_max_z" in r:

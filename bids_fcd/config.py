@@ -39,6 +39,8 @@ AnalysisLevel = Literal["participant", "group"]
 Encoding = Literal["patched", "stochastic", "deterministic"]
 Slices = Literal["all", "paper"]
 T1Hiding = Literal["clean", "blur", "zero"]
+SecondLook = Literal["off", "inpaint"]
+LookT1 = Literal["mirror", "blur", "clean"]
 Anomaly = Literal["signed", "absolute"]
 ZScore = Literal["normative", "within"]
 DriftSource = Literal["self", "pseudo", "robust"]
@@ -57,6 +59,10 @@ NET_KINDS: tuple[str, ...] = get_args(NetKind)
 PREDICTION_TYPES: tuple[str, ...] = get_args(PredictionType)
 #: How the T1w is hidden inside a hole of the patched encoding: kept, Gaussian-blurred, or removed (0).
 T1_HIDING: tuple[str, ...] = get_args(T1Hiding)
+SECOND_LOOKS: tuple[str, ...] = get_args(SecondLook)
+#: What the second look shows the network of the T1w inside a candidate region: the mirror hemisphere's
+#: T1w (blurred where the mirror is itself a candidate or outside the brain), a blurred T1w, or the T1w.
+LOOK_T1: tuple[str, ...] = get_args(LookT1)
 
 
 def check_choice(what: str, value: object, choices: tuple[str, ...], flag: str | None = None) -> None:
@@ -156,11 +162,26 @@ class SamplerConfig:
     patch_core_px: int = 16
     patch_margin_px: int = 8
     t1_hiding: T1Hiding = "blur"
+    #: Second look (issue #17, :mod:`bids_fcd.sampling.second_look`): after the first pseudo-healthy
+    #: FLAIR, regions that stand out (robust within-brain z of the smoothed residual or of the FLAIR's
+    #: left-right asymmetry above ``look_z``, grown by ``look_dilate_mm``) are regenerated again by
+    #: RePaint-style inpainting from ``look_noise_level`` in ``look_steps`` guided DDIM steps, the
+    #: real FLAIR forward-noised back outside them at every step and the T1w inside them hidden
+    #: (``look_t1``); ``look_draws`` inpaintings are averaged. ``off`` keeps the first pass.
+    second_look: SecondLook = "off"
+    look_z: float = 3.0
+    look_dilate_mm: float = 4.0
+    look_noise_level: int = 700
+    look_steps: int = 7
+    look_draws: int = 2
+    look_t1: LookT1 = "mirror"
 
     def __post_init__(self) -> None:
         check_choice("encoding", self.encoding, ENCODINGS, "--encoding")
         check_choice("slice selection", self.slices, SLICES, "--slices")
         check_choice("T1w hiding", self.t1_hiding, T1_HIDING, "--t1-hiding")
+        check_choice("second look", self.second_look, SECOND_LOOKS, "--second-look")
+        check_choice("second-look T1w hiding", self.look_t1, LOOK_T1, "--look-t1")
 
 
 def stride_for(noise_level: int, steps: int | None, num_train_timesteps: int) -> int:
@@ -181,6 +202,14 @@ def stride_for(noise_level: int, steps: int | None, num_train_timesteps: int) ->
 
 def check_sampler(cfg: SamplerConfig, num_train_timesteps: int = 1000) -> None:
     """Raise ``ValueError`` (with the fix) when the sampler settings cannot run together."""
+    if cfg.second_look != "off":
+        try:
+            stride_for(cfg.look_noise_level, cfg.look_steps, num_train_timesteps)
+        except ValueError as e:
+            raise ValueError(f"second look (--look-noise-level / --look-steps): {e}") from None
+        if cfg.look_draws < 1 or cfg.look_dilate_mm < 0:
+            raise ValueError(f"second look: --look-draws ({cfg.look_draws}) must be ≥ 1 and --look-dilate "
+                             f"({cfg.look_dilate_mm} mm) ≥ 0")
     if cfg.encoding != "patched":
         stride_for(cfg.noise_level, cfg.steps, num_train_timesteps)
         return

@@ -63,3 +63,18 @@ def test_the_robust_drift_cut_is_checked(cut):
     with pytest.raises(ValueError, match="drift_cut_sd"):
         PostConfig(drift_cut_sd=cut)
     assert PostConfig(drift_source="robust", drift_cut_sd=1.0).drift_cut_sd == 1.0
+
+
+def test_second_look_settings_are_checked():
+    from bids_fcd.config import check_sampler
+
+    with pytest.raises(ValueError, match="--second-look"):
+        SamplerConfig(second_look="twice")
+    with pytest.raises(ValueError, match="--look-t1"):
+        SamplerConfig(look_t1="zero")
+    with pytest.raises(ValueError, match="second look.*must divide"):
+        check_sampler(SamplerConfig(second_look="inpaint", look_noise_level=700, look_steps=10))
+    with pytest.raises(ValueError, match="look-draws"):
+        check_sampler(SamplerConfig(second_look="inpaint", look_draws=0))
+    check_sampler(SamplerConfig(second_look="inpaint"))
+    check_sampler(SamplerConfig(look_steps=10))  # off: its settings are not used, so not checked

@@ -19,8 +19,10 @@ from bids_fcd.config import (
     ANOMALIES,
     DEVICES,
     ENCODINGS,
+    LOOK_T1,
     REGISTRATIONS,
     SAMPLER_PRESETS,
+    SECOND_LOOKS,
     SLICES,
     T1_HIDING,
     ZSCORES,
@@ -49,6 +51,15 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
                f"(default: {s.patch_margin_px})")
     _flag(p, "t1-hiding", choices=T1_HIDING, default=argparse.SUPPRESS,
           help=f"patched: how the T1w inside a hole is hidden (default: {s.t1_hiding})")
+    _flag(p, "second-look", choices=SECOND_LOOKS, default=argparse.SUPPRESS,
+          help=f"inpaint: after the first pass, regenerate the regions that stand out (in the residual or the "
+               f"FLAIR's left-right asymmetry) again by inpainting, with their T1w hidden; the reference must be "
+               f"built with the same setting (default: {s.second_look})")
+    _flag(p, "look-z", type=float, default=argparse.SUPPRESS, metavar="Z",
+          help=f"second look: robust within-brain z above which a region is regenerated again "
+               f"(default: {s.look_z:g})")
+    _flag(p, "look-t1", choices=LOOK_T1, default=argparse.SUPPRESS,
+          help=f"second look: the T1w shown inside a regenerated region (default: {s.look_t1})")
     _flag(p, "noise-level", type=v.positive_int, default=argparse.SUPPRESS, metavar="L",
           help=f"noise level L the FLAIR is encoded to (timesteps out of T=1000) (default: {s.noise_level})")
     _flag(p, "steps", type=v.positive_int, default=argparse.SUPPRESS, metavar="K",

@@ -32,7 +32,11 @@ REFERENCE_FILES = (REFERENCE_IMAGE, REFERENCE_RECORD)
 #: The folder inside a model directory that holds the model's own reference.
 REFERENCE_DIR = "reference"
 #: The sampler settings that change the pseudo-healthy volumes a reference's statistics were built from.
-SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching")
+SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching", "second_look")
+#: The second look's own settings: compared only when the second look is on (in the record or now).
+LOOK_KEYS = ("look_z", "look_dilate_mm", "look_noise_level", "look_steps", "look_draws", "look_t1")
+#: What a record written before a setting existed was built with.
+SAMPLER_LEGACY = {"second_look": "off"}
 #: Post-processing settings that make the maps a reference holds statistics of: a run scored against the
 #: reference takes them from its record even when the user sets cluster flags.
 REFERENCE_MAP_FIELDS = ("drift_source", "drift_block_mm", "drift_cut_sd", "restandardise", "flair_weight")
@@ -111,7 +115,10 @@ def load_reference(path: Path) -> LoadedReference:
 
 
 def sampler_differences(meta: dict[str, Any], sampler: SamplerConfig) -> list[str]:
-    """The :data:`SAMPLER_KEYS` in which ``sampler`` differs from the one a reference record (``meta``)
-    was built with, sorted; keys the record lacks are not counted."""
-    built, now = meta.get("sampler", {}), to_dict(sampler)
-    return sorted(k for k in SAMPLER_KEYS if k in built and built[k] != now.get(k))
+    """The :data:`SAMPLER_KEYS` (and, when either side has the second look on, :data:`LOOK_KEYS`) in
+    which ``sampler`` differs from the one a reference record (``meta``) was built with, sorted; keys the
+    record lacks are not counted unless :data:`SAMPLER_LEGACY` says what they were."""
+    built = SAMPLER_LEGACY | meta.get("sampler", {})
+    now = to_dict(sampler)
+    keys = SAMPLER_KEYS + (LOOK_KEYS if "off" not in (built.get("second_look"), now.get("second_look")) else ())
+    return sorted(k for k in keys if k in built and built[k] != now.get(k))

@@ -81,7 +81,8 @@ def ddim_invert(unet: torch.nn.Module, scheduler: DDIMScheduler, x0: torch.Tenso
 @torch.inference_mode()
 def ddim_guided_decode(unet: torch.nn.Module, classifier: torch.nn.Module | None, scheduler: DDIMScheduler,
                        x_l: torch.Tensor, cond: torch.Tensor | None, noise_level: int, stride: int, scale: float,
-                       label: int = HEALTHY) -> torch.Tensor:
+                       label: int = HEALTHY, context: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                       ) -> torch.Tensor:
     """Classifier-guided DDIM (η = 0) x_L → x_0 towards class ``label`` (healthy by default).
 
     Runs under ``torch.inference_mode()``; only the guidance gradient leaves it. No host
@@ -90,6 +91,10 @@ def ddim_guided_decode(unet: torch.nn.Module, classifier: torch.nn.Module | None
     Args:
         x_l: x_L (B, 1, H, W) from :func:`ddim_invert` or :func:`forward_noise`.
         scale: s; 0 (or ``classifier=None``) gives plain DDIM decoding.
+        context: RePaint-style inpainting (Lugmayr et al. 2022), ``(x_0, hole, ε)`` with x_0 and hole
+            (B, 1, H, W) and ε (B, K, H, W): after the k-th step (to t' = t − Δ) the state outside
+            the hole is replaced by the real FLAIR forward-noised to t', √ᾱ_t' x_0 + √(1−ᾱ_t') ε_k
+            (x_0 itself at t' = 0), so only the hole is generated, in the real context.
     Returns:
         the pseudo-healthy x_0 (B, 1, H, W) float32 (an inference tensor).
     """
@@ -97,13 +102,18 @@ def ddim_guided_decode(unet: torch.nn.Module, classifier: torch.nn.Module | None
     acp = scheduler.alphas_cumprod.to(x_l.device)
     guided = bool(scale) and classifier is not None
     x = x_l
-    for t in range(noise_level, 0, -stride):
+    for k, t in enumerate(range(noise_level, 0, -stride)):
         eps = _eps(unet, x, cond, t, label)
         if guided:
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             grad = log_prob_grad(classifier, x, tt, label)  # type: ignore[arg-type]
             eps = eps - scale * torch.sqrt(1.0 - acp[t]) * grad
         x, _ = scheduler.step(eps, t, x)
+        if context is not None:
+            real, hole, noise = context
+            t_prev = t - stride
+            known = real if t_prev <= 0 else forward_noise(real, acp, t_prev, noise[:, k : k + 1])
+            x = hole * x + (1.0 - hole) * known
     return x
 
 

@@ -22,6 +22,7 @@ from bids_fcd.config import SAMPLER_PRESETS, SLICES, GridConfig, PostConfig, Sam
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.nets.networks import build_scheduler, epsilon_unet
 from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
+from bids_fcd.postprocessing.candidates import candidate_regions
 from bids_fcd.postprocessing.clusters import Cluster, find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.lobes import participant_lobe_probabilities
@@ -34,6 +35,7 @@ from bids_fcd.postprocessing.normative import (
 )
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.sampling.ddim import class_probabilities, pseudo_healthy
+from bids_fcd.sampling.second_look import inpaint_holes
 from bids_fcd.timing import stage
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,43 @@ def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler:
                             mask=torch.from_numpy(mask[todo]),
                             patch=(sampler.patch_core_px, sampler.patch_margin_px, sampler.t1_hiding))
         out[todo] = ph[:, 0].cpu().numpy()
+        if sampler.second_look != "off" and model.net.kind == "inpaint":
+            log.warning("--second-look needs a whole-slice ('ddpm') model; model %s is an inpainting model, whose "
+                        "patched encoding already hides every region: skipping the second look", model.name)
+        elif sampler.second_look != "off":
+            out = second_look(model, stack, mask, todo, out, sampler, device)
+    return out
+
+
+#: Smoothing of the second look's candidate maps (the anomaly map's default FWHM).
+LOOK_FWHM_MM = 4.0
+
+
+def second_look(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, todo: np.ndarray, first: np.ndarray,
+                sampler: SamplerConfig, device: torch.device) -> np.ndarray:
+    """The first pass's x̂_0 slices (S, H, W) with its candidate regions inpainted again, their T1w hidden
+    (:mod:`bids_fcd.sampling.second_look`). Candidates come from the first pass and the FLAIR alone
+    (:func:`~bids_fcd.postprocessing.candidates.candidate_regions`), so controls get the same treatment."""
+    grid = model.net.grid
+    brain = mask & todo[:, None, None]
+    flair_v, brain_v = from_slices(stack[:, 0]), from_slices(brain)
+    with stage("candidates"):
+        matched = np.where(brain_v, match_histogram(from_slices(first), flair_v, brain_v), flair_v)
+        cand = from_slices(candidate_regions(flair_v, matched, brain_v, grid.spacing_mm, LOOK_FWHM_MM,
+                                             sampler.look_z, sampler.look_dilate_mm))  # (S, H, W) again
+    rows = np.flatnonzero(cand.reshape(cand.shape[0], -1).any(axis=1))
+    log.info("second look: %d candidate voxels (%.1f %% of the brain) on %d slices", int(cand.sum()),
+             100.0 * cand.sum() / max(int(brain.sum()), 1), len(rows))
+    if not len(rows):
+        return first
+    x = torch.from_numpy(np.ascontiguousarray(stack[rows][:, : model.net.in_channels])).to(device)
+    gen = torch.Generator().manual_seed(sampler.seed + 1)
+    ph = inpaint_holes(epsilon_unet(model.unet, model.net), model.classifier, build_scheduler(model.net).to(device),
+                       x, torch.from_numpy(cand[rows]), torch.from_numpy(mask[rows]), sampler.look_noise_level,
+                       sampler.look_steps, sampler.guidance_scale, sampler.look_draws, gen, sampler.look_t1,
+                       sampler.batch_size)[:, 0].cpu().numpy()
+    out = first.copy()
+    out[rows] = np.where(cand[rows], ph, first[rows])
     return out
 
 

@@ -73,7 +73,10 @@ def volume_key(model: LoadedModel, sampler: SamplerConfig, sub: Subject) -> str:
     reference or calibrated cluster setting, which do not change the volume), every sampler setting,
     the input stack."""
     nets = [weight_sums(model.path), to_dict(model.net)]
-    h = hashlib.sha256(json.dumps([nets, to_dict(sampler)], sort_keys=True).encode())
+    settings = to_dict(sampler)
+    if sampler.second_look == "off":  # its settings change nothing then (and keys stay those of earlier caches)
+        settings = {k: v for k, v in settings.items() if k != "second_look" and not k.startswith("look_")}
+    h = hashlib.sha256(json.dumps([nets, settings], sort_keys=True).encode())
     h.update(np.ascontiguousarray(sub.stack).tobytes())
     return h.hexdigest()[:24]
 

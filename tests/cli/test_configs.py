@@ -37,6 +37,7 @@ def test_parser_choices_are_the_configs_literals():
     assert app["encoding"] == config.ENCODINGS == ("patched", "stochastic", "deterministic")
     assert app["device"] == config.DEVICES and app["slices"] == config.SLICES and app["t1_hiding"] == config.T1_HIDING
     assert app["anomaly"] == config.ANOMALIES and app["zscore"] == config.ZSCORES
+    assert app["second_look"] == config.SECOND_LOOKS and app["look_t1"] == config.LOOK_T1
     assert app["registration"] == config.REGISTRATIONS and app["analysis_level"] == config.ANALYSIS_LEVELS
     sub = _choices(build_subcommand_parser())
     assert sub["train.preset"] == commands.TRAIN_PRESETS == tuple(PRESETS)

@@ -15,6 +15,7 @@ from bids_fcd.nets.networks import build_classifier, build_unet
 from bids_fcd.nets.reference import (
     REFERENCE_FILES,
     SAMPLER_KEYS,
+    SAMPLER_LEGACY,
     load_reference,
     model_holding,
     model_reference_dir,
@@ -74,12 +75,22 @@ def test_the_shipped_reference_matches_the_default_sampler():
     """Changing a sampler default without rebuilding the shipped reference would make every default run
     z-score against controls sampled differently (the participant level only warns): this fails first."""
     ref = load_reference(resolve_model(None) / "reference")
-    assert set(SAMPLER_KEYS) <= set(ref.meta["sampler"])  # every key is compared, none skipped as missing
+    # every key is compared, none skipped as missing (a record from before a key existed says what it was built with)
+    assert set(SAMPLER_KEYS) <= set(ref.meta["sampler"]) | set(SAMPLER_LEGACY)
     assert sampler_differences(ref.meta, SamplerConfig()) == []
     assert sampler_differences(ref.meta, SamplerConfig(draws=ref.meta["sampler"]["draws"] + 1)) == ["draws"]
+    assert sampler_differences(ref.meta, SamplerConfig(second_look="inpaint")) == ["second_look"]
     assert sum(ref.meta["acquisitions"].values()) == ref.ref.n == len(ref.meta["participants"])
     # the shipped reference was built with the default drift estimate, so default runs score as it did
     assert ref.post is not None and ref.post.drift_source == PostConfig().drift_source
+
+
+def test_second_look_settings_count_only_when_the_second_look_is_on():
+    off = {"sampler": to_dict(SamplerConfig())}
+    assert sampler_differences(off, SamplerConfig(look_z=5.0)) == []  # off on both sides: look_* change nothing
+    on = {"sampler": to_dict(SamplerConfig(second_look="inpaint"))}
+    assert sampler_differences(on, SamplerConfig(second_look="inpaint", look_z=5.0)) == ["look_z"]
+    assert sampler_differences(on, SamplerConfig()) == ["second_look"]
 
 
 def test_a_record_from_before_the_drift_source_setting_reads_as_block_medians(tmp_path: Path):

@@ -68,3 +68,20 @@ def test_paper_slices_give_exactly_zero_anomaly_outside_the_band():
     assert np.array_equal(res.pseudo[..., out], np.ascontiguousarray(stack[:, 0].transpose(2, 1, 0))[..., out])
     assert (res.anomaly[..., out] == 0).all() and (res.z[..., out] == 0).all() and (res.labels[..., out] == 0).all()
     assert np.abs(res.anomaly[..., band]).max() > 0
+
+
+def test_second_look_changes_only_candidate_regions_and_is_seeded(monkeypatch):
+    model, (stack, mask) = _model(), _inputs()
+    cpu = torch.device("cpu")
+    holes = []
+    real = analysis.candidate_regions
+    monkeypatch.setattr(analysis, "candidate_regions", lambda *a, **k: holes.append(real(*a, **k)) or holes[-1])
+    look = dataclasses.replace(SAMPLER, second_look="inpaint", look_noise_level=40, look_steps=4, look_draws=1)
+    stack[8:12, 0, 10:16, 8:13] += 1.5  # a one-sided bright region: a candidate by its asymmetry
+    first = synthesise(model, stack, mask, SAMPLER, cpu)
+    second = synthesise(model, stack, mask, look, cpu)
+    cand = holes[0].transpose(2, 1, 0)  # (W, H, S) → (S, H, W)
+    assert cand.any() and not cand.all()
+    assert np.array_equal(second[~cand], first[~cand]), "outside the candidates the first pass stays"
+    assert not np.array_equal(second[cand], first[cand])
+    assert np.array_equal(synthesise(model, stack, mask, look, cpu), second)
