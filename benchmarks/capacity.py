@@ -8,7 +8,7 @@ the same controls and calibrated leave-one-out exactly as ``bids-fcd reference``
 
     python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--draws D [D ...]]
         [--guidance-scale S [S ...]] [--noise-level L [L ...]] [--steps K [K ...]] [--second-look off inpaint]
-        [--look-z Z] [--drift-source SRC]
+        [--look-z Z] [--look-shrink] [--drift-source SRC]
         [--budget 0.25] [--cache DIR] [--json OUT.json]
 
 One row per model × draws D × guidance scale s × noise level L × steps K × second look (each default: the
@@ -48,7 +48,7 @@ log = logging.getLogger("capacity")
 def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budget: float,
               cache: Path, draws: int | None = None, scale: float | None = None, noise_level: int | None = None,
               steps: int | None = None, drift_source: str | None = None, second_look: str | None = None,
-              look_z: float | None = None) -> dict[str, Any]:
+              look_z: float | None = None, look_shrink: bool = False) -> dict[str, Any]:
     """Figures of one model and sampler (the preset with ``draws`` D, guidance ``scale`` s, ``noise_level`` L,
     ``steps`` K, ``second_look`` and its ``look_z`` when given) on the cohort (and, with ``reference``, its
     detection, drift from ``drift_source``)."""
@@ -57,7 +57,7 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
     over = {k: v for k, v in (("draws", draws), ("guidance_scale", scale), ("noise_level", noise_level),
                               ("steps", steps), ("second_look", second_look), ("look_z", look_z)) if v is not None}
-    sampler = dataclasses.replace(sampler, **over)  # type: ignore[arg-type]
+    sampler = dataclasses.replace(sampler, **over, look_shrink=look_shrink)  # type: ignore[arg-type]
     subjects = load_cohort(cohort / "bids", cohort / "work", model)
     raw, seconds = pseudo_volumes(subjects, model, sampler, cpu, cache)
     cortex = cortex_on_grid(model)
@@ -127,6 +127,7 @@ def main() -> int:
     ap.add_argument("--second-look", nargs="+", default=[None],
                     help="second look(s): off, inpaint (default: the preset's)")
     ap.add_argument("--look-z", type=float, help="second look's candidate cut (default: the sampler's)")
+    ap.add_argument("--look-shrink", action="store_true", help="second look: shrink the holes' residual")
     ap.add_argument("--drift-source", choices=DRIFT_SOURCES, help="drift estimate for scoring (default: the model's)")
     ap.add_argument("--budget", type=float, default=0.25, help="false-positive clusters per control")
     ap.add_argument("--cache", type=Path)
@@ -134,7 +135,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache",
-                      d, s, n, k, args.drift_source, look, args.look_z)
+                      d, s, n, k, args.drift_source, look, args.look_z, args.look_shrink)
             for m in args.models for d in args.draws for s in args.guidance_scale for n in args.noise_level
             for k in args.steps for look in args.second_look]
     cols = ("model", "draws", "guidance_scale", "noise_level", "steps", "second_look", "unet_parameters_M",

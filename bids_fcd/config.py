@@ -167,7 +167,9 @@ class SamplerConfig:
     #: left-right asymmetry above ``look_z``, grown by ``look_dilate_mm``) are regenerated again by
     #: RePaint-style inpainting from ``look_noise_level`` in ``look_steps`` guided DDIM steps, the
     #: real FLAIR forward-noised back outside them at every step and the T1w inside them hidden
-    #: (``look_t1``); ``look_draws`` inpaintings are averaged. ``off`` keeps the first pass.
+    #: (``look_t1``); ``look_draws`` inpaintings are averaged (and, with ``look_shrink``, their residual
+    #: brought to the first pass's noise level). ``off`` keeps the first pass. Not the default: on the
+    #: phantom cohorts it removes more of each lesion but finds no more (BENCHMARKS.md).
     second_look: SecondLook = "off"
     look_z: float = 3.0
     look_dilate_mm: float = 4.0
@@ -175,6 +177,9 @@ class SamplerConfig:
     look_steps: int = 7
     look_draws: int = 2
     look_t1: LookT1 = "mirror"
+    #: Bring the inpainted regions' residual to the first pass's noise level (robust SD and median,
+    #: :func:`~bids_fcd.postprocessing.candidates.shrink_to_first_pass`); measured worse (BENCHMARKS.md).
+    look_shrink: bool = False
 
     def __post_init__(self) -> None:
         check_choice("encoding", self.encoding, ENCODINGS, "--encoding")

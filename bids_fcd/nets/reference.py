@@ -34,7 +34,7 @@ REFERENCE_DIR = "reference"
 #: The sampler settings that change the pseudo-healthy volumes a reference's statistics were built from.
 SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching", "second_look")
 #: The second look's own settings: compared only when the second look is on (in the record or now).
-LOOK_KEYS = ("look_z", "look_dilate_mm", "look_noise_level", "look_steps", "look_draws", "look_t1")
+LOOK_KEYS = ("look_z", "look_dilate_mm", "look_noise_level", "look_steps", "look_draws", "look_t1", "look_shrink")
 #: What a record written before a setting existed was built with.
 SAMPLER_LEGACY = {"second_look": "off"}
 #: Post-processing settings that make the maps a reference holds statistics of: a run scored against the

@@ -22,7 +22,7 @@ from bids_fcd.config import SAMPLER_PRESETS, SLICES, GridConfig, PostConfig, Sam
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.nets.networks import build_scheduler, epsilon_unet
 from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
-from bids_fcd.postprocessing.candidates import candidate_regions
+from bids_fcd.postprocessing.candidates import candidate_regions, shrink_to_first_pass
 from bids_fcd.postprocessing.clusters import Cluster, find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.lobes import participant_lobe_probabilities
@@ -134,8 +134,10 @@ LOOK_FWHM_MM = 4.0
 def second_look(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, todo: np.ndarray, first: np.ndarray,
                 sampler: SamplerConfig, device: torch.device) -> np.ndarray:
     """The first pass's x̂_0 slices (S, H, W) with its candidate regions inpainted again, their T1w hidden
-    (:mod:`bids_fcd.sampling.second_look`). Candidates come from the first pass and the FLAIR alone
-    (:func:`~bids_fcd.postprocessing.candidates.candidate_regions`), so controls get the same treatment."""
+    (:mod:`bids_fcd.sampling.second_look`), and the inpainted regions' residual brought to the first pass's
+    noise level (:func:`~bids_fcd.postprocessing.candidates.shrink_to_first_pass`). Candidates come from
+    the first pass and the FLAIR alone (:func:`~bids_fcd.postprocessing.candidates.candidate_regions`), so
+    controls get the same treatment."""
     grid = model.net.grid
     brain = mask & todo[:, None, None]
     flair_v, brain_v = from_slices(stack[:, 0]), from_slices(brain)
@@ -156,6 +158,9 @@ def second_look(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, todo: n
                        sampler.batch_size)[:, 0].cpu().numpy()
     out = first.copy()
     out[rows] = np.where(cand[rows], ph, first[rows])
+    if sampler.look_shrink:
+        out = from_slices(shrink_to_first_pass(flair_v, from_slices(first), from_slices(out), from_slices(cand),
+                                               brain_v, grid.spacing_mm, LOOK_FWHM_MM))
     return out
 
 

@@ -65,3 +65,35 @@ def test_candidates_grow_stay_in_the_brain_and_are_bounded():
     pseudo = flair - np.abs(rng.normal(0, 1.0, SHAPE)).astype(np.float32)
     bounded = candidate_regions(flair, pseudo, mask, 2.0, 4.0, -10.0, 0.0)
     assert bounded.sum() <= MAX_FRACTION * mask.sum() + 1
+
+
+def test_shrinking_brings_the_holes_residual_to_the_first_pass_noise_and_keeps_a_lesion_on_top():
+    from bids_fcd.postprocessing.anomaly import anomaly_map
+    from bids_fcd.postprocessing.candidates import shrink_to_first_pass
+
+    rng = np.random.default_rng(4)
+    flair, mask = _brain()
+    first = flair + rng.normal(0, 0.05, SHAPE).astype(np.float32)
+    hole = _ball((12, 18, 10), 6) & mask
+    lesion = _ball((12, 18, 10), 2)
+    second = first.copy()
+    second[hole] = flair[hole] - 0.1 + rng.normal(0, 0.15, int(hole.sum())).astype(np.float32)  # noisier, darker
+    second[lesion] -= 0.5  # the inpainting left the lesion out
+    out = shrink_to_first_pass(flair, first, second, hole, mask, 2.0, 4.0)
+    assert np.array_equal(out[~hole], second[~hole])
+    r1 = anomaly_map(flair, first, mask, 4.0, 2.0, "signed")
+    r_in = anomaly_map(flair, second, mask, 4.0, 2.0, "signed")
+    r_out = anomaly_map(flair, out, mask, 4.0, 2.0, "signed")
+    healthy = hole & ~_ball((12, 18, 10), 4)
+    rest = mask & ~hole
+    before = np.std(r_in[healthy]) / np.std(r1[rest])
+    after = np.std(r_out[healthy]) / np.std(r1[rest])
+    assert before > 1.5 and abs(after - 1) < abs(before - 1)
+    assert abs(np.median(r_out[healthy]) - np.median(r1[rest])) < abs(np.median(r_in[healthy]) - np.median(r1[rest]))
+    assert r_out[lesion].mean() > np.quantile(r_out[healthy], 0.99), "the lesion still stands out among the holes"
+    # never amplified: a quieter second look is left at its own scale
+    calm = first.copy()
+    calm[hole] = flair[hole] + rng.normal(0, 0.01, int(hole.sum())).astype(np.float32)
+    kept = shrink_to_first_pass(flair, first, calm, hole, mask, 2.0, 4.0)
+    shift = (calm - kept)[hole]  # k = 1: the residual only moves by a constant
+    assert np.ptp(shift) < 1e-5

@@ -70,13 +70,15 @@ def test_paper_slices_give_exactly_zero_anomaly_outside_the_band():
     assert np.abs(res.anomaly[..., band]).max() > 0
 
 
-def test_second_look_changes_only_candidate_regions_and_is_seeded(monkeypatch):
+@pytest.mark.parametrize("shrink", [False, True])
+def test_second_look_changes_only_candidate_regions_and_is_seeded(monkeypatch, shrink):
     model, (stack, mask) = _model(), _inputs()
     cpu = torch.device("cpu")
     holes = []
     real = analysis.candidate_regions
     monkeypatch.setattr(analysis, "candidate_regions", lambda *a, **k: holes.append(real(*a, **k)) or holes[-1])
-    look = dataclasses.replace(SAMPLER, second_look="inpaint", look_noise_level=40, look_steps=4, look_draws=1)
+    look = dataclasses.replace(SAMPLER, second_look="inpaint", look_noise_level=40, look_steps=4, look_draws=1,
+                               look_shrink=shrink)
     stack[8:12, 0, 10:16, 8:13] += 1.5  # a one-sided bright region: a candidate by its asymmetry
     first = synthesise(model, stack, mask, SAMPLER, cpu)
     second = synthesise(model, stack, mask, look, cpu)
