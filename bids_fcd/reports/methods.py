@@ -28,6 +28,9 @@ REFERENCES: dict[str, tuple[str, str]] = {
                "Neural Information Processing Systems 33 (2020)."),
     "song2021": ("Song et al. 2021", "Song J, Meng C, Ermon S. Denoising diffusion implicit models. International "
                  "Conference on Learning Representations (2021)."),
+    "lugmayr2022": ("Lugmayr et al. 2022", "Lugmayr A, Danelljan M, Romero A, Yu F, Timofte R, Van Gool L. RePaint: "
+                    "inpainting using denoising diffusion probabilistic models. Proceedings of the IEEE/CVF "
+                    "Conference on Computer Vision and Pattern Recognition (2022)."),
     "dhariwal2021": ("Dhariwal & Nichol 2021", "Dhariwal P, Nichol A. Diffusion models beat GANs on image "
                      "synthesis. Advances in Neural Information Processing Systems 34 (2021)."),
     "wolleb2022": ("Wolleb et al. 2022", "Wolleb J, Bieder F, Sandkühler R, Cattin PC. Diffusion models for medical "
@@ -105,6 +108,15 @@ def boilerplate(settings: dict[str, object], model_name: str, reference: dict[st
     encode_txt = (f"encoded by deterministic inverse DDIM to noise level L = {level} {c('song2021')}"
                   if enc.startswith("det") else
                   f"noised forward to level L = {level} ({draws} draw(s), averaged)")
+    look = str(setting(settings, "second_look", default="off"))
+    look_txt = "" if look == "off" else (
+        "Regions where the smoothed residual or the FLAIR's left-right asymmetry exceeded a robust within-brain "
+        f"z of {setting(settings, 'look_z', default=3.0)} were then synthesised again by inpainting "
+        f"{c('lugmayr2022')} from noise level {setting(settings, 'look_noise_level', default=700)} in "
+        f"{setting(settings, 'look_steps', default=7)} guided steps "
+        f"({setting(settings, 'look_draws', default=2)} draw(s), averaged), with the T1w inside them "
+        + {"mirror": "replaced by the mirror hemisphere's", "blur": "blurred", "clean": "kept as it was"}.get(
+            str(setting(settings, "look_t1", default="mirror")), "hidden") + ". ")
     ref_txt = (f"z-scored voxelwise against a normative reference of {reference.get('n', 'n/a')} control "
                f"participants ({reference.get('dataset', 'dataset not recorded')}"
                + (f", age {reference['age_range']}" if reference.get("age_range") else "") + ")"
@@ -123,6 +135,7 @@ def boilerplate(settings: dict[str, object], model_name: str, reference: dict[st
         f"PyTorch {versions.get('torch', '')}; model '{model_name}'): the FLAIR was {encode_txt} and decoded with "
         f"DDIM {c('song2021')} in {steps} steps, guided towards the healthy class by a noise-aware lobe classifier "
         f"(classifier guidance {c('dhariwal2021', 'wolleb2022')}, scale s = {scale}). "
+        + look_txt
         + ("The pseudo-healthy image was histogram-matched to the FLAIR inside the brain mask. " if hm not in
            (False, "False", "false", 0) else "")
         + "The residual (FLAIR minus pseudo-healthy FLAIR) was smoothed and "

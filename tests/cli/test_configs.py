@@ -104,3 +104,14 @@ def test_phantom_writes_its_config_in_code(tmp_path: Path):
 def test_a_trained_model_records_its_command(tiny_model: Path):
     run = json.loads((tiny_model / "train_config.json").read_text())["run"]
     assert run["preset"] == "tiny" and run["participant_label"] == ["00001", "00002", "00003"] and "env" in run
+
+
+def test_second_look_flags_reach_the_sampler():
+    from bids_fcd.cli.configs import app_config
+
+    args = build_app_parser().parse_args(["/", "/o", "participant", "--second-look", "inpaint", "--look-z", "2.5",
+                                          "--look-t1", "blur"])
+    cfg = app_config(args, Environment())
+    assert (cfg.sampler.second_look, cfg.sampler.look_z, cfg.sampler.look_t1) == ("inpaint", 2.5, "blur")
+    assert app_config(build_app_parser().parse_args(["/", "/o", "participant"]), Environment()).sampler.second_look \
+        == "off"

@@ -128,3 +128,15 @@ def test_a_failing_figure_is_reported_not_lost(tmp_path: Path, monkeypatch: pyte
 def test_overlay_colour_map_is_not_near_black() -> None:
     rgb = np.asarray(figures.overlay_cmap()(0.0))[:3]
     assert float(np.dot(rgb, (0.2126, 0.7152, 0.0722))) > 0.08  # luminance of the lowest colour
+
+
+def test_the_methods_paragraph_describes_the_second_look_only_when_it_ran():
+    from bids_fcd.reports.methods import REFERENCES, boilerplate
+
+    args = ("phantom-default", None, 6.0, 150.0, {})
+    off, cited_off = boilerplate({"encoding": "stochastic"}, *args)
+    on, cited_on = boilerplate({"encoding": "stochastic", "second_look": "inpaint", "look_z": 3.0,
+                                "look_noise_level": 700, "look_steps": 7, "look_draws": 2, "look_t1": "mirror"}, *args)
+    assert "inpainting" not in off and "lugmayr2022" not in cited_off
+    assert "z of 3.0" in on and "noise level 700 in 7 guided steps" in on and "mirror hemisphere" in on
+    assert "lugmayr2022" in cited_on and REFERENCES["lugmayr2022"][0] in on
