@@ -132,7 +132,7 @@ def maybe_compile(module: torch.nn.Module | None, enabled: bool) -> torch.nn.Mod
     return torch.compile(module)  # type: ignore[return-value]
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
     """Wait for queued GPU work so a stage's wall time is its own (once per stage, never per step)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -151,7 +151,7 @@ def chunk_size(device: torch.device, batch_size: int) -> int:
     return batch_size if device.type == "cuda" else CPU_MICRO_BATCH
 
 
-def _run_chunks(fn, n: int, size: int, *tensors: torch.Tensor | None) -> torch.Tensor:
+def run_chunks(fn, n: int, size: int, *tensors: torch.Tensor | None) -> torch.Tensor:
     """``fn(*chunk_tensors)`` over index-aligned chunks of ``size`` items, concatenated (n items)."""
     return torch.cat([fn(*[None if t is None else t[p] for t in tensors]) for p in _chunks(n, size)])
 
@@ -213,22 +213,22 @@ def pseudo_healthy(unet: torch.nn.Module, classifier: torch.nn.Module | None, sc
         n = x0.shape[0]
         with stage("encode"):
             if encoding == "deterministic":
-                x_l = _run_chunks(lambda a, c: ddim_invert(unet_c, scheduler, a, c, noise_level, stride),  # type: ignore[arg-type]
+                x_l = run_chunks(lambda a, c: ddim_invert(unet_c, scheduler, a, c, noise_level, stride),  # type: ignore[arg-type]
                                   n, size, x0, cond)
             else:
                 noise = torch.cat([torch.randn(tuple(stack[:, :1].shape), generator=generator, dtype=stack.dtype)
                                    for _ in range(n_draws)]).to(device)
                 x_l = forward_noise(x0, scheduler.alphas_cumprod, noise_level, noise)
-            _sync(device)
+            sync_device(device)
         with stage("decode"):
-            out = _run_chunks(lambda a, c: ddim_guided_decode(unet_c, clf_c, scheduler, a, c, noise_level,  # type: ignore[arg-type]
+            out = run_chunks(lambda a, c: ddim_guided_decode(unet_c, clf_c, scheduler, a, c, noise_level,  # type: ignore[arg-type]
                                                               stride, scale), n, size, x_l, cond)
             if n_draws > 1:
                 total = torch.zeros_like(stack[:, :1])
                 for d in range(n_draws):
                     total += out[d * s : (d + 1) * s]
                 out = total / n_draws
-            _sync(device)
+            sync_device(device)
     return out
 
 
@@ -267,12 +267,12 @@ def _patched(unet: torch.nn.Module, scheduler: DDIMScheduler, stack: torch.Tenso
             n = len(plan)
             acp = scheduler.alphas_cumprod
             for d in range(draws):
-                pred = _run_chunks(lambda a, c, hl, e: inpaint_items(unet_c, acp, a, c, hl, e,  # type: ignore[arg-type]
+                pred = run_chunks(lambda a, c, hl, e: inpaint_items(unet_c, acp, a, c, hl, e,  # type: ignore[arg-type]
                                                                      noise_level, steps, hiding),
                                    n, size, x0, t1, hole, noise[d * n:(d + 1) * n])
                 out.index_add_(0, sl, pred * core_t)
             out = out / draws
-            _sync(device)
+            sync_device(device)
     return out
 
 
@@ -286,4 +286,4 @@ def class_probabilities(classifier: torch.nn.Module, flair: torch.Tensor, batch_
         return torch.softmax(logits.float(), dim=-1)
 
     size = chunk_size(flair.device, batch_size)
-    return _run_chunks(probs, flair.shape[0], size, flair)
+    return run_chunks(probs, flair.shape[0], size, flair)

@@ -22,7 +22,7 @@ import torch
 from monai.networks.schedulers import DDIMScheduler
 
 from bids_fcd.config import LOOK_T1, stride_for
-from bids_fcd.sampling.ddim import _run_chunks, _sync, chunk_size, ddim_guided_decode, forward_noise
+from bids_fcd.sampling.ddim import chunk_size, ddim_guided_decode, forward_noise, run_chunks, sync_device
 from bids_fcd.sampling.patches import hide_t1
 from bids_fcd.timing import stage
 
@@ -89,9 +89,9 @@ def inpaint_holes(unet: torch.nn.Module, classifier: torch.nn.Module | None, sch
                 return ddim_guided_decode(unet, classifier, scheduler, xl, c, noise_level, stride, scale,
                                           context=(real, hl, e[:, 1:]))
 
-            out = _run_chunks(decode, b * draws, chunk_size(device, batch_size), x_l, cond_d, x0_d, hole_d, noise)
+            out = run_chunks(decode, b * draws, chunk_size(device, batch_size), x_l, cond_d, x0_d, hole_d, noise)
             total = torch.zeros_like(x0)
             for d in range(draws):
                 total += out[d * b : (d + 1) * b]
-            _sync(device)
+            sync_device(device)
     return hole_f * (total / draws) + (1.0 - hole_f) * x0

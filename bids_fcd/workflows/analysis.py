@@ -134,10 +134,15 @@ LOOK_FWHM_MM = 4.0
 def second_look(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, todo: np.ndarray, first: np.ndarray,
                 sampler: SamplerConfig, device: torch.device) -> np.ndarray:
     """The first pass's x̂_0 slices (S, H, W) with its candidate regions inpainted again, their T1w hidden
-    (:mod:`bids_fcd.sampling.second_look`), and the inpainted regions' residual brought to the first pass's
-    noise level (:func:`~bids_fcd.postprocessing.candidates.shrink_to_first_pass`). Candidates come from
-    the first pass and the FLAIR alone (:func:`~bids_fcd.postprocessing.candidates.candidate_regions`), so
-    controls get the same treatment."""
+    (:mod:`bids_fcd.sampling.second_look`); with ``sampler.look_shrink`` the inpainted regions' residual is
+    brought to the first pass's noise level (:func:`~bids_fcd.postprocessing.candidates.shrink_to_first_pass`).
+    Candidates come from the first pass and the FLAIR alone
+    (:func:`~bids_fcd.postprocessing.candidates.candidate_regions`), so controls get the same treatment.
+
+    Args:
+        stack: (S, C, H, W) input stack. mask: (S, H, W) brain. todo: (S,) bool, the slices the first pass
+            sampled. first: (S, H, W) the first pass's x̂_0.
+    """
     grid = model.net.grid
     brain = mask & todo[:, None, None]
     flair_v, brain_v = from_slices(stack[:, 0]), from_slices(brain)
