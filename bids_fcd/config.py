@@ -211,10 +211,10 @@ def check_sampler(cfg: SamplerConfig, num_train_timesteps: int = 1000) -> None:
         try:
             stride_for(cfg.look_noise_level, cfg.look_steps, num_train_timesteps)
         except ValueError as e:
-            raise ValueError(f"second look (--look-noise-level / --look-steps): {e}") from None
+            raise ValueError(f"second look (sampler settings look_noise_level / look_steps): {e}") from None
         if cfg.look_draws < 1 or cfg.look_dilate_mm < 0:
-            raise ValueError(f"second look: --look-draws ({cfg.look_draws}) must be ≥ 1 and --look-dilate "
-                             f"({cfg.look_dilate_mm} mm) ≥ 0")
+            raise ValueError(f"second look: the sampler setting look_draws ({cfg.look_draws}) must be ≥ 1 and "
+                             f"look_dilate_mm ({cfg.look_dilate_mm}) ≥ 0")
     if cfg.encoding != "patched":
         stride_for(cfg.noise_level, cfg.steps, num_train_timesteps)
         return

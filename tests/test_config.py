@@ -74,7 +74,7 @@ def test_second_look_settings_are_checked():
         SamplerConfig(look_t1="zero")
     with pytest.raises(ValueError, match="second look.*must divide"):
         check_sampler(SamplerConfig(second_look="inpaint", look_noise_level=700, look_steps=10))
-    with pytest.raises(ValueError, match="look-draws"):
+    with pytest.raises(ValueError, match="look_draws"):
         check_sampler(SamplerConfig(second_look="inpaint", look_draws=0))
     check_sampler(SamplerConfig(second_look="inpaint"))
     check_sampler(SamplerConfig(look_steps=10))  # off: its settings are not used, so not checked

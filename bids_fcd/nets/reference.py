@@ -33,7 +33,8 @@ REFERENCE_FILES = (REFERENCE_IMAGE, REFERENCE_RECORD)
 REFERENCE_DIR = "reference"
 #: The sampler settings that change the pseudo-healthy volumes a reference's statistics were built from.
 SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching", "second_look")
-#: The second look's own settings: compared only when the second look is on (in the record or now).
+#: The second look's own settings: compared only when the second look is on both in the record and now
+#: (when it is on in only one, ``second_look`` itself differs).
 LOOK_KEYS = ("look_z", "look_dilate_mm", "look_noise_level", "look_steps", "look_draws", "look_t1", "look_shrink")
 #: What a record written before a setting existed was built with.
 SAMPLER_LEGACY = {"second_look": "off"}
@@ -115,7 +116,7 @@ def load_reference(path: Path) -> LoadedReference:
 
 
 def sampler_differences(meta: dict[str, Any], sampler: SamplerConfig) -> list[str]:
-    """The :data:`SAMPLER_KEYS` (and, when either side has the second look on, :data:`LOOK_KEYS`) in
+    """The :data:`SAMPLER_KEYS` (and, when both sides have the second look on, :data:`LOOK_KEYS`) in
     which ``sampler`` differs from the one a reference record (``meta``) was built with, sorted; keys the
     record lacks are not counted unless :data:`SAMPLER_LEGACY` says what they were."""
     built = SAMPLER_LEGACY | meta.get("sampler", {})
