@@ -22,8 +22,9 @@ from bids_fcd.postprocessing.anomaly import anomaly_map
 
 #: MAD → SD for a normal distribution.
 MAD_TO_SD = 1.4826
-#: At most this fraction of the brain becomes a candidate (the cut rises above ``z_cut`` when more
-#: voxels pass it, e.g. on a scan with a strong residual bias), which bounds the second look's time.
+#: At most this fraction of the brain seeds candidates, before they are grown (the cut rises above
+#: ``z_cut`` when more voxels pass it, e.g. on a scan with a strong residual bias), which bounds the
+#: second look's time.
 MAX_FRACTION = 0.15
 #: Candidate components smaller than this (voxels, before growing) are noise, not regions.
 MIN_VOXELS = 3
