@@ -30,12 +30,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
+from bids_fcd.config import SAMPLER_PRESETS, GridConfig, PostConfig, SamplerConfig
 from bids_fcd.nets.checkpoint import load_model
-from bids_fcd.postprocessing.anomaly import anomaly_map
-from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.preprocessing.grid import from_slices
-from bids_fcd.workflows.analysis import LOOK_FWHM_MM, resolve_sampler, sampled_slices, second_look
+from bids_fcd.workflows.analysis import residual, resolve_sampler, sampled_slices, second_look
 from bids_fcd.workflows.cohort import Subject, load_cohort, pseudo_volumes
 
 log = logging.getLogger("issue17_second_look")
@@ -50,10 +48,9 @@ def settings(variant: str) -> dict[str, Any]:
     return out
 
 
-def smoothed_residual(sub: Subject, pseudo: np.ndarray, spacing_mm: float) -> np.ndarray:
-    """FLAIR − histogram-matched x̂_0, smoothed within the brain as the anomaly map is."""
-    matched = np.where(sub.mask, match_histogram(pseudo, sub.flair, sub.mask), sub.flair)
-    return anomaly_map(sub.flair, matched, sub.mask, LOOK_FWHM_MM, spacing_mm, "signed")
+def smoothed_residual(sub: Subject, pseudo: np.ndarray, grid: GridConfig) -> np.ndarray:
+    """FLAIR − histogram-matched x̂_0, smoothed within the brain: the default anomaly map."""
+    return residual(sub.flair, pseudo, sub.mask, grid, PostConfig(), histogram_matching=True)[1]
 
 
 def mean_of(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -76,11 +73,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     model = load_model(args.model, cpu)
-    spacing = model.net.grid.spacing_mm
     base = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"]), model)  # type: ignore[arg-type]
     subs = load_cohort(args.cohort / "bids", args.cohort / "work", model, args.labels)
     first, _ = pseudo_volumes(subs, model, base, cpu, args.cache or args.cohort / "cache")
-    r1 = {s.label: smoothed_residual(s, first[s.label], spacing) for s in subs}
+    r1 = {s.label: smoothed_residual(s, first[s.label], model.net.grid) for s in subs}
     rows = []
     for variant in args.variant:
         look = dataclasses.replace(base, second_look="inpaint", **settings(variant))
@@ -92,7 +88,7 @@ def main() -> int:
             hole = (p2 != first[s.label]) & s.mask
             roi = s.roi if s.roi is not None and s.roi.any() else np.zeros_like(s.mask)
             healthy = hole & ~ndimage.binary_dilation(roi, iterations=3)
-            r2 = smoothed_residual(s, p2, spacing)
+            r2 = smoothed_residual(s, p2, model.net.grid)
             per.append({"label": s.label, "hole_fraction": float(hole[s.mask].mean()),
                         "shift": float(r2[healthy].mean() - r1[s.label][healthy].mean()) if healthy.any() else None,
                         "sd_first": float(r1[s.label][healthy].std()) if healthy.any() else None,

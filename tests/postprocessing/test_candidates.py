@@ -3,7 +3,8 @@ left-right asymmetry, against the brain's robust spread."""
 
 import numpy as np
 
-from bids_fcd.postprocessing.candidates import MAX_FRACTION, candidate_regions, robust_z
+from bids_fcd.postprocessing.candidates import MAX_FRACTION, candidate_regions
+from bids_fcd.postprocessing.normative import restandardise
 
 SHAPE = (40, 36, 20)
 
@@ -21,15 +22,15 @@ def _ball(center, radius):
     return sum((i - c) ** 2 for i, c in zip(idx, center, strict=True)) <= radius**2
 
 
-def test_robust_z_is_not_set_by_outliers():
+def test_the_candidates_robust_z_is_not_set_by_outliers():
     rng = np.random.default_rng(1)
     x = rng.normal(5.0, 2.0, (50, 50, 20)).astype(np.float32)
     mask = np.ones(x.shape, bool)
     x[:5] += 100.0  # 10 % extreme outliers
-    z = robust_z(x, mask)
+    z = restandardise(x, mask)
     assert abs(float(np.median(z[5:]))) < 0.2 and 0.8 < float(z[5:].std()) < 1.3
     assert (z[:5] > 30).all()
-    assert (robust_z(x, np.zeros_like(mask)) == 0).all()
+    assert (restandardise(x, np.zeros_like(mask)) == 0).all()
 
 
 def test_a_fully_redrawn_one_sided_lesion_is_found_by_its_asymmetry():
