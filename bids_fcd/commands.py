@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from bids_fcd.config import DEVICES, Device, Environment, SamplerConfig, check_choice
+from bids_fcd.config import DEVICES, DIFFUSION_LOSSES, Device, Environment, SamplerConfig, check_choice
 
 PhantomSize = Literal["tiny", "full", "clinical", "mixed"]
 LesionDraw = Literal["random", "stratified"]
@@ -59,7 +59,8 @@ class PhantomConfig:
 
 @dataclass(frozen=True)
 class TrainRunConfig:
-    """``bids-fcd train BIDS_DIR MODEL_DIR``; ``epochs``/``batch_size``/``lr`` None = the preset's."""
+    """``bids-fcd train BIDS_DIR MODEL_DIR``; ``epochs``/``batch_size``/``lr``/``diffusion_loss`` None = the
+    preset's."""
 
     bids_dir: str
     model_dir: str
@@ -78,10 +79,13 @@ class TrainRunConfig:
     work_dir: str | None = None
     skip_bids_validation: bool = False
     flair_only: bool = False
+    diffusion_loss: str | None = None
     env: Environment = field(default_factory=Environment)
 
     def __post_init__(self) -> None:
         check_choice("training preset", self.preset, TRAIN_PRESETS, "--preset")
+        if self.diffusion_loss is not None:
+            check_choice("diffusion loss", self.diffusion_loss, DIFFUSION_LOSSES, "--diffusion-loss")
         check_choice("device", self.device, DEVICES, "--device")
         _check_counts(phantom_brains=self.phantom_brains)
 

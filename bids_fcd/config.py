@@ -47,6 +47,7 @@ DriftSource = Literal["self", "pseudo", "robust"]
 Registration = Literal["syn", "affine"]
 NetKind = Literal["ddpm", "inpaint"]
 PredictionType = Literal["epsilon", "sample"]
+DiffusionLoss = Literal["all", "healthy"]
 DEVICES: tuple[str, ...] = get_args(Device)
 ANALYSIS_LEVELS: tuple[str, ...] = get_args(AnalysisLevel)
 ENCODINGS: tuple[str, ...] = get_args(Encoding)
@@ -57,6 +58,7 @@ DRIFT_SOURCES: tuple[str, ...] = get_args(DriftSource)
 REGISTRATIONS: tuple[str, ...] = get_args(Registration)
 NET_KINDS: tuple[str, ...] = get_args(NetKind)
 PREDICTION_TYPES: tuple[str, ...] = get_args(PredictionType)
+DIFFUSION_LOSSES: tuple[str, ...] = get_args(DiffusionLoss)
 #: How the T1w is hidden inside a hole of the patched encoding: kept, Gaussian-blurred, or removed (0).
 T1_HIDING: tuple[str, ...] = get_args(T1Hiding)
 SECOND_LOOKS: tuple[str, ...] = get_args(SecondLook)
@@ -392,7 +394,14 @@ class TrainConfig:
     seed: int = 0
     classifier_max_t: int = 500
     min_brain_fraction: float = 0.05
+    #: ε-loss of the T1w-conditioned diffusion model: ``all`` voxels (the paper) or ``healthy`` only (every
+    #: lesion voxel of the ``_roi`` masks, grown by 2 pixels, left out), so the network is never taught to draw
+    #: a lesion from what the T1w shows of it (issue #17: the T1w condition carries the lesion).
+    diffusion_loss: DiffusionLoss = "all"
     net: NetConfig = field(default_factory=NetConfig)
+
+    def __post_init__(self) -> None:
+        check_choice("diffusion loss", self.diffusion_loss, DIFFUSION_LOSSES, "--diffusion-loss")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

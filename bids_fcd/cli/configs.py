@@ -77,7 +77,8 @@ def train_run_config(args: argparse.Namespace, env: Environment) -> TrainRunConf
         preset=args.preset, phantom_brains=args.phantom_brains, phantom_brain_seed=args.phantom_brain_seed,
         classifier_from=args.classifier_from, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         device=args.device, resume=args.resume, max_minutes=args.max_minutes, seed=args.seed, work_dir=args.work_dir,
-        skip_bids_validation=args.skip_bids_validation, flair_only=args.flair_only, env=env)
+        skip_bids_validation=args.skip_bids_validation, flair_only=args.flair_only,
+        diffusion_loss=args.diffusion_loss, env=env)
 
 
 def reference_config(args: argparse.Namespace, env: Environment) -> ReferenceConfig:

@@ -18,6 +18,7 @@ from bids_fcd.config import (
     ANALYSIS_LEVELS,
     ANOMALIES,
     DEVICES,
+    DIFFUSION_LOSSES,
     ENCODINGS,
     LOOK_T1,
     REGISTRATIONS,
@@ -173,6 +174,9 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
           help="preprocessing cache (default: $BIDS_FCD_WORK_DIR, else MODEL_DIR/../bids-fcd-work)")
     _flag(tr, "skip-bids-validation", action="store_true")
     _flag(tr, "flair-only", action="store_true", help="train without the T1w channel (ablation)")
+    _flag(tr, "diffusion-loss", choices=DIFFUSION_LOSSES, default=None,
+          help="all: the noise-prediction loss on every voxel (the paper); healthy: lesion voxels of the _roi "
+               "masks left out, so the network never learns to draw a lesion from the T1w (default: the preset's)")
     tr.add_argument("-v", "--verbose", action="count", default=0)
 
     de = sub.add_parser("demo", help="phantom → participant → group on the shipped model", formatter_class=fmt)

@@ -61,7 +61,7 @@ class SliceDataset(Dataset):
         self.x = torch.from_numpy(np.concatenate(xs)).float()
         self.targets = torch.from_numpy(np.concatenate(ts)).float()
         self.labels = self.targets.argmax(dim=1)
-        #: (N, 1, H, W) float lesion masks (0 for controls), for the inpainting model's healthy-only loss.
+        #: (N, 1, H, W) float lesion masks (0 for controls), for the healthy-only losses.
         self.lesion = torch.from_numpy(np.concatenate(les)[:, None].astype(np.float32))
         self.subjects = who
 
@@ -95,8 +95,8 @@ class SliceDataset(Dataset):
         return w / w[present].mean()
 
 
-class InpaintSlices(Dataset):
-    """A :class:`SliceDataset` seen by the inpainting loop: items (x (C, H, W), lesion (1, H, W))."""
+class LesionSlices(Dataset):
+    """A :class:`SliceDataset` seen by the diffusion loops: items (x (C, H, W), lesion (1, H, W), class index)."""
 
     def __init__(self, base: SliceDataset) -> None:
         self.base = base
@@ -104,5 +104,5 @@ class InpaintSlices(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.base.x[i], self.base.lesion[i]
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.base.x[i], self.base.lesion[i], self.base.labels[i]

@@ -45,14 +45,25 @@ def _autocast(device: torch.device):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+def healthy_weight(lesion: torch.Tensor, grow_px: int = 2) -> torch.Tensor:
+    """(B, 1, H, W) 1 − ℓ⁺: 0 on the lesion ``lesion`` (B, 1, H, W) grown by ``grow_px`` pixels, 1 elsewhere."""
+    return 1.0 - F.max_pool2d(lesion, 2 * grow_px + 1, stride=1, padding=grow_px)
+
+
 def diffusion_epoch(unet: torch.nn.Module, ema: torch.optim.swa_utils.AveragedModel | None,
                     opt: torch.optim.Optimizer, loader: torch.utils.data.DataLoader, alphas_cumprod: torch.Tensor,
-                    device: torch.device, gen: torch.Generator, on_step: Callable[[float], None]) -> float:
-    """One epoch of ε-prediction: ‖ε − ε_θ(x_t ‖ y, t, c)‖². Returns the mean loss."""
+                    device: torch.device, gen: torch.Generator, on_step: Callable[[float], None],
+                    healthy_only: bool = False) -> float:
+    """One epoch of ε-prediction: ‖ε − ε_θ(x_t ‖ y, t, c)‖². Returns the mean loss.
+
+    Loader items: (x (B, 2, H, W), lesion ℓ (B, 1, H, W), class c (B,)). ``healthy_only``: the loss is
+    ‖(1 − ℓ⁺)·(ε − ε_θ)‖² / Σ(1 − ℓ⁺), ℓ⁺ the lesion grown by 2 pixels (:func:`healthy_weight`), so
+    the network is never taught to draw a lesion from its T1w (patients' healthy tissue still counts).
+    """
     unet.train()
     acp = alphas_cumprod.to(device)
     total, count = 0.0, 0
-    for x, _, label in loader:
+    for x, lesion, label in loader:
         x, label = x.to(device), label.to(device)
         x0, cond = x[:, :1], x[:, 1:]
         t = torch.randint(0, acp.numel(), (x.shape[0],), generator=gen).to(device)
@@ -61,7 +72,11 @@ def diffusion_epoch(unet: torch.nn.Module, ema: torch.optim.swa_utils.AveragedMo
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
         with _autocast(device):
             pred = unet(torch.cat([x_t, cond], dim=1), timesteps=t, class_labels=label)
-        loss = F.mse_loss(pred.float(), eps)
+        if healthy_only:
+            keep = healthy_weight(lesion.to(device))
+            loss = ((pred.float() - eps) ** 2 * keep).sum() / keep.sum().clamp(min=1.0)
+        else:
+            loss = F.mse_loss(pred.float(), eps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -134,12 +149,12 @@ def inpaint_epoch(unet: torch.nn.Module, ema: torch.optim.swa_utils.AveragedMode
     inside m is hidden by a mode drawn per item from :data:`~bids_fcd.config.T1_HIDING`. Loss =
     ‖m·(1 − ℓ⁺)·(x̂_0 − x_0)‖² / Σ m·(1 − ℓ⁺), with ℓ⁺ the lesion grown by 2 pixels: the network
     is never taught to paint a lesion (healthy-only loss; patients' healthy tissue counts).
-    Loader items: (x (B, 2, H, W), lesion (B, 1, H, W)). Returns the mean loss.
+    Loader items: (x (B, 2, H, W), lesion (B, 1, H, W), class). Returns the mean loss.
     """
     unet.train()
     acp = alphas_cumprod.to(device)
     total, count = 0.0, 0
-    for x, lesion in loader:
+    for x, lesion, _ in loader:
         x, lesion = x.to(device), lesion.to(device)
         b, _, h, w = x.shape
         x0, t1 = x[:, :1], (x[:, 1:2] if x.shape[1] > 1 else None)
@@ -151,7 +166,7 @@ def inpaint_epoch(unet: torch.nn.Module, ema: torch.optim.swa_utils.AveragedMode
         modes = torch.randint(0, len(T1_HIDING), (b,), generator=gen).tolist()
         inp = torch.cat([inpaint_input(x_t[i:i + 1], x0[i:i + 1], None if t1 is None else t1[i:i + 1],
                                        hole[i:i + 1], T1_HIDING[m]) for i, m in enumerate(modes)])
-        keep = hole * (1.0 - F.max_pool2d(lesion, 5, stride=1, padding=2))
+        keep = hole * healthy_weight(lesion)
         cls = torch.full((b,), HEALTHY, dtype=torch.long, device=device)
         with _autocast(device):
             pred = unet(inp, timesteps=t, class_labels=cls)

@@ -30,7 +30,7 @@ from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet
 from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
 from bids_fcd.resources import resolve_device
 from bids_fcd.training import ddp
-from bids_fcd.training.datasets import InpaintSlices, SliceDataset, SubjectSlices
+from bids_fcd.training.datasets import LesionSlices, SliceDataset, SubjectSlices
 from bids_fcd.training.loops import classifier_epoch, diffusion_epoch, inpaint_epoch, make_loader
 from bids_fcd.training.presets import PRESETS
 from bids_fcd.workflows.paths import work_dir_for
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 def train_config(run: TrainRunConfig) -> TrainConfig:
     """The preset with command-line overrides applied."""
     cfg = PRESETS[run.preset]
-    over = {k: getattr(run, k) for k in ("epochs", "batch_size", "lr") if getattr(run, k) is not None}
+    over = {k: getattr(run, k) for k in ("epochs", "batch_size", "lr", "diffusion_loss") if getattr(run, k) is not None}
     cfg = dataclasses.replace(cfg, seed=run.seed, **over)
     if run.flair_only:
         cfg = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, in_channels=1))
@@ -135,8 +135,7 @@ def run_train(run: TrainRunConfig) -> int:
     clf_t: torch.nn.Module = DDP(clf) if info.enabled else clf
     acp = build_scheduler(cfg.net).alphas_cumprod
     uniform = torch.ones(len(ds))
-    dl_u, s_u = make_loader(InpaintSlices(ds) if cfg.net.kind == "inpaint" else ds, uniform, cfg.batch_size,
-                            cfg.seed, info)
+    dl_u, s_u = make_loader(LesionSlices(ds), uniform, cfg.batch_size, cfg.seed, info)
     # the classifier sees the real slice distribution (uniform draws) with a tempered class-weighted loss
     dl_c, s_c = make_loader(ds, uniform, cfg.batch_size, cfg.seed + 1, info)
     class_w = ds.loss_weights()
@@ -163,7 +162,8 @@ def run_train(run: TrainRunConfig) -> int:
         if cfg.net.kind == "inpaint":
             loss_u = inpaint_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
         else:
-            loss_u = diffusion_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
+            loss_u = diffusion_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step,
+                                     healthy_only=cfg.diffusion_loss == "healthy")
         loss_c, acc_c = (classifier_epoch(clf_t, opt_c, dl_c, acp, cfg.classifier_max_t, device, gen, step, class_w)
                          if train_clf else (None, None))
         bar.close()

@@ -11,7 +11,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from bids_fcd.nets.networks import build_scheduler, build_unet
 from bids_fcd.training import ddp
-from bids_fcd.training.datasets import SliceDataset, SubjectSlices
+from bids_fcd.training.datasets import LesionSlices, SliceDataset, SubjectSlices
 from bids_fcd.training.loops import diffusion_epoch, make_loader
 from bids_fcd.training.presets import PRESETS
 
@@ -30,7 +30,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     unet = build_unet(NET)
     model = DDP(unet)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader, sampler = make_loader(ds, torch.ones(len(ds)), 3, seed=0, info=info)
+    loader, sampler = make_loader(LesionSlices(ds), torch.ones(len(ds)), 3, seed=0, info=info)
     gen = torch.Generator().manual_seed(100 + rank)   # different noise per rank
     sampler.set_epoch(0)
     diffusion_epoch(model, None, opt, loader, build_scheduler(NET).alphas_cumprod, torch.device("cpu"), gen,
