@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from bids_fcd.cli.main import main
@@ -47,3 +48,22 @@ def test_inpaint_preset_trains_on_bids_and_grid_brains(phantom, work_dir, tmp_pa
                                                  donor.classifier.state_dict().values(), strict=True))
     log = [json.loads(line) for line in (model / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["diffusion_mse"] > 0
+
+
+def test_healthy_diffusion_loss_is_recorded_and_changes_the_weights(phantom, work_dir, tmp_path, tiny_model):
+    # two of the test phantom's three participants have a lesion: leaving its voxels out must change the UNet
+    def train(loss: str):
+        model = tmp_path / loss
+        assert main(["train", str(phantom), str(model), "--preset", "tiny", "--participant-label", "00001", "00002",
+                     "00003", "--work-dir", str(work_dir), "--skip-bids-validation", "--epochs", "1",
+                     "--classifier-from", str(tiny_model), "--diffusion-loss", loss]) == 0
+        return load_model(str(model), torch.device("cpu"))
+
+    healthy, every = train("healthy"), train("all")
+    assert healthy.meta["train_config"]["diffusion_loss"] == "healthy"
+    assert every.meta["train_config"]["diffusion_loss"] == "all"
+    assert any(not torch.equal(a, b) for a, b in zip(healthy.unet.state_dict().values(),
+                                                     every.unet.state_dict().values(), strict=True))
+    with pytest.raises(SystemExit) as exc:  # argparse names the choices
+        main(["train", str(phantom), str(tmp_path / "bad"), "--preset", "tiny", "--diffusion-loss", "lesion"])
+    assert exc.value.code == 2
