@@ -1,0 +1,112 @@
+"""The first pass conditioned on a left-right symmetrised T1w (issue #17: the T1w condition carries the lesion).
+
+The shipped network draws the FLAIR that healthy tissue with the given T1w would have, so a lesion's own T1w
+signs (grey matter reaching into white matter, a blurred junction) are drawn back into its pseudo-healthy FLAIR.
+Here every participant's (and reference control's) T1w channel is replaced before sampling by
+y_sym = (y + y_mirror) / 2 where both the voxel and its mirror (the grid is centred on x = 0) are brain, y
+elsewhere: a one-sided lesion's T1w signs are halved, the anatomy the two hemispheres share is kept. The FLAIR
+and the scoring are unchanged; each cohort is scored against the 40 reference controls sampled the same way,
+calibrated leave-one-out for ``--budget`` FP clusters per control, as ``benchmarks/capacity.py`` does.
+
+    python benchmarks/issue17_symmetric_t1.py sample REF COHORT [COHORT ...] --cache DIR [--worker K --workers N]
+    python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--json OUT.json]
+
+REF and each COHORT hold ``bids/`` and ``work/`` (as for ``capacity.py``); ``sample`` fills the cache (run N
+workers side by side), ``score`` reads it (sampling what is missing) and prints one line per cohort.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bids_fcd.bids.participants import is_control
+from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
+from bids_fcd.nets.checkpoint import load_model
+from bids_fcd.preprocessing.grid import grid_affine
+from bids_fcd.workflows.analysis import resolve_sampler
+from bids_fcd.workflows.benchmark import calibrated_z, cortex_on_grid, evaluate_variant, synthesis_quality
+from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
+from bids_fcd.workflows.reference import control_maps
+
+log = logging.getLogger("issue17_symmetric_t1")
+
+
+def symmetrised(sub: Subject) -> Subject:
+    """``sub`` with its stack's T1w channel (S, H, W) replaced by (y + y flipped along W) / 2 where both are brain."""
+    stack = sub.stack.copy()
+    y, brain = stack[:, 1], sub.mask_s
+    both = brain & brain[..., ::-1]
+    stack[:, 1] = np.where(both, 0.5 * (y + y[..., ::-1]), y)
+    return dataclasses.replace(sub, stack=stack)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("action", choices=("sample", "score"))
+    ap.add_argument("reference", type=Path)
+    ap.add_argument("cohorts", type=Path, nargs="+")
+    ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--worker", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--budget", type=float, default=0.25)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    cpu = torch.device("cpu")
+    model = load_model("phantom-default", cpu)
+    sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"]), model)  # type: ignore[arg-type]
+    ref_dir = args.reference
+    refs = [symmetrised(s) for s in load_cohort(ref_dir / "bids", ref_dir / "work", model, controls_of(ref_dir / "bids"))]
+    cohorts = {c.name: [symmetrised(s) for s in load_cohort(c / "bids", c / "work", model)] for c in args.cohorts}
+    if args.action == "sample":
+        everyone = [s for subs in cohorts.values() for s in subs] + refs
+        pseudo_volumes(everyone[args.worker::args.workers], model, sampler, cpu, args.cache)
+        return 0
+    post = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
+    grid = model.net.grid
+    aff, _ = grid_affine(grid)
+    cortex = cortex_on_grid(model)
+    hm = sampler.histogram_matching
+    raw_r, _ = pseudo_volumes(refs, model, sampler, cpu, args.cache)
+    ref_maps = control_maps(refs, anomaly_maps(refs, raw_r, model, post, hm), grid, post)
+    results: dict[str, Any] = {"t1_condition": "(y + y_mirror) / 2 inside the brain and its mirror"}
+    for name, subs in cohorts.items():
+        raw, _ = pseudo_volumes(subs, model, sampler, cpu, args.cache)
+        fcd = [s for s in subs if s.roi is not None and s.roi.any()]
+        removal = {s.label: synthesis_quality([s], raw, cortex, hm)["lesion_removal"] for s in fcd}
+        quality = synthesis_quality([s for s in subs if is_control(s.group)], raw, cortex, hm)
+        maps = control_maps(subs, anomaly_maps(subs, raw, model, post, hm), grid, post)
+        test = {s.label: {k: v[i] for k, v in maps.items()} for i, s in enumerate(subs)}
+        zs, cal, _ = calibrated_z(test, ref_maps, [s.mask for s in refs], {s.label: s.mask for s in subs}, post, aff,
+                                  args.budget)
+        summary = evaluate_variant(subs, zs, aff, cal, 0.0)
+        values = [v for v in removal.values() if v is not None]
+        row = {"lesion_removal_median": float(np.median(values)) if values else None,
+               "control_mae": quality["control_mae"], "control_ssim": quality["control_ssim"],
+               **{k: summary.get(k) for k in ("subject_sensitivity", "fp_clusters_per_control", "R@10", "z_threshold",
+                                              "min_cluster_mm3")},
+               "lesion_max_z": {s.label: float(zs[s.label][s.roi].max()) for s in fcd},
+               "control_max_z": {s.label: float(zs[s.label][s.mask].max()) for s in subs if is_control(s.group)},
+               "lesion_removal_per_subject": removal}
+        results[name] = row
+        log.info("%s: removal %.2f  HC MAE %.3f  SSIM %.3f  sens %.3f  FP/HC %.3f  R@10 %.3f  z > %g", name,
+                 row["lesion_removal_median"] or float("nan"), row["control_mae"], row["control_ssim"],
+                 row["subject_sensitivity"], row["fp_clusters_per_control"], row["R@10"], row["z_threshold"])
+        log.info("%s: max z in lesion %s; in control brain %s", name,
+                 ", ".join(f"{k} {v:.1f}" for k, v in row["lesion_max_z"].items()),
+                 ", ".join(f"{k} {v:.1f}" for k, v in row["control_max_z"].items()))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
