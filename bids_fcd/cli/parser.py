@@ -176,7 +176,8 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(tr, "flair-only", action="store_true", help="train without the T1w channel (ablation)")
     _flag(tr, "diffusion-loss", choices=DIFFUSION_LOSSES, default=None,
           help="all: the noise-prediction loss on every voxel (the paper); healthy: lesion voxels of the _roi "
-               "masks left out, so the network never learns to draw a lesion from the T1w (default: the preset's)")
+               "masks left out, so the network never learns to draw a lesion from the T1w (default: the preset's; the "
+               "inpaint presets always leave them out)")
     tr.add_argument("-v", "--verbose", action="count", default=0)
 
     de = sub.add_parser("demo", help="phantom → participant → group on the shipped model", formatter_class=fmt)

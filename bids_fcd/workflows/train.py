@@ -98,6 +98,9 @@ def run_train(run: TrainRunConfig) -> int:
     if not data:
         log.error("no usable training participant in %s", bids_dir)
         return 1
+    if cfg.net.kind == "inpaint" and run.diffusion_loss == "all":
+        log.warning("preset %s trains an inpainting model, whose loss always leaves the lesion voxels out; "
+                    "--diffusion-loss all applies to whole-slice ('ddpm') models only", cfg.preset)
     ds = SliceDataset(data, cfg.min_brain_fraction, channels=cfg.net.in_channels)
     log.info("%d slices (%d with lesion)", len(ds), int((ds.labels > 0).sum()))
 
