@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from bids_fcd.nets.networks import count_parameters
 from bids_fcd.preprocessing.grid import grid_affine
 from bids_fcd.workflows.analysis import resolve_sampler
 from bids_fcd.workflows.benchmark import calibrated_z, cortex_on_grid, evaluate_variant, synthesis_quality
-from bids_fcd.workflows.cohort import anomaly_maps, controls_of, load_cohort, pseudo_volumes
+from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 from bids_fcd.workflows.reference import control_maps
 
 log = logging.getLogger("capacity")
@@ -48,17 +49,20 @@ log = logging.getLogger("capacity")
 def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budget: float,
               cache: Path, draws: int | None = None, scale: float | None = None, noise_level: int | None = None,
               steps: int | None = None, drift_source: str | None = None, second_look: str | None = None,
-              look_z: float | None = None, look_shrink: bool = False) -> dict[str, Any]:
+              look_z: float | None = None, look_shrink: bool = False,
+              prepare: Callable[[Subject], Subject] | None = None) -> dict[str, Any]:
     """Figures of one model and sampler (the preset with ``draws`` D, guidance ``scale`` s, ``noise_level`` L,
     ``steps`` K, ``second_look`` and its ``look_z`` when given) on the cohort (and, with ``reference``, its
-    detection, drift from ``drift_source``)."""
+    detection, drift from ``drift_source``). ``prepare`` changes every participant and reference control before
+    sampling (e.g. the symmetrised T1w of ``issue17_symmetric_t1.py``)."""
+    prep = prepare or (lambda s: s)
     cpu = torch.device("cpu")
     model = load_model(name, cpu)
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
     over = {k: v for k, v in (("draws", draws), ("guidance_scale", scale), ("noise_level", noise_level),
                               ("steps", steps), ("second_look", second_look), ("look_z", look_z)) if v is not None}
     sampler = dataclasses.replace(sampler, **over, look_shrink=look_shrink)  # type: ignore[arg-type]
-    subjects = load_cohort(cohort / "bids", cohort / "work", model)
+    subjects = [prep(s) for s in load_cohort(cohort / "bids", cohort / "work", model)]
     raw, seconds = pseudo_volumes(subjects, model, sampler, cpu, cache)
     cortex = cortex_on_grid(model)
     hm = sampler.histogram_matching
@@ -85,7 +89,7 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
         post = dataclasses.replace(post, drift_source=drift_source)  # type: ignore[arg-type]
     row["drift_source"] = post.drift_source
     an = anomaly_maps(subjects, raw, model, post, hm)
-    refs = load_cohort(reference / "bids", reference / "work", model, controls_of(reference / "bids"))
+    refs = [prep(s) for s in load_cohort(reference / "bids", reference / "work", model, controls_of(reference / "bids"))]
     raw_r, _ = pseudo_volumes(refs, model, sampler, cpu, cache)
     ref_maps = control_maps(refs, anomaly_maps(refs, raw_r, model, post, hm),
                             model.net.grid, post)

@@ -26,15 +26,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from capacity import model_row
 
-from bids_fcd.bids.participants import is_control
 from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
 from bids_fcd.nets.checkpoint import load_model
-from bids_fcd.preprocessing.grid import grid_affine
 from bids_fcd.workflows.analysis import resolve_sampler
-from bids_fcd.workflows.benchmark import calibrated_z, cortex_on_grid, evaluate_variant, synthesis_quality
-from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
-from bids_fcd.workflows.reference import control_maps
+from bids_fcd.workflows.cohort import Subject, controls_of, load_cohort, pseudo_volumes
 
 log = logging.getLogger("issue17_symmetric_t1")
 
@@ -60,47 +57,23 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cpu = torch.device("cpu")
-    model = load_model("phantom-default", cpu)
-    sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"]), model)  # type: ignore[arg-type]
     ref_dir = args.reference
-    refs = [symmetrised(s) for s in load_cohort(ref_dir / "bids", ref_dir / "work", model, controls_of(ref_dir / "bids"))]
-    cohorts = {c.name: [symmetrised(s) for s in load_cohort(c / "bids", c / "work", model)] for c in args.cohorts}
     if args.action == "sample":
-        everyone = [s for subs in cohorts.values() for s in subs] + refs
-        pseudo_volumes(everyone[args.worker::args.workers], model, sampler, cpu, args.cache)
+        cpu = torch.device("cpu")
+        model = load_model("phantom-default", cpu)
+        sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"]), model)  # type: ignore[arg-type]
+        everyone = [s for c in args.cohorts for s in load_cohort(c / "bids", c / "work", model)]
+        everyone += load_cohort(ref_dir / "bids", ref_dir / "work", model, controls_of(ref_dir / "bids"))
+        pseudo_volumes([symmetrised(s) for s in everyone][args.worker::args.workers], model, sampler, cpu, args.cache)
         return 0
-    post = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
-    grid = model.net.grid
-    aff, _ = grid_affine(grid)
-    cortex = cortex_on_grid(model)
-    hm = sampler.histogram_matching
-    raw_r, _ = pseudo_volumes(refs, model, sampler, cpu, args.cache)
-    ref_maps = control_maps(refs, anomaly_maps(refs, raw_r, model, post, hm), grid, post)
     results: dict[str, Any] = {"t1_condition": "(y + y_mirror) / 2 inside the brain and its mirror"}
-    for name, subs in cohorts.items():
-        raw, _ = pseudo_volumes(subs, model, sampler, cpu, args.cache)
-        fcd = [s for s in subs if s.roi is not None and s.roi.any()]
-        removal = {s.label: synthesis_quality([s], raw, cortex, hm)["lesion_removal"] for s in fcd}
-        quality = synthesis_quality([s for s in subs if is_control(s.group)], raw, cortex, hm)
-        maps = control_maps(subs, anomaly_maps(subs, raw, model, post, hm), grid, post)
-        test = {s.label: {k: v[i] for k, v in maps.items()} for i, s in enumerate(subs)}
-        zs, cal, _ = calibrated_z(test, ref_maps, [s.mask for s in refs], {s.label: s.mask for s in subs}, post, aff,
-                                  args.budget)
-        summary = evaluate_variant(subs, zs, aff, cal, 0.0)
-        values = [v for v in removal.values() if v is not None]
-        row = {"lesion_removal_median": float(np.median(values)) if values else None,
-               "control_mae": quality["control_mae"], "control_ssim": quality["control_ssim"],
-               **{k: summary.get(k) for k in ("subject_sensitivity", "fp_clusters_per_control", "R@10", "z_threshold",
-                                              "min_cluster_mm3")},
-               "lesion_max_z": {s.label: float(zs[s.label][s.roi].max()) for s in fcd},
-               "control_max_z": {s.label: float(zs[s.label][s.mask].max()) for s in subs if is_control(s.group)},
-               "lesion_removal_per_subject": removal}
-        results[name] = row
-        log.info("%s: removal %.2f  HC MAE %.3f  SSIM %.3f  sens %.3f  FP/HC %.3f  R@10 %.3f  z > %g", name,
+    for path in args.cohorts:  # capacity.py's figures, every participant and control symmetrised
+        row = model_row("phantom-default", path, ref_dir, "fast", args.budget, args.cache, prepare=symmetrised)
+        results[path.name] = row
+        log.info("%s: removal %.2f  HC MAE %.3f  SSIM %.3f  sens %.3f  FP/HC %.3f  R@10 %.3f  z > %g", path.name,
                  row["lesion_removal_median"] or float("nan"), row["control_mae"], row["control_ssim"],
                  row["subject_sensitivity"], row["fp_clusters_per_control"], row["R@10"], row["z_threshold"])
-        log.info("%s: max z in lesion %s; in control brain %s", name,
+        log.info("%s: max z in lesion %s; in control brain %s", path.name,
                  ", ".join(f"{k} {v:.1f}" for k, v in row["lesion_max_z"].items()),
                  ", ".join(f"{k} {v:.1f}" for k, v in row["control_max_z"].items()))
     if args.json:
