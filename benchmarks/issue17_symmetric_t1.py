@@ -8,8 +8,10 @@ elsewhere: a one-sided lesion's T1w signs are halved, the anatomy the two hemisp
 and the scoring are unchanged; each cohort is scored against the 40 reference controls sampled the same way,
 calibrated leave-one-out for ``--budget`` FP clusters per control, as ``benchmarks/capacity.py`` does.
 
-    python benchmarks/issue17_symmetric_t1.py sample REF COHORT [COHORT ...] --cache DIR [--worker K --workers N]
-    python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--json OUT.json]
+    python benchmarks/issue17_symmetric_t1.py sample REF COHORT [COHORT ...] --cache DIR [--t1 C] [--worker K --workers N]
+    python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--t1 C] [--json OUT.json]
+
+``--t1 mirror`` shows y_mirror itself instead (:mod:`bids_fcd.sampling.condition`).
 
 REF and each COHORT hold ``bids/`` and ``work/`` (as for ``capacity.py``); ``sample`` fills the cache (run N
 workers side by side), ``score`` reads it (sampling what is missing) and prints one line per cohort.
@@ -19,30 +21,27 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from capacity import model_row
 
-from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
+from bids_fcd.config import SAMPLER_PRESETS, T1_CONDITIONS, SamplerConfig
 from bids_fcd.nets.checkpoint import load_model
+from bids_fcd.sampling.condition import conditioned_stack
 from bids_fcd.workflows.analysis import resolve_sampler
 from bids_fcd.workflows.cohort import Subject, controls_of, load_cohort, pseudo_volumes
 
 log = logging.getLogger("issue17_symmetric_t1")
 
 
-def symmetrised(sub: Subject) -> Subject:
-    """``sub`` with its stack's T1w channel (S, H, W) replaced by (y + y flipped along W) / 2 where both are brain."""
-    stack = sub.stack.copy()
-    y, brain = stack[:, 1], sub.mask_s
-    both = brain & brain[..., ::-1]
-    stack[:, 1] = np.where(both, 0.5 * (y + y[..., ::-1]), y)
-    return dataclasses.replace(sub, stack=stack)
+def conditioned(sub: Subject, condition: str) -> Subject:
+    """``sub`` with its stack's T1w channel replaced for ``condition`` (:func:`conditioned_stack`)."""
+    return dataclasses.replace(sub, stack=conditioned_stack(sub.stack, sub.mask_s, condition))
 
 
 def main() -> int:
@@ -55,6 +54,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--budget", type=float, default=0.25)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--t1", choices=T1_CONDITIONS[1:], default="symmetric",
+                    help="the T1w condition (bids_fcd.sampling.condition; default: symmetric)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     ref_dir = args.reference
@@ -64,11 +65,12 @@ def main() -> int:
         sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"]), model)  # type: ignore[arg-type]
         everyone = [s for c in args.cohorts for s in load_cohort(c / "bids", c / "work", model)]
         everyone += load_cohort(ref_dir / "bids", ref_dir / "work", model, controls_of(ref_dir / "bids"))
-        pseudo_volumes([symmetrised(s) for s in everyone][args.worker::args.workers], model, sampler, cpu, args.cache)
+        pseudo_volumes([conditioned(s, args.t1) for s in everyone][args.worker::args.workers], model, sampler, cpu, args.cache)
         return 0
-    results: dict[str, Any] = {"t1_condition": "(y + y_mirror) / 2 inside the brain and its mirror"}
-    for path in args.cohorts:  # capacity.py's figures, every participant and control symmetrised
-        row = model_row("phantom-default", path, ref_dir, "fast", args.budget, args.cache, prepare=symmetrised)
+    results: dict[str, Any] = {"t1_condition": args.t1}
+    prepare = functools.partial(conditioned, condition=args.t1)
+    for path in args.cohorts:  # capacity.py's figures, every participant and control conditioned
+        row = model_row("phantom-default", path, ref_dir, "fast", args.budget, args.cache, prepare=prepare)
         results[path.name] = row
         log.info("%s: removal %.2f  HC MAE %.3f  SSIM %.3f  sens %.3f  FP/HC %.3f  R@10 %.3f  z > %g", path.name,
                  row["lesion_removal_median"] or float("nan"), row["control_mae"], row["control_ssim"],

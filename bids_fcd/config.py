@@ -41,6 +41,7 @@ Slices = Literal["all", "paper"]
 T1Hiding = Literal["clean", "blur", "zero"]
 SecondLook = Literal["off", "inpaint"]
 LookT1 = Literal["mirror", "blur", "clean"]
+T1Condition = Literal["native", "symmetric", "mirror"]
 Anomaly = Literal["signed", "absolute"]
 ZScore = Literal["normative", "within"]
 DriftSource = Literal["self", "pseudo", "robust"]
@@ -65,6 +66,9 @@ SECOND_LOOKS: tuple[str, ...] = get_args(SecondLook)
 #: What the second look shows the network of the T1w inside a candidate region: the mirror hemisphere's
 #: T1w (blurred where the mirror is itself a candidate or outside the brain), a blurred T1w, or the T1w.
 LOOK_T1: tuple[str, ...] = get_args(LookT1)
+#: The T1w channel the sampler is shown (:mod:`bids_fcd.sampling.condition`): as acquired, averaged with the
+#: mirror hemisphere's, or the mirror hemisphere's.
+T1_CONDITIONS: tuple[str, ...] = get_args(T1Condition)
 
 
 def check_choice(what: str, value: object, choices: tuple[str, ...], flag: str | None = None) -> None:
@@ -182,6 +186,10 @@ class SamplerConfig:
     #: Bring the inpainted regions' residual to the first pass's noise level (robust SD and median,
     #: :func:`~bids_fcd.postprocessing.candidates.shrink_to_first_pass`); measured worse (BENCHMARKS.md).
     look_shrink: bool = False
+    #: The T1w channel the network is shown (:mod:`bids_fcd.sampling.condition`): ``native`` (the paper's),
+    #: ``symmetric`` ((y + y_mirror) / 2 inside the brain and its mirror) or ``mirror`` (y_mirror there). Not
+    #: the default: on the issue-#17 benchmark it raises the lesions' z but finds no more of them (BENCHMARKS.md).
+    t1_condition: T1Condition = "native"
 
     def __post_init__(self) -> None:
         check_choice("encoding", self.encoding, ENCODINGS, "--encoding")
@@ -189,6 +197,7 @@ class SamplerConfig:
         check_choice("T1w hiding", self.t1_hiding, T1_HIDING, "--t1-hiding")
         check_choice("second look", self.second_look, SECOND_LOOKS, "--second-look")
         check_choice("second-look T1w hiding", self.look_t1, LOOK_T1, "--look-t1")
+        check_choice("T1w condition", self.t1_condition, T1_CONDITIONS, "--t1-condition")
 
 
 def stride_for(noise_level: int, steps: int | None, num_train_timesteps: int) -> int:

@@ -17,7 +17,8 @@ from bids_fcd.config import SAMPLER_PRESETS, Environment, PostConfig, PreprocCon
 #: Sampler flags (argparse dest) → :class:`SamplerConfig` field.
 SAMPLER_FLAGS = {"encoding": "encoding", "noise_level": "noise_level", "steps": "steps", "draws": "draws",
                  "guidance_scale": "guidance_scale", "patch_core": "patch_core_px", "patch_margin": "patch_margin_px",
-                 "t1_hiding": "t1_hiding", "second_look": "second_look", "look_z": "look_z", "look_t1": "look_t1"}
+                 "t1_hiding": "t1_hiding", "second_look": "second_look", "look_z": "look_z", "look_t1": "look_t1",
+                 "t1_condition": "t1_condition"}
 
 
 def environment() -> Environment:

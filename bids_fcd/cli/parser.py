@@ -25,6 +25,7 @@ from bids_fcd.config import (
     SAMPLER_PRESETS,
     SECOND_LOOKS,
     SLICES,
+    T1_CONDITIONS,
     T1_HIDING,
     ZSCORES,
     PostConfig,
@@ -61,6 +62,10 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
                f"(default: {s.look_z:g})")
     _flag(p, "look-t1", choices=LOOK_T1, default=argparse.SUPPRESS,
           help=f"second look: the T1w shown inside a regenerated region (default: {s.look_t1})")
+    _flag(p, "t1-condition", choices=T1_CONDITIONS, default=argparse.SUPPRESS,
+          help=f"the T1w the network is shown: native (as acquired), symmetric (averaged with the mirror "
+               f"hemisphere's, halving a one-sided lesion's T1w signs) or mirror (the mirror hemisphere's); the "
+               f"reference must be built with the same setting (default: {s.t1_condition})")
     _flag(p, "noise-level", type=v.positive_int, default=argparse.SUPPRESS, metavar="L",
           help=f"noise level L the FLAIR is encoded to (timesteps out of T=1000) (default: {s.noise_level})")
     _flag(p, "steps", type=v.positive_int, default=argparse.SUPPRESS, metavar="K",

@@ -32,12 +32,13 @@ REFERENCE_FILES = (REFERENCE_IMAGE, REFERENCE_RECORD)
 #: The folder inside a model directory that holds the model's own reference.
 REFERENCE_DIR = "reference"
 #: The sampler settings that change the pseudo-healthy volumes a reference's statistics were built from.
-SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching", "second_look")
+SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "histogram_matching", "second_look",
+                "t1_condition")
 #: The second look's own settings: compared only when the second look is on both in the record and now
 #: (when it is on in only one, ``second_look`` itself differs).
 LOOK_KEYS = ("look_z", "look_dilate_mm", "look_noise_level", "look_steps", "look_draws", "look_t1", "look_shrink")
 #: What a record written before a setting existed was built with.
-SAMPLER_LEGACY = {"second_look": "off"}
+SAMPLER_LEGACY = {"second_look": "off", "t1_condition": "native"}
 #: Post-processing settings that make the maps a reference holds statistics of: a run scored against the
 #: reference takes them from its record even when the user sets cluster flags.
 REFERENCE_MAP_FIELDS = ("drift_source", "drift_block_mm", "drift_cut_sd", "restandardise", "flair_weight")

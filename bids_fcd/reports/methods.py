@@ -117,6 +117,9 @@ def boilerplate(settings: dict[str, object], model_name: str, reference: dict[st
         f"({setting(settings, 'look_draws', default=2)} draw(s), averaged), with the T1w inside them "
         + {"mirror": "replaced by the mirror hemisphere's", "blur": "blurred", "clean": "kept as it was"}.get(
             str(setting(settings, "look_t1", default="mirror")), "hidden") + ". ")
+    cond = str(setting(settings, "t1_condition", default="native"))
+    cond_txt = {"symmetric": ", conditioned on the T1w averaged with its left-right mirror image inside the brain",
+                "mirror": ", conditioned on the left-right mirror image of the T1w inside the brain"}.get(cond, "")
     ref_txt = (f"z-scored voxelwise against a normative reference of {reference.get('n', 'n/a')} control "
                f"participants ({reference.get('dataset', 'dataset not recorded')}"
                + (f", age {reference['age_range']}" if reference.get("age_range") else "") + ")"
@@ -132,7 +135,7 @@ def boilerplate(settings: dict[str, object], model_name: str, reference: dict[st
         + (f"{spacing} mm " if spacing else "") + "grid and their intensities scaled inside the brain mask. "
         "A pseudo-healthy FLAIR was synthesised slice by slice with a T1w-conditioned denoising diffusion model "
         f"{c('ho2020')} built with MONAI {c('cardoso2022', 'pinaya2023')} (MONAI {versions.get('monai', '')}, "
-        f"PyTorch {versions.get('torch', '')}; model '{model_name}'): the FLAIR was {encode_txt} and decoded with "
+        f"PyTorch {versions.get('torch', '')}; model '{model_name}'){cond_txt}: the FLAIR was {encode_txt} and decoded with "
         f"DDIM {c('song2021')} in {steps} steps, guided towards the healthy class by a noise-aware lobe classifier "
         f"(classifier guidance {c('dhariwal2021', 'wolleb2022')}, scale s = {scale}). "
         + look_txt

@@ -34,6 +34,7 @@ from bids_fcd.postprocessing.normative import (
     remove_drift_robust,
 )
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
+from bids_fcd.sampling.condition import conditioned_stack
 from bids_fcd.sampling.ddim import class_probabilities, pseudo_healthy
 from bids_fcd.sampling.second_look import inpaint_holes
 from bids_fcd.timing import stage
@@ -101,11 +102,14 @@ def synthesise(model: LoadedModel, stack: np.ndarray, mask: np.ndarray, sampler:
     (chunks of ``sampler.batch_size`` on a GPU, fixed micro-batches on CPU); the others (no brain, or outside the paper's
     band with ``sampler.slices == "paper"``) are copied unchanged, so pseudo = real there. The
     stochastic encoding draws its noise from a CPU ``torch.Generator`` seeded with
-    ``sampler.seed``; the deterministic one draws nothing. ``compile_nets`` (``BIDS_FCD_COMPILE=1``,
+    ``sampler.seed``; the deterministic one draws nothing. The T1w channel is first replaced for
+    ``sampler.t1_condition`` (:func:`~bids_fcd.sampling.condition.conditioned_stack`; ``native`` keeps it), for
+    the first pass and the second look alike. ``compile_nets`` (``BIDS_FCD_COMPILE=1``,
     :class:`~bids_fcd.config.Environment`) compiles the networks (``torch.compile``; off by default).
     """
     sampler = resolve_sampler(sampler, model)
     todo = sampled_slices(model.net.grid, mask, sampler.slices)
+    stack = conditioned_stack(stack, mask, sampler.t1_condition)
     out = stack[:, 0].copy()
     log.info("sampling %d of %d slices (--slices %s) on %s", int(todo.sum()), len(todo), sampler.slices, device)
     if todo.any():

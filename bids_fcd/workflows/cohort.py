@@ -76,6 +76,8 @@ def volume_key(model: LoadedModel, sampler: SamplerConfig, sub: Subject) -> str:
     settings = to_dict(sampler)
     if sampler.second_look == "off":  # its settings change nothing then (and keys stay those of earlier caches)
         settings = {k: v for k, v in settings.items() if k != "second_look" and not k.startswith("look_")}
+    if sampler.t1_condition == "native":  # likewise: keys stay those of caches made before the setting existed
+        settings.pop("t1_condition")
     h = hashlib.sha256(json.dumps([nets, settings], sort_keys=True).encode())
     h.update(np.ascontiguousarray(sub.stack).tobytes())
     return h.hexdigest()[:24]

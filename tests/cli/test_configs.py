@@ -38,6 +38,7 @@ def test_parser_choices_are_the_configs_literals():
     assert app["device"] == config.DEVICES and app["slices"] == config.SLICES and app["t1_hiding"] == config.T1_HIDING
     assert app["anomaly"] == config.ANOMALIES and app["zscore"] == config.ZSCORES
     assert app["second_look"] == config.SECOND_LOOKS and app["look_t1"] == config.LOOK_T1
+    assert app["t1_condition"] == config.T1_CONDITIONS
     assert app["registration"] == config.REGISTRATIONS and app["analysis_level"] == config.ANALYSIS_LEVELS
     sub = _choices(build_subcommand_parser())
     assert sub["train.preset"] == commands.TRAIN_PRESETS == tuple(PRESETS)
@@ -113,5 +114,8 @@ def test_second_look_flags_reach_the_sampler():
                                           "--look-t1", "blur"])
     cfg = app_config(args, Environment())
     assert (cfg.sampler.second_look, cfg.sampler.look_z, cfg.sampler.look_t1) == ("inpaint", 2.5, "blur")
+    sym = app_config(build_app_parser().parse_args(["/", "/o", "participant", "--t1-condition", "symmetric"]),
+                     Environment())
+    assert sym.sampler.t1_condition == "symmetric"
     assert app_config(build_app_parser().parse_args(["/", "/o", "participant"]), Environment()).sampler.second_look \
         == "off"

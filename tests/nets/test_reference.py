@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bids_fcd.config import PostConfig, SamplerConfig, to_dict
+from bids_fcd.config import T1_CONDITIONS, PostConfig, SamplerConfig, to_dict
 from bids_fcd.nets.checkpoint import ModelError, load_model, save_model, verify, write_sums
 from bids_fcd.nets.locate import resolve_model
 from bids_fcd.nets.networks import build_classifier, build_unet
@@ -80,6 +80,8 @@ def test_the_shipped_reference_matches_the_default_sampler():
     assert sampler_differences(ref.meta, SamplerConfig()) == []
     assert sampler_differences(ref.meta, SamplerConfig(draws=ref.meta["sampler"]["draws"] + 1)) == ["draws"]
     assert sampler_differences(ref.meta, SamplerConfig(second_look="inpaint")) == ["second_look"]
+    other = next(c for c in T1_CONDITIONS if c != SamplerConfig().t1_condition)
+    assert sampler_differences(ref.meta, SamplerConfig(t1_condition=other)) == ["t1_condition"]  # type: ignore[arg-type]
     assert sum(ref.meta["acquisitions"].values()) == ref.ref.n == len(ref.meta["participants"])
     # the shipped reference was built with the default drift estimate, so default runs score as it did
     assert ref.post is not None and ref.post.drift_source == PostConfig().drift_source

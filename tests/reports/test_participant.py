@@ -140,3 +140,5 @@ def test_the_methods_paragraph_describes_the_second_look_only_when_it_ran():
     assert "inpainting" not in off and "lugmayr2022" not in cited_off
     assert "z of 3.0" in on and "noise level 700 in 7 guided steps" in on and "mirror hemisphere" in on
     assert "lugmayr2022" in cited_on and REFERENCES["lugmayr2022"][0] in on
+    assert "mirror image" not in off
+    assert "averaged with its left-right mirror image" in boilerplate({"t1_condition": "symmetric"}, *args)[0]

@@ -70,6 +70,23 @@ def test_paper_slices_give_exactly_zero_anomaly_outside_the_band():
     assert np.abs(res.anomaly[..., band]).max() > 0
 
 
+def test_the_t1w_condition_reaches_the_network_and_changes_the_pseudo_healthy_flair(monkeypatch):
+    model, (stack, mask) = _model(), _inputs()
+    cpu = torch.device("cpu")
+    shown = []
+    real_ph = analysis.pseudo_healthy
+    monkeypatch.setattr(analysis, "pseudo_healthy", lambda *a, **k: shown.append(a[3].clone()) or real_ph(*a, **k))
+    native = synthesise(model, stack, mask, SAMPLER, cpu)
+    sym = synthesise(model, stack, mask, dataclasses.replace(SAMPLER, t1_condition="symmetric"), cpu)
+    t1_native, t1_sym = shown[0][:, 1].numpy(), shown[1][:, 1].numpy()
+    assert np.array_equal(shown[0][:, 0], shown[1][:, 0]), "the FLAIR the network is shown is the same"
+    brain = mask[mask.any(axis=(1, 2))]  # the sampled slices; this mask is its own mirror image
+    assert np.array_equal(t1_sym[brain], t1_sym[..., ::-1][brain]), "inside the brain the T1w is symmetric"
+    assert np.array_equal(t1_sym[~brain], t1_native[~brain]), "outside it the T1w is kept"
+    assert not np.array_equal(t1_native, t1_sym) and not np.array_equal(native, sym)
+    assert np.array_equal(stack[:, 1], _inputs()[0][:, 1]), "the caller's stack is left as it was"
+
+
 @pytest.mark.parametrize("shrink", [False, True])
 def test_second_look_changes_only_candidate_regions_and_is_seeded(monkeypatch, shrink):
     model, (stack, mask) = _model(), _inputs()
