@@ -26,7 +26,7 @@ import argparse
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,15 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
               cache: Path, draws: int | None = None, scale: float | None = None, noise_level: int | None = None,
               steps: int | None = None, drift_source: str | None = None, second_look: str | None = None,
               look_z: float | None = None, look_shrink: bool = False,
-              prepare: Callable[[Subject], Subject] | None = None) -> dict[str, Any]:
+              prepare: Callable[[Subject], Subject] | None = None, asymmetry_weight: float | None = None,
+              sweep: Sequence[float] = ()) -> dict[str, Any]:
     """Figures of one model and sampler (the preset with ``draws`` D, guidance ``scale`` s, ``noise_level`` L,
     ``steps`` K, ``second_look`` and its ``look_z`` when given) on the cohort (and, with ``reference``, its
     detection, drift from ``drift_source``). ``prepare`` changes every participant and reference control before
-    sampling (e.g. the symmetrised T1w of ``issue17_symmetric_t1.py``)."""
+    sampling (e.g. the symmetrised T1w of ``issue17_symmetric_t1.py``). ``asymmetry_weight`` scores with the
+    FLAIR-asymmetry map at that weight (``PostConfig.asymmetry_weight``); ``sweep`` adds, for each z threshold in
+    it (at the calibrated minimum cluster size), the lesions found and the control clusters (``row["sweep"]``:
+    descriptive FROC points on this cohort, not calibrated)."""
     prep = prepare or (lambda s: s)
     cpu = torch.device("cpu")
     model = load_model(name, cpu)
@@ -87,7 +91,9 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
     post = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
     if drift_source is not None:
         post = dataclasses.replace(post, drift_source=drift_source)  # type: ignore[arg-type]
-    row["drift_source"] = post.drift_source
+    if asymmetry_weight is not None:
+        post = dataclasses.replace(post, asymmetry_weight=asymmetry_weight)
+    row["drift_source"], row["asymmetry_weight"] = post.drift_source, post.asymmetry_weight
     an = anomaly_maps(subjects, raw, model, post, hm)
     refs = [prep(s) for s in load_cohort(reference / "bids", reference / "work", model, controls_of(reference / "bids"))]
     raw_r, _ = pseudo_volumes(refs, model, sampler, cpu, cache)
@@ -102,6 +108,14 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
     row.update({k: summary.get(k) for k in ("subject_sensitivity", "fp_clusters_per_control", "R@10",
                                              "z_threshold", "min_cluster_mm3")})
     row["n_reference"] = len(refs)
+    n_fcd = sum(s.roi is not None and bool(s.roi.any()) for s in subjects)
+    n_hc = sum(is_control(s.group) for s in subjects)
+    row["sweep"] = []
+    for thr in sweep:
+        at = evaluate_variant(subjects, zs, aff, dataclasses.replace(cal, z_threshold=float(thr)), seconds)
+        row["sweep"].append({"z_threshold": float(thr), "lesions_found": round(at["subject_sensitivity"] * n_fcd),
+                             "n_fcd": n_fcd, "control_clusters": round(at["fp_clusters_per_control"] * n_hc),
+                             "n_controls": n_hc})
     row["lesion_max_z"] = {s.label: float(zs[s.label][s.roi].max()) for s in subjects
                            if s.roi is not None and s.roi.any()}
     row["control_max_z"] = {s.label: float(zs[s.label][s.mask].max()) for s in subjects if is_control(s.group)}

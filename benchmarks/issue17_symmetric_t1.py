@@ -9,9 +9,14 @@ and the scoring are unchanged; each cohort is scored against the 40 reference co
 calibrated leave-one-out for ``--budget`` FP clusters per control, as ``benchmarks/capacity.py`` does.
 
     python benchmarks/issue17_symmetric_t1.py sample REF COHORT [COHORT ...] --cache DIR [--t1 C] [--worker K --workers N]
-    python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--t1 C] [--json OUT.json]
+    python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--t1 C]
+        [--asymmetry-weight A [A ...]] [--sweep Z ...] [--json OUT.json]
 
-``--t1 mirror`` shows y_mirror itself instead (:mod:`bids_fcd.sampling.condition`).
+``--t1 mirror`` shows y_mirror itself instead (:mod:`bids_fcd.sampling.condition`); ``--t1 native`` scores the
+default sampler's volumes. ``--asymmetry-weight`` adds the FLAIR's left-right asymmetry as a third normative map
+(``PostConfig.asymmetry_weight``), one set of rows per weight, each calibrated on its own; every set ends with
+the cohorts' pooled lesions found and control clusters at each ``--sweep`` threshold (descriptive, not
+calibrated).
 
 REF and each COHORT hold ``bids/`` and ``work/`` (as for ``capacity.py``); ``sample`` fills the cache (run N
 workers side by side), ``score`` reads it (sampling what is missing) and prints one line per cohort.
@@ -54,8 +59,13 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--budget", type=float, default=0.25)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--t1", choices=T1_CONDITIONS[1:], default="symmetric",
-                    help="the T1w condition (bids_fcd.sampling.condition; default: symmetric)")
+    ap.add_argument("--t1", choices=T1_CONDITIONS, default="symmetric",
+                    help="the T1w condition (bids_fcd.sampling.condition; default: symmetric; native: the cache of "
+                         "the default sampler, as capacity.py writes it)")
+    ap.add_argument("--asymmetry-weight", type=float, nargs="+", default=[0.0],
+                    help="weights of the FLAIR-asymmetry map (PostConfig.asymmetry_weight), one row each (default: 0)")
+    ap.add_argument("--sweep", type=float, nargs="*", default=[5.0 + 0.5 * i for i in range(9)],
+                    help="z thresholds of the pooled descriptive FROC (default: 5, 5.5, ..., 9)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     ref_dir = args.reference
@@ -67,17 +77,31 @@ def main() -> int:
         everyone += load_cohort(ref_dir / "bids", ref_dir / "work", model, controls_of(ref_dir / "bids"))
         pseudo_volumes([conditioned(s, args.t1) for s in everyone][args.worker::args.workers], model, sampler, cpu, args.cache)
         return 0
-    results: dict[str, Any] = {"t1_condition": args.t1}
-    prepare = functools.partial(conditioned, condition=args.t1)
-    for path in args.cohorts:  # capacity.py's figures, every participant and control conditioned
-        row = model_row("phantom-default", path, ref_dir, "fast", args.budget, args.cache, prepare=prepare)
-        results[path.name] = row
-        log.info("%s: removal %.2f  HC MAE %.3f  SSIM %.3f  sens %.3f  FP/HC %.3f  R@10 %.3f  z > %g", path.name,
-                 row["lesion_removal_median"] or float("nan"), row["control_mae"], row["control_ssim"],
-                 row["subject_sensitivity"], row["fp_clusters_per_control"], row["R@10"], row["z_threshold"])
-        log.info("%s: max z in lesion %s; in control brain %s", path.name,
-                 ", ".join(f"{k} {v:.1f}" for k, v in row["lesion_max_z"].items()),
-                 ", ".join(f"{k} {v:.1f}" for k, v in row["control_max_z"].items()))
+    results: dict[str, Any] = {"t1_condition": args.t1, "budget": args.budget, "rows": {}, "pooled_sweep": {}}
+    prepare = None if args.t1 == "native" else functools.partial(conditioned, condition=args.t1)
+    for a in args.asymmetry_weight:  # capacity.py's figures, every participant and control conditioned
+        rows = {}
+        for path in args.cohorts:
+            row = model_row("phantom-default", path, ref_dir, "fast", args.budget, args.cache, prepare=prepare,
+                            asymmetry_weight=a, sweep=args.sweep)
+            rows[path.name] = row
+            log.info("%s a=%g: removal %.2f  HC MAE %.3f  SSIM %.3f  sens %.3f  FP/HC %.3f  R@10 %.3f  z > %g",
+                     path.name, a, row["lesion_removal_median"] or float("nan"), row["control_mae"],
+                     row["control_ssim"], row["subject_sensitivity"], row["fp_clusters_per_control"], row["R@10"],
+                     row["z_threshold"])
+            log.info("%s a=%g: max z in lesion %s; in control brain %s", path.name, a,
+                     ", ".join(f"{k} {v:.1f}" for k, v in row["lesion_max_z"].items()),
+                     ", ".join(f"{k} {v:.1f}" for k, v in row["control_max_z"].items()))
+        results["rows"][f"a={a:g}"] = rows
+        pooled = []  # the cohorts together: lesions found and control clusters at each threshold
+        for i, thr in enumerate(args.sweep):
+            at = [r["sweep"][i] for r in rows.values()]
+            pooled.append({"z_threshold": thr, **{k: sum(x[k] for x in at) for k in
+                                                  ("lesions_found", "n_fcd", "control_clusters", "n_controls")}})
+            log.info("pooled a=%g z > %.2f: %d/%d lesions, %d clusters in %d controls", a, thr,
+                     pooled[-1]["lesions_found"], pooled[-1]["n_fcd"], pooled[-1]["control_clusters"],
+                     pooled[-1]["n_controls"])
+        results["pooled_sweep"][f"a={a:g}"] = pooled
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 0

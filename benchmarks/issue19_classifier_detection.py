@@ -142,10 +142,18 @@ def cmd_synth(a: argparse.Namespace) -> int:
         cut = s96.stack[:, :, rows, cols]
         check[s96.subject] = {"max_abs_diff": float(np.abs(cut - s80.stack).max()),
                               "mask_equal": bool(np.array_equal(s96.mask[:, rows, cols], s80.mask)),
+                              "roi_equal": (s96.roi is None and s80.roi is None) or (
+                                  s96.roi is not None and s80.roi is not None
+                                  and bool(np.array_equal(s96.roi[:, rows, cols], s80.roi))),
+                              "lesion_slices": [None if s.roi is None else int(s.roi.reshape(len(s.roi), -1).any(1).sum())
+                                                for s in (s96, s80)],
                               "brain_outside_window": int(s96.mask.sum() - s96.mask[:, rows, cols].sum())}
-    log.info("grid check (synthesis cut vs product grid): max |diff| %.3g, masks equal %s, brain voxels outside "
-             "the window %d", max(v["max_abs_diff"] for v in check.values()),
-             all(v["mask_equal"] for v in check.values()), sum(v["brain_outside_window"] for v in check.values()))
+    log.info("grid check (synthesis cut vs product grid): max |diff| %.3g, masks equal %s, lesions equal %s, brain "
+             "voxels outside the window %d", max(v["max_abs_diff"] for v in check.values()),
+             all(v["mask_equal"] for v in check.values()), all(v["roi_equal"] for v in check.values()),
+             sum(v["brain_outside_window"] for v in check.values()))
+    for k, v in check.items():
+        log.info("sub-%s: lesion slices (synthesis grid, product grid) %s", k, v["lesion_slices"])
     factor, fmax, min_brain = jcfg.data.downsample, jcfg.data.flair_max, jcfg.data.min_brain_fraction
     coarse = [augment.downsample_subject(s, factor, fmax) for s in syn_subs]
     les = augment.lesion_slices(coarse, jcfg.net.n_bins, min_brain)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from bids_fcd.config import DEVICES, DIFFUSION_LOSSES, Device, Environment, SamplerConfig, check_choice
+from bids_fcd.config import DEVICES, DIFFUSION_LOSSES, Device, Environment, PostConfig, SamplerConfig, check_choice
 
 PhantomSize = Literal["tiny", "full", "clinical", "mixed"]
 LesionDraw = Literal["random", "stratified"]
@@ -103,9 +103,12 @@ class ReferenceConfig:
     device: Device = "auto"
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     env: Environment = field(default_factory=Environment)
+    #: :attr:`PostConfig.asymmetry_weight` of the maps the reference holds (recorded; runs take it from there).
+    asymmetry_weight: float = PostConfig.asymmetry_weight
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES, "--device")
+        PostConfig(asymmetry_weight=self.asymmetry_weight)  # its range check, with the fix
 
 
 @dataclass(frozen=True)

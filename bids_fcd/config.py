@@ -284,8 +284,17 @@ class PostConfig:
     #: it; ``self`` from each map's block medians, which subtracts lesions larger than a block.
     drift_source: DriftSource = "self"
     drift_cut_sd: float = 0.5
+    #: Weight a of a third normative map, the FLAIR map's left-right asymmetry (FLAIR − mirror(FLAIR) of the
+    #: drift-free smoothed FLAIR, where both sides are brain; issue #17): the combined z becomes
+    #: ((1 − w)·z_residual + w·z_FLAIR + a·z_asymmetry) / √((1 − w)² + w² + a²). 0 (the default) leaves it out.
+    #: A reference setting: ``bids-fcd reference --asymmetry-weight`` records it, and runs scored against that
+    #: reference take it from the record.
+    asymmetry_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.asymmetry_weight <= 10.0:  # also refuses NaN
+            raise ValueError(f"asymmetry_weight = {self.asymmetry_weight} is out of range; use a value in [0, 10] "
+                             "(0 leaves the asymmetry map out)")
         check_choice("anomaly", self.anomaly, ANOMALIES, "--anomaly")
         check_choice("z-score", self.zscore, ZSCORES, "--zscore")
         check_choice("drift source", self.drift_source, DRIFT_SOURCES)

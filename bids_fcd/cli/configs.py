@@ -87,7 +87,7 @@ def reference_config(args: argparse.Namespace, env: Environment) -> ReferenceCon
     return ReferenceConfig(bids_dir=str(args.bids_dir), out_dir=str(args.out_dir),
                            participant_label=tuple(args.participant_label), model=args.model, work_dir=args.work_dir,
                            max_fp_per_control=args.max_fp_per_control, device=args.device,
-                           sampler=sampler_from_args(args), env=env)
+                           sampler=sampler_from_args(args), env=env, asymmetry_weight=args.asymmetry_weight)
 
 
 def demo_config(args: argparse.Namespace, env: Environment) -> DemoConfig:

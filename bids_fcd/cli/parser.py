@@ -233,6 +233,10 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
           help="preprocessing cache (default: $BIDS_FCD_WORK_DIR, else OUT_DIR/../bids-fcd-work)")
     _flag(rf, "max-fp-per-control", type=v.non_negative_float, default=0.25,
           help="false-positive clusters per control allowed when calibrating the cluster setting (leave-one-out)")
+    _flag(rf, "asymmetry-weight", type=v.non_negative_float, default=PostConfig().asymmetry_weight, metavar="A",
+          help="weight of the FLAIR's left-right asymmetry as a third map of the combined z, beside the residual "
+               "and the FLAIR (0.5 each); recorded in the reference, so runs scored against it use it "
+               "(default: %(default)s; 0 leaves it out)")
     add_sampler_args(rf)
     rf.add_argument("-v", "--verbose", action="count", default=0)
 

@@ -39,9 +39,12 @@ SAMPLER_KEYS = ("encoding", "noise_level", "steps", "draws", "guidance_scale", "
 LOOK_KEYS = ("look_z", "look_dilate_mm", "look_noise_level", "look_steps", "look_draws", "look_t1", "look_shrink")
 #: What a record written before a setting existed was built with.
 SAMPLER_LEGACY = {"second_look": "off", "t1_condition": "native"}
+#: What a record's post setting written before a setting existed was built with.
+POST_LEGACY = {"drift_source": "self", "asymmetry_weight": 0.0}
 #: Post-processing settings that make the maps a reference holds statistics of: a run scored against the
 #: reference takes them from its record even when the user sets cluster flags.
-REFERENCE_MAP_FIELDS = ("drift_source", "drift_block_mm", "drift_cut_sd", "restandardise", "flair_weight")
+REFERENCE_MAP_FIELDS = ("drift_source", "drift_block_mm", "drift_cut_sd", "restandardise", "flair_weight",
+                        "asymmetry_weight")
 
 
 @dataclass
@@ -109,8 +112,9 @@ def load_reference(path: Path) -> LoadedReference:
         stats[name] = (data[..., i], data[..., i + 1])
     params = from_dict(ReferenceParams, meta.get("params", {}))
     ref = NormativeReference(data[..., 0] > 0.5, stats, int(meta.get("n_controls", 0)), params)
-    # a record from before the drift source was a setting was built with each map's own block medians
-    post = from_dict(PostConfig, {"drift_source": "self", **meta["post"]}) if "post" in meta else None
+    # a record from before the drift source (or the asymmetry map) was a setting was built with each map's own
+    # block medians (and without the asymmetry map)
+    post = from_dict(PostConfig, {**POST_LEGACY, **meta["post"]}) if "post" in meta else None
     sha = sha256_file(nii)
     log.info("normative reference %s: %d controls (%s)", path, ref.n, sha[:12])
     return LoadedReference(path, sha, ref, meta, post)

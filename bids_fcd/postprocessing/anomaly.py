@@ -52,3 +52,16 @@ def z_map(anomaly: np.ndarray, mask: np.ndarray) -> np.ndarray:
     sd = float(vals.std())
     z = (anomaly - float(vals.mean())) / (sd if sd > 0 else 1.0)
     return np.where(mask, z, 0.0).astype(np.float32)
+
+
+def asymmetry(x: np.ndarray, mask: np.ndarray, signed: bool = False) -> np.ndarray:
+    """x minus its mirror across the mid-sagittal plane (positive part, or ``signed``), where the voxel and its
+    mirror are both in ``mask``, 0 elsewhere; (W, H, S) in, (W, H, S) float32 out.
+
+    The model grid is centred on x = 0, so axis 0 reversed is the mirror image. The signed FLAIR map is the
+    benchmark's asymmetry baseline and, with ``PostConfig.asymmetry_weight > 0``, a third normative map.
+    """
+    mirrored = x[::-1]
+    both = mask & mask[::-1]
+    diff = x - mirrored
+    return np.where(both, diff if signed else np.clip(diff, 0, None), 0.0).astype(np.float32)

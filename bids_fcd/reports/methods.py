@@ -120,6 +120,9 @@ def boilerplate(settings: dict[str, object], model_name: str, reference: dict[st
     cond = str(setting(settings, "t1_condition", default="native"))
     cond_txt = {"symmetric": ", conditioned on the T1w averaged with its left-right mirror image inside the brain",
                 "mirror": ", conditioned on the left-right mirror image of the T1w inside the brain"}.get(cond, "")
+    asym = float(setting(settings, "asymmetry_weight", default=0.0) or 0.0)  # type: ignore[arg-type]
+    asym_txt = (f"; the FLAIR's left-right asymmetry (FLAIR minus its mirror image) was z-scored the same way and "
+                f"added to the combined z with weight {asym:g}") if asym > 0 and reference else ""
     ref_txt = (f"z-scored voxelwise against a normative reference of {reference.get('n', 'n/a')} control "
                f"participants ({reference.get('dataset', 'dataset not recorded')}"
                + (f", age {reference['age_range']}" if reference.get("age_range") else "") + ")"
@@ -142,7 +145,7 @@ def boilerplate(settings: dict[str, object], model_name: str, reference: dict[st
         + ("The pseudo-healthy image was histogram-matched to the FLAIR inside the brain mask. " if hm not in
            (False, "False", "false", 0) else "")
         + "The residual (FLAIR minus pseudo-healthy FLAIR) was smoothed and "
-        f"{ref_txt}. Clusters of z > {z_threshold:g} of at least {min_cluster_mm3:g} mm\u00b3 were reported, "
+        f"{ref_txt}{asym_txt}. Clusters of z > {z_threshold:g} of at least {min_cluster_mm3:g} mm\u00b3 were reported, "
         "ranked by peak z, with hemisphere and lobe from template coordinates. "
         f"Figures were made with nilearn {versions.get('nilearn', '')} {c('abraham2014')}."
     )

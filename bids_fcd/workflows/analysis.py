@@ -21,7 +21,7 @@ import torch
 from bids_fcd.config import SAMPLER_PRESETS, SLICES, GridConfig, PostConfig, SamplerConfig
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.nets.networks import build_scheduler, epsilon_unet
-from bids_fcd.postprocessing.anomaly import anomaly_map, z_map
+from bids_fcd.postprocessing.anomaly import anomaly_map, asymmetry, z_map
 from bids_fcd.postprocessing.candidates import candidate_regions, shrink_to_first_pass
 from bids_fcd.postprocessing.clusters import Cluster, find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
@@ -226,20 +226,31 @@ def normative_maps(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: 
     estimated coarse to fine without the voxels that stand out above it
     (:func:`~bids_fcd.postprocessing.normative.remove_drift_robust`). ``self``: each map loses the
     block-median drift of its own voxels, which subtracts lesions larger than a block.
+    With ``post.asymmetry_weight > 0`` a third map, ``asymmetry``: the ``flair`` map minus its mirror image
+    (:func:`~bids_fcd.postprocessing.anomaly.asymmetry`), which a one-sided lesion raises whether or not the
+    pseudo-healthy FLAIR redrew it.
     """
     if post.drift_source == "pseudo" and pseudo is not None:
         block = drift_block(grid, post)
         fl = smoothed(flair, mask, grid, post)
-        return {"anomaly": np.where(mask, anom, 0.0).astype(np.float32),
+        maps = {"anomaly": np.where(mask, anom, 0.0).astype(np.float32),
                 "flair": np.where(mask, fl - drift_of(smoothed(pseudo, mask, grid, post), mask, block),
                                   0.0).astype(np.float32)}
-    return {"anomaly": without_drift(anom, mask, grid, post),
-            "flair": without_drift(flair, mask, grid, post, smooth=True)}
+    else:
+        maps = {"anomaly": without_drift(anom, mask, grid, post),
+                "flair": without_drift(flair, mask, grid, post, smooth=True)}
+    if post.asymmetry_weight > 0:
+        maps["asymmetry"] = asymmetry(maps["flair"], np.asarray(mask, bool), signed=True)
+    return maps
 
 
 def map_weights(post: PostConfig) -> dict[str, float]:
-    """Weights of the normative z-maps: the residual 1 − w, the FLAIR w (``post.flair_weight``)."""
-    return {"anomaly": 1.0 - post.flair_weight, "flair": post.flair_weight}
+    """Weights of the normative z-maps: the residual 1 − w, the FLAIR w (``post.flair_weight``), the FLAIR's
+    asymmetry a (``post.asymmetry_weight``; absent when 0)."""
+    weights = {"anomaly": 1.0 - post.flair_weight, "flair": post.flair_weight}
+    if post.asymmetry_weight > 0:
+        weights["asymmetry"] = post.asymmetry_weight
+    return weights
 
 
 def score(anom: np.ndarray, flair: np.ndarray, mask: np.ndarray, grid: GridConfig, post: PostConfig,

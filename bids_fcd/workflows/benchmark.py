@@ -35,7 +35,6 @@ import torch
 from bids_fcd.bids.participants import is_control
 from bids_fcd.commands import BenchmarkConfig, config_file
 from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig, to_dict
-from bids_fcd.evaluation.baselines import asymmetry
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.evaluation.metrics import roc_auc
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
@@ -44,7 +43,7 @@ from bids_fcd.nets.checkpoint import LoadedModel, load_model
 from bids_fcd.nets.networks import build_scheduler
 from bids_fcd.nets.reference import save_reference
 from bids_fcd.phantom.generator import write_cohort
-from bids_fcd.postprocessing.anomaly import z_map
+from bids_fcd.postprocessing.anomaly import asymmetry, z_map
 from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.normative import ReferenceParams, build_reference, combined_z

@@ -106,7 +106,7 @@ def run_reference(cfg: ReferenceConfig) -> int:
         log.warning("building a reference from %d controls; 20 or more are recommended", len(labels))
     model = load_model(cfg.model, device, cfg.env.models_dir)
     sampler = resolve_sampler(cfg.sampler, model)
-    post = dataclasses.replace(model.post, zscore="normative")
+    post = dataclasses.replace(model.post, zscore="normative", asymmetry_weight=cfg.asymmetry_weight)
     work = work_dir_for(str(out), cfg.work_dir, cfg.env.work_dir)
     subjects = load_cohort(bids, work, model, labels)
     raw, secs = pseudo_volumes(subjects, model, sampler, device, compile_nets=cfg.env.compile_nets)

@@ -119,3 +119,11 @@ def test_cluster_flags_keep_the_references_map_settings(tmp_path: Path):
     assert all(getattr(post, k) == getattr(built, k) for k in REFERENCE_MAP_FIELDS)
     _, post = resolve_reference(RunConfig("b", "o", "participant", reference=str(tmp_path / "r")), model)
     assert post == built
+
+
+def test_a_record_from_before_the_asymmetry_map_reads_without_it(tmp_path: Path):
+    post = to_dict(PostConfig(z_threshold=5.0))
+    del post["asymmetry_weight"]
+    save_reference(tmp_path / "r", _reference(), np.eye(4), {"post": post})
+    got = load_reference(tmp_path / "r").post
+    assert got is not None and got.asymmetry_weight == 0.0 and got.z_threshold == 5.0

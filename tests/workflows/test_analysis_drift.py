@@ -87,3 +87,42 @@ def test_robust_drift_keeps_a_large_subtle_lesion_and_finds_it_as_the_top_cluste
     none = contrast(dataclasses.replace(post, drift_block_mm=0.0))
     assert contrast(post) >= 0.8 * none
     assert contrast(dataclasses.replace(post, drift_source="self")) < 0.6 * none
+
+
+def test_the_asymmetry_map_is_left_out_at_weight_0_and_finds_a_redrawn_one_sided_lesion():
+    """Issue #17: a lesion the pseudo-healthy FLAIR redrew in full (no residual) and whose FLAIR contrast lies
+    under the controls' spread is found once the FLAIR's left-right asymmetry is a third map."""
+    from scipy import ndimage
+
+    grid, mask, lesion, _, _, _ = _brain_with_lesion(10.0)
+    mask = mask & mask[::-1]  # this brain is its own mirror image
+    rng = np.random.default_rng(3)
+    anatomy = ndimage.gaussian_filter(rng.standard_normal(mask.shape), 2.0) * 3.0
+    anatomy = 0.5 * (anatomy + anatomy[::-1])  # healthy anatomy is left-right symmetric
+
+    def brain(seed: int, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = np.random.default_rng(seed)
+        own = ndimage.gaussian_filter(r.standard_normal(mask.shape), 2.0) * 6.0  # each brain's own anatomy, wide
+        own = 0.5 * (own + own[::-1])  # between subjects but left-right symmetric
+        flair = anatomy + own + ndimage.gaussian_filter(r.standard_normal(mask.shape), 1.0) * 0.3 + signal
+        anom = ndimage.gaussian_filter(r.standard_normal(mask.shape), 1.0) * 2.0  # the lesion was redrawn
+        return np.where(mask, anom, 0).astype(np.float32), np.where(mask, flair, 0).astype(np.float32)
+
+    post = dataclasses.replace(PostConfig(), drift_block_mm=0.0)
+    with_asym = dataclasses.replace(post, asymmetry_weight=0.5)
+    assert "asymmetry" not in normative_maps(*brain(0, 0 * anatomy), mask, grid, post)
+    assert map_weights(post) == {"anomaly": 0.5, "flair": 0.5}
+    assert map_weights(with_asym) == {"anomaly": 0.5, "flair": 0.5, "asymmetry": 0.5}
+    with pytest.raises(ValueError, match="asymmetry_weight"):
+        PostConfig(asymmetry_weight=float("nan"))
+    per = [normative_maps(*brain(10 + i, np.zeros(mask.shape)), mask, grid, with_asym) for i in range(12)]
+    ref = build_reference({k: [p[k] for p in per] for k in per[0]}, [mask] * len(per))
+    maps = normative_maps(*brain(99, 1.2 * lesion.astype(np.float32)), mask, grid, with_asym)
+    assert np.array_equal(maps["asymmetry"], np.where(mask, maps["flair"] - maps["flair"][::-1], 0))
+
+    def lesion_minus_brain(z: np.ndarray) -> float:
+        return float(z[lesion].mean() - np.percentile(z[mask & ~lesion], 99.9))
+
+    without = combined_z(maps, mask, ref, map_weights(post))
+    together = combined_z(maps, mask, ref, map_weights(with_asym))
+    assert lesion_minus_brain(together) > 0 > lesion_minus_brain(without)

@@ -74,3 +74,28 @@ def test_reference_needs_three_controls(phantom, tiny_model, work_dir, tmp_path,
     assert main(["reference", str(phantom), str(out), "--model", str(tiny_model), "--work-dir", str(work_dir),
                  *SAMPLER]) == 1
     assert not out.exists()
+
+
+def test_a_reference_with_the_asymmetry_map_and_a_symmetric_t1w_and_a_run_against_it(phantom, tiny_model, work_dir,
+                                                                                     tmp_path, caplog):
+    """Both issue-#17 settings travel with the reference: the asymmetry weight in its post record (a run takes
+    it from there), the T1w condition in its sampler record (a run without it is warned)."""
+    ref_dir = tmp_path / "ref"
+    code = main(["reference", str(phantom), str(ref_dir), "--participant-label", "00001", "00002", "00003",
+                 "--model", str(tiny_model), "--work-dir", str(work_dir), *SAMPLER, "--asymmetry-weight", "0.5",
+                 "--t1-condition", "symmetric"])
+    assert code == 0
+    loaded = load_reference(ref_dir)
+    assert set(loaded.ref.stats) == {"anomaly", "flair", "asymmetry"}
+    assert loaded.post is not None and loaded.post.asymmetry_weight == 0.5
+    assert loaded.meta["sampler"]["t1_condition"] == "symmetric"
+    run = [str(phantom), "--model", str(tiny_model), "--work-dir", str(work_dir), "--reference", str(ref_dir),
+           *SAMPLER, "--skip-bids-validation", "--participant-label", "00003"]
+    for extra, warned in (([], True), (["--t1-condition", "symmetric"], False)):
+        out = tmp_path / f"out{len(extra)}"
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert main([run[0], str(out), "participant", *run[1:], *extra]) == 0
+        assert ("other sampler settings (t1_condition)" in caplog.text) is warned
+    (report,) = out.glob("sub-00003*.html")
+    assert "left-right asymmetry (FLAIR minus its mirror image)" in report.read_text()

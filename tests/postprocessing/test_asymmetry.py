@@ -1,6 +1,6 @@
 import numpy as np
 
-from bids_fcd.evaluation.baselines import asymmetry
+from bids_fcd.postprocessing.anomaly import asymmetry
 
 
 def test_signed_asymmetry_keeps_hypointensity():
