@@ -37,6 +37,7 @@ Commands (run from /work/main; every output under OUT = /work/bench/c19):
         00015 00016 --work-dir /work/bench/c19/work-syn --seed 0 --threads 1 --skip-bids-validation
     OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py synth
     OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py classifiers
+    OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py classifiers --seed 1   # and --seed 2: spread check only
     # fill the pseudo-healthy cache of the arm-B model (two workers side by side), then detection as capacity.py does:
     OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py fill-cache --worker 0 --workers 2 &
     OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py fill-cache --worker 1 --workers 2
@@ -238,8 +239,11 @@ def cmd_classifiers(a: argparse.Namespace) -> int:
     log.info("arm A: %d slices (%d lesion); arm B: %d slices (%d lesion); the shipped model's meta: %s (%s)",
              n_real, int((sets["A"].labels > 0).sum()), len(sets["B"]), int((sets["B"].labels > 0).sum()),
              shipped.meta.get("slices"), shipped.meta.get("lesion_slices"))
+    seed = pre.seed if a.seed is None else a.seed
+    # the preset's seed makes the arm-B model; another seed (a spread check) only scores its arms
+    tag = "" if seed == pre.seed else f"-seed{seed}"
     cfg = augment.ClassifierRunConfig(epochs=pre.epochs, draws_per_epoch=n_real, batch_size=pre.batch_size,
-                                      lr=pre.classifier_lr, max_t=pre.classifier_max_t, seed=pre.seed)
+                                      lr=pre.classifier_lr, max_t=pre.classifier_max_t, seed=seed)
     x_te, lesion_te, te_info = test_slices([BENCH / "val", BENCH / "final"], net.grid, pre.min_brain_fraction)
     log.info("AUC test set: %d slices, %d with lesion", len(x_te), int(lesion_te.sum()))
     res: dict = {"config": dataclasses.asdict(cfg), "timesteps": list(TIMESTEPS), "auc_seed": a.auc_seed,
@@ -251,7 +255,7 @@ def cmd_classifiers(a: argparse.Namespace) -> int:
         r = augment.train_classifier(net, cfg, ds)
         clfs[arm] = r.classifier
         torch.save({k: v.detach().cpu().float() for k, v in r.classifier.state_dict().items()},
-                   out / f"classifier-{arm}.pt")
+                   out / f"classifier-{arm}{tag}.pt")
         res["arms"][arm] = {"slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "steps": r.steps,
                             "seconds": r.seconds, "log": r.log,
                             "class_weights": [float(v) for v in ds.loss_weights()]}
@@ -260,6 +264,9 @@ def cmd_classifiers(a: argparse.Namespace) -> int:
     res["auc"] = {k: augment.auc_per_t(c, net, x_te, lesion_te, TIMESTEPS, seed=a.auc_seed) for k, c in clfs.items()}
     for k, v in res["auc"].items():
         log.info("AUC %s: %s", k, {t: round(x, 3) for t, x in v.items() if x is not None})
+    if tag:
+        (out / f"classifiers{tag}.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
+        return 0
     # the arm-B model directory: the shipped model without its reference, classifier.pt replaced
     mdir = out / "model-aug"
     if mdir.exists():
@@ -314,10 +321,14 @@ def cmd_table(a: argparse.Namespace) -> int:
                   "| classifier | " + " | ".join(f"t = {t}" for t in ts) + " | train slices (lesion) | steps |",
                   "|---|" + "---|" * (len(ts) + 2)]
         names = {"A": "A: real only (retrained)", "B": "B: real + synthetic", "shipped": "shipped"}
+        runs = [r] + [json.loads(p.read_text()) for p in sorted(out.glob("classifiers-seed*.json"))]
         for k in ("A", "B", "shipped"):
-            arm = r["arms"].get(k, {})
-            extra = f"{arm['slices']} ({arm['lesion_slices']}) | {arm['steps']}" if arm else " | "
-            lines.append(f"| {names[k]} | " + " | ".join(f"{r['auc'][k][f't={t}']:.3f}" for t in ts) + f" | {extra} |")
+            for rr in runs if k != "shipped" else runs[:1]:
+                arm = rr["arms"].get(k, {})
+                extra = f"{arm['slices']} ({arm['lesion_slices']}) | {arm['steps']}" if arm else " | "
+                seed = f", seed {rr['config']['seed']}" if k != "shipped" else ""
+                lines.append(f"| {names[k]}{seed} | " + " | ".join(f"{rr['auc'][k][f't={t}']:.3f}" for t in ts)
+                             + f" | {extra} |")
         lines.append("")
     cols = ("subject_sensitivity", "fp_clusters_per_control", "R@10", "lesion_removal_median", "control_mae",
             "z_threshold", "min_cluster_mm3")
@@ -354,6 +365,9 @@ def main(argv: list[str]) -> int:
     s.add_argument("--sample-seed", type=int, default=6101)
     c = sub.add_parser("classifiers", help="train arms A and B, AUC per t, write the arm-B model directory")
     c.add_argument("--auc-seed", type=int, default=1000)
+    c.add_argument("--seed", type=int, default=None,
+                   help="classifier seed (default: the preset's, 0, which also writes model-aug); another seed "
+                        "writes classifiers-seed<N>.json only")
     f = sub.add_parser("fill-cache", help="sample a model's pseudo-healthy volumes into the capacity.py cache")
     f.add_argument("--model", type=Path, default=BENCH / "c19" / "model-aug")
     f.add_argument("--cache", type=Path, default=BENCH / "c19" / "cache")
