@@ -187,9 +187,10 @@ class SamplerConfig:
     #: :func:`~bids_fcd.postprocessing.candidates.shrink_to_first_pass`); measured worse (BENCHMARKS.md).
     look_shrink: bool = False
     #: The T1w channel the network is shown (:mod:`bids_fcd.sampling.condition`): ``native`` (the paper's),
-    #: ``symmetric`` ((y + y_mirror) / 2 inside the brain and its mirror) or ``mirror`` (y_mirror there). Not
-    #: the default: on the issue-#17 benchmark it raises the lesions' z but finds no more of them (BENCHMARKS.md).
-    t1_condition: T1Condition = "native"
+    #: ``symmetric`` ((y + y_mirror) / 2 inside the brain and its mirror) or ``mirror`` (y_mirror there; the
+    #: default since 2026-12-05: on the issue-#17 cohorts it finds more lesions at fewer false positives, because
+    #: the network no longer redraws a lesion from the lesion's own T1w; BENCHMARKS.md).
+    t1_condition: T1Condition = "mirror"
 
     def __post_init__(self) -> None:
         check_choice("encoding", self.encoding, ENCODINGS, "--encoding")

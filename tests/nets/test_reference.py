@@ -85,6 +85,7 @@ def test_the_shipped_reference_matches_the_default_sampler():
     assert sum(ref.meta["acquisitions"].values()) == ref.ref.n == len(ref.meta["participants"])
     # the shipped reference was built with the default drift estimate, so default runs score as it did
     assert ref.post is not None and ref.post.drift_source == PostConfig().drift_source
+    assert ref.post.asymmetry_weight == PostConfig().asymmetry_weight
 
 
 def test_second_look_settings_count_only_when_the_second_look_is_on():

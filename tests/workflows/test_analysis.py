@@ -76,7 +76,7 @@ def test_the_t1w_condition_reaches_the_network_and_changes_the_pseudo_healthy_fl
     shown = []
     real_ph = analysis.pseudo_healthy
     monkeypatch.setattr(analysis, "pseudo_healthy", lambda *a, **k: shown.append(a[3].clone()) or real_ph(*a, **k))
-    native = synthesise(model, stack, mask, SAMPLER, cpu)
+    native = synthesise(model, stack, mask, dataclasses.replace(SAMPLER, t1_condition="native"), cpu)
     sym = synthesise(model, stack, mask, dataclasses.replace(SAMPLER, t1_condition="symmetric"), cpu)
     t1_native, t1_sym = shown[0][:, 1].numpy(), shown[1][:, 1].numpy()
     assert np.array_equal(shown[0][:, 0], shown[1][:, 0]), "the FLAIR the network is shown is the same"
