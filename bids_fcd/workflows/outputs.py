@@ -56,8 +56,10 @@ def _z_description(post: PostConfig, ref: LoadedReference | None) -> dict[str, A
     """Sidecar fields of the z-map: how it was scored and against which reference."""
     if post.zscore != "normative" or ref is None:
         return {"Description": "Anomaly map z-scored within the brain mask (the paper's z; no normative reference)"}
-    return {"Description": "Anomaly map z-scored voxelwise against a normative reference of controls: "
-                           "(anomaly - reference median) / reference robust SD, inside the reference's coverage",
+    maps = "the anomaly and the FLAIR" + (f" and the FLAIR's left-right asymmetry (weight {post.asymmetry_weight:g})"
+                                          if post.asymmetry_weight > 0 else "")
+    return {"Description": f"Combined z of {maps}, each z-scored voxelwise against a normative reference of "
+                           "controls: (map - reference median) / reference robust SD, inside the reference's coverage",
             "Reference": {"Path": reference_label(ref.path),
                           "SHA256": ref.sha256, "NumberOfControls": ref.ref.n,
                           "AgeRange": ref.meta.get("age_range"), "Dataset": ref.meta.get("dataset")}}
@@ -84,7 +86,7 @@ def write_outputs(stage: Path, inp: SubjectInputs, cfg: RunConfig, model: Loaded
         "Model": {"Name": model.name, "SHA256": model.sha256},
         "Sampler": {"Encoding": s.encoding, "NoiseLevel": s.noise_level, "Steps": s.steps or s.noise_level,
                     "Draws": s.draws if s.encoding == "stochastic" else 1, "GuidanceScale": s.guidance_scale,
-                    "Seed": s.seed, "HistogramMatching": s.histogram_matching},
+                    "Seed": s.seed, "HistogramMatching": s.histogram_matching, "T1wCondition": s.t1_condition},
     }
     grid_info = {"Resolution": f"{grid.spacing_mm:g} mm isotropic model grid, {grid.shape[1]}x{grid.shape[0]} axial, "
                                f"MNI z {grid.z_min_mm:g} to {grid.z_max_mm:g} mm"}

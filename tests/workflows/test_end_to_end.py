@@ -65,7 +65,7 @@ def test_output_contents(participant_run, tiny_model):
     assert list(probs) == ["healthy", "FL", "TL", "PL", "OL", "IL"] and abs(sum(probs.values()) - 1) < 1e-4
     side = json.loads((anat / f"{p}desc-pseudohealthy_FLAIR.json").read_text())
     assert side["Sampler"] == {"Encoding": "stochastic", "NoiseLevel": 20, "Steps": 5, "Draws": 1, "GuidanceScale": 5.0,
-                               "Seed": 0, "HistogramMatching": True}
+                               "Seed": 0, "HistogramMatching": True, "T1wCondition": "mirror"}
     assert side["Model"]["SHA256"] and side["SkullStripped"] is True
     assert all(s.startswith("bids:raw:sub-00001/anat/") for s in side["Sources"])
     # the tiny model has no normative reference: the z-map falls back to within-brain scoring

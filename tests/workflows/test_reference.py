@@ -99,3 +99,8 @@ def test_a_reference_with_the_asymmetry_map_and_a_symmetric_t1w_and_a_run_agains
         assert ("other sampler settings (t1_condition)" in caplog.text) is warned
     (report,) = out.glob("sub-00003*.html")
     assert "left-right asymmetry (FLAIR minus its mirror image)" in report.read_text()
+    (zside,) = (out / "sub-00003" / "anat").glob("*_space-MNI152NLin2009aSym_*stat-z_desc-anomaly_statmap.json")
+    side = json.loads(zside.read_text())
+    assert "left-right asymmetry (weight 0.5)" in side["Description"]
+    (ph,) = (out / "sub-00003" / "anat").glob("*desc-pseudohealthy_FLAIR.json")
+    assert json.loads(ph.read_text())["Sampler"]["T1wCondition"] == "symmetric"
