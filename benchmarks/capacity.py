@@ -8,7 +8,7 @@ the same controls and calibrated leave-one-out exactly as ``bids-fcd reference``
 
     python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--draws D [D ...]]
         [--guidance-scale S [S ...]] [--noise-level L [L ...]] [--steps K [K ...]] [--second-look off inpaint]
-        [--look-z Z] [--look-shrink] [--drift-source SRC]
+        [--look-z Z] [--look-shrink] [--drift-source SRC] [--t1-condition C]
         [--budget 0.25] [--cache DIR] [--json OUT.json]
 
 One row per model × draws D × guidance scale s × noise level L × steps K × second look (each default: the
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from bids_fcd.bids.participants import is_control
-from bids_fcd.config import DRIFT_SOURCES, SAMPLER_PRESETS, SamplerConfig
+from bids_fcd.config import DRIFT_SOURCES, SAMPLER_PRESETS, T1_CONDITIONS, SamplerConfig
 from bids_fcd.nets.checkpoint import load_model
 from bids_fcd.nets.networks import count_parameters
 from bids_fcd.preprocessing.grid import grid_affine
@@ -51,20 +51,22 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
               steps: int | None = None, drift_source: str | None = None, second_look: str | None = None,
               look_z: float | None = None, look_shrink: bool = False,
               prepare: Callable[[Subject], Subject] | None = None, asymmetry_weight: float | None = None,
-              sweep: Sequence[float] = ()) -> dict[str, Any]:
+              sweep: Sequence[float] = (), t1_condition: str | None = None) -> dict[str, Any]:
     """Figures of one model and sampler (the preset with ``draws`` D, guidance ``scale`` s, ``noise_level`` L,
     ``steps`` K, ``second_look`` and its ``look_z`` when given) on the cohort (and, with ``reference``, its
     detection, drift from ``drift_source``). ``prepare`` changes every participant and reference control before
-    sampling (e.g. the symmetrised T1w of ``issue17_symmetric_t1.py``). ``asymmetry_weight`` scores with the
-    FLAIR-asymmetry map at that weight (``PostConfig.asymmetry_weight``); ``sweep`` adds, for each z threshold in
-    it (at the calibrated minimum cluster size), the lesions found and the control clusters (``row["sweep"]``:
-    descriptive FROC points on this cohort, not calibrated)."""
+    sampling (e.g. the symmetrised T1w of ``issue17_symmetric_t1.py``). ``t1_condition`` is the sampler's T1w
+    condition (default: the sampler's). ``asymmetry_weight`` scores with the FLAIR-asymmetry map at that weight
+    (``PostConfig.asymmetry_weight``); ``sweep`` adds, for each z threshold in it (at the calibrated minimum
+    cluster size), the lesions found and the control clusters (``row["sweep"]``: descriptive FROC points on this
+    cohort, not calibrated)."""
     prep = prepare or (lambda s: s)
     cpu = torch.device("cpu")
     model = load_model(name, cpu)
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
     over = {k: v for k, v in (("draws", draws), ("guidance_scale", scale), ("noise_level", noise_level),
-                              ("steps", steps), ("second_look", second_look), ("look_z", look_z)) if v is not None}
+                              ("steps", steps), ("second_look", second_look), ("look_z", look_z),
+                              ("t1_condition", t1_condition)) if v is not None}
     sampler = dataclasses.replace(sampler, **over, look_shrink=look_shrink)  # type: ignore[arg-type]
     subjects = [prep(s) for s in load_cohort(cohort / "bids", cohort / "work", model)]
     raw, seconds = pseudo_volumes(subjects, model, sampler, cpu, cache)
@@ -147,13 +149,16 @@ def main() -> int:
     ap.add_argument("--look-z", type=float, help="second look's candidate cut (default: the sampler's)")
     ap.add_argument("--look-shrink", action="store_true", help="second look: shrink the holes' residual")
     ap.add_argument("--drift-source", choices=DRIFT_SOURCES, help="drift estimate for scoring (default: the model's)")
+    ap.add_argument("--t1-condition", choices=T1_CONDITIONS,
+                    help="the T1w the network is shown, for every row (default: the sampler's)")
     ap.add_argument("--budget", type=float, default=0.25, help="false-positive clusters per control")
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache",
-                      d, s, n, k, args.drift_source, look, args.look_z, args.look_shrink)
+                      d, s, n, k, args.drift_source, look, args.look_z, args.look_shrink,
+                      t1_condition=args.t1_condition)
             for m in args.models for d in args.draws for s in args.guidance_scale for n in args.noise_level
             for k in args.steps for look in args.second_look]
     cols = ("model", "draws", "guidance_scale", "noise_level", "steps", "second_look", "unet_parameters_M",

@@ -1,12 +1,14 @@
-"""The first pass conditioned on a left-right symmetrised T1w (issue #17: the T1w condition carries the lesion).
+"""The first pass conditioned on another T1w, and the FLAIR-asymmetry map (issue #17: the T1w condition carries the
+lesion).
 
 The shipped network draws the FLAIR that healthy tissue with the given T1w would have, so a lesion's own T1w
 signs (grey matter reaching into white matter, a blurred junction) are drawn back into its pseudo-healthy FLAIR.
-Here every participant's (and reference control's) T1w channel is replaced before sampling by
-y_sym = (y + y_mirror) / 2 where both the voxel and its mirror (the grid is centred on x = 0) are brain, y
-elsewhere: a one-sided lesion's T1w signs are halved, the anatomy the two hemispheres share is kept. The FLAIR
-and the scoring are unchanged; each cohort is scored against the 40 reference controls sampled the same way,
-calibrated leave-one-out for ``--budget`` FP clusters per control, as ``benchmarks/capacity.py`` does.
+Here every participant's (and reference control's) T1w channel is replaced before sampling
+(:func:`bids_fcd.sampling.condition.conditioned_stack`, what ``--t1-condition`` does inside the sampler): by
+y_sym = (y + y_mirror) / 2 (``symmetric``) or y_mirror (``mirror``, the default since 2026-12-05) where both the
+voxel and its mirror (the grid is centred on x = 0) are brain, y elsewhere. The FLAIR is unchanged; each cohort
+is scored against the 40 reference controls sampled the same way, calibrated leave-one-out for ``--budget`` FP
+clusters per control, as ``benchmarks/capacity.py`` does.
 
     python benchmarks/issue17_symmetric_t1.py sample REF COHORT [COHORT ...] --cache DIR [--t1 C] [--worker K --workers N]
     python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--t1 C]
@@ -17,6 +19,10 @@ default sampler's volumes. ``--asymmetry-weight`` adds the FLAIR's left-right as
 (``PostConfig.asymmetry_weight``), one set of rows per weight, each calibrated on its own; every set ends with
 the cohorts' pooled lesions found and control clusters at each ``--sweep`` threshold (descriptive, not
 calibrated).
+
+The stacks are conditioned here and handed to a ``native`` sampler (so the cache keys on the conditioned stack);
+the product's ``--t1-condition`` does the same arithmetic inside the sampler and gives the same volumes bit for bit
+(checked on a reference control, 2026-12-05).
 
 REF and each COHORT hold ``bids/`` and ``work/`` (as for ``capacity.py``); ``sample`` fills the cache (run N
 workers side by side), ``score`` reads it (sampling what is missing) and prints one line per cohort.
@@ -72,7 +78,8 @@ def main() -> int:
     if args.action == "sample":
         cpu = torch.device("cpu")
         model = load_model("phantom-default", cpu)
-        sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"]), model)  # type: ignore[arg-type]
+        sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"],  # type: ignore[arg-type]
+                                                      t1_condition="native"), model)
         everyone = [s for c in args.cohorts for s in load_cohort(c / "bids", c / "work", model)]
         everyone += load_cohort(ref_dir / "bids", ref_dir / "work", model, controls_of(ref_dir / "bids"))
         pseudo_volumes([conditioned(s, args.t1) for s in everyone][args.worker::args.workers], model, sampler, cpu, args.cache)
@@ -83,7 +90,7 @@ def main() -> int:
         rows = {}
         for path in args.cohorts:
             row = model_row("phantom-default", path, ref_dir, "fast", args.budget, args.cache, prepare=prepare,
-                            asymmetry_weight=a, sweep=args.sweep)
+                            asymmetry_weight=a, sweep=args.sweep, t1_condition="native")
             rows[path.name] = row
             log.info("%s a=%g: removal %.2f  HC MAE %.3f  SSIM %.3f  sens %.3f  FP/HC %.3f  R@10 %.3f  z > %g",
                      path.name, a, row["lesion_removal_median"] or float("nan"), row["control_mae"],
