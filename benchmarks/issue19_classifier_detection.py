@@ -42,9 +42,10 @@ Commands (run from /work/main; every output under OUT = /work/bench/c19):
     OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py fill-cache --worker 0 --workers 2 &
     OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py fill-cache --worker 1 --workers 2
     for c in val final aug; do OMP_NUM_THREADS=1 python benchmarks/capacity.py /work/bench/$c /work/bench/c19/model-aug \\
-        --reference /work/bench/refdir --cache /work/bench/c19/cache --json /work/bench/c19/capacity-$c.json; done
+        --t1-condition native --reference /work/bench/refdir --cache /work/bench/c19/cache \\
+        --json /work/bench/c19/capacity-$c.json; done
     # the shipped model's row on the test cohort from its own cache (same protocol check), run in /work/bench:
-    OMP_NUM_THREADS=1 python /work/main/benchmarks/capacity.py final phantom-default --reference refdir \
+    OMP_NUM_THREADS=1 python /work/main/benchmarks/capacity.py final phantom-default --t1-condition native --reference refdir \
         --cache final/cache --json /work/bench/c19/capacity-final-shipped.json
     python benchmarks/issue19_classifier_detection.py table
 
@@ -292,7 +293,9 @@ def cmd_fill_cache(a: argparse.Namespace) -> int:
     CACHE, every ``workers``-th participant from ``worker`` (refdir controls, then val, final, aug)."""
     cpu = torch.device("cpu")
     model = load_model(str(a.model), cpu)
-    sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"]), model)  # type: ignore[arg-type]
+    # the T1w condition of the measurement (the default until 2026-12-05): capacity.py is run with --t1-condition native
+    sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"],  # type: ignore[arg-type]
+                                                  t1_condition="native"), model)
     sampler = dataclasses.replace(sampler, look_shrink=False)  # as capacity.model_row with no overrides
     ref = BENCH / "refdir"
     jobs = [(ref, lab) for lab in controls_of(ref / "bids")]
