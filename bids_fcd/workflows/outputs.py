@@ -26,7 +26,7 @@ from bids_fcd.postprocessing.clusters import NATIVE_COLUMNS, TABLE_COLUMNS, clus
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.preprocessing.pipeline import Preprocessed, native_coordinates, to_native
 from bids_fcd.timing import stage as timed
-from bids_fcd.workflows.analysis import Analysis
+from bids_fcd.workflows.analysis import Analysis, map_weights
 
 log = logging.getLogger(__name__)
 SPACE = deriv.SPACE
@@ -56,8 +56,9 @@ def _z_description(post: PostConfig, ref: LoadedReference | None) -> dict[str, A
     """Sidecar fields of the z-map: how it was scored and against which reference."""
     if post.zscore != "normative" or ref is None:
         return {"Description": "Anomaly map z-scored within the brain mask (the paper's z; no normative reference)"}
-    maps = "the anomaly and the FLAIR" + (f" and the FLAIR's left-right asymmetry (weight {post.asymmetry_weight:g})"
-                                          if post.asymmetry_weight > 0 else "")
+    words = {"anomaly": "the anomaly", "flair": "the FLAIR",
+             "asymmetry": f"the FLAIR's left-right asymmetry (weight {post.asymmetry_weight:g})"}
+    maps = " and ".join(words[k] for k, w in map_weights(post).items() if w > 0)
     return {"Description": f"Combined z of {maps}, each z-scored voxelwise against a normative reference of "
                            "controls: (map - reference median) / reference robust SD, inside the reference's coverage",
             "Reference": {"Path": reference_label(ref.path),
