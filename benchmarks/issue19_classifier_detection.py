@@ -86,7 +86,8 @@ log = logging.getLogger("benchmarks.issue19_classifier_detection")
 
 MAIN = Path(__file__).resolve().parents[1]
 SHIPPED = MAIN / "bids_fcd" / "models" / "phantom-default"
-BENCH = Path("/work/bench")
+#: Where the cohorts live (``--bench``): val/, final/, aug/ and refdir/, each with bids/ and work/, and hl/ (training).
+BENCH_DEFAULT = Path("/work/bench")
 TIMESTEPS = (0, 100, 200, 300, 500)
 ARMS = ("A", "B")
 #: synthetic brain: FLAIR above this (the rule of ``augment.synthetic_subjects``)
@@ -245,7 +246,7 @@ def cmd_classifiers(a: argparse.Namespace) -> int:
     tag = "" if seed == pre.seed else f"-seed{seed}"
     cfg = augment.ClassifierRunConfig(epochs=pre.epochs, draws_per_epoch=n_real, batch_size=pre.batch_size,
                                       lr=pre.classifier_lr, max_t=pre.classifier_max_t, seed=seed)
-    x_te, lesion_te, te_info = test_slices([BENCH / "val", BENCH / "final"], net.grid, pre.min_brain_fraction)
+    x_te, lesion_te, te_info = test_slices([a.bench / "val", a.bench / "final"], net.grid, pre.min_brain_fraction)
     log.info("AUC test set: %d slices, %d with lesion", len(x_te), int(lesion_te.sum()))
     res: dict = {"config": dataclasses.asdict(cfg), "timesteps": list(TIMESTEPS), "auc_seed": a.auc_seed,
                  "test": {"slices": int(len(x_te)), "lesion_slices": int(lesion_te.sum()), **te_info},
@@ -296,11 +297,10 @@ def cmd_fill_cache(a: argparse.Namespace) -> int:
     # the T1w condition of the measurement (the default until 2026-12-05): capacity.py is run with --t1-condition native
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"],  # type: ignore[arg-type]
                                                   t1_condition="native"), model)
-    sampler = dataclasses.replace(sampler, look_shrink=False)  # as capacity.model_row with no overrides
-    ref = BENCH / "refdir"
+    ref = a.bench / "refdir"
     jobs = [(ref, lab) for lab in controls_of(ref / "bids")]
     for c in a.cohorts:
-        jobs += [(BENCH / c, lab) for lab in sorted(read_participants(BENCH / c / "bids"))]
+        jobs += [(a.bench / c, lab) for lab in sorted(read_participants(a.bench / c / "bids"))]
     mine = jobs[a.worker::a.workers]
     log.info("worker %d/%d: %d of %d participants", a.worker, a.workers, len(mine), len(jobs))
     t0 = time.time()
@@ -355,12 +355,13 @@ def cmd_table(a: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=BENCH / "c19")
-    p.add_argument("--train-bids", type=Path, default=BENCH / "hl" / "train-ph")
-    p.add_argument("--train-work", type=Path, default=BENCH / "hl" / "work", help="product-grid preprocessing cache")
-    p.add_argument("--syn-work", type=Path, default=BENCH / "c19" / "work-syn",
+    p.add_argument("--bench", type=Path, default=BENCH_DEFAULT, help="the cohorts' folder (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=BENCH_DEFAULT / "c19")
+    p.add_argument("--train-bids", type=Path, default=BENCH_DEFAULT / "hl" / "train-ph")
+    p.add_argument("--train-work", type=Path, default=BENCH_DEFAULT / "hl" / "work", help="product-grid preprocessing cache")
+    p.add_argument("--syn-work", type=Path, default=BENCH_DEFAULT / "c19" / "work-syn",
                    help="synthesis-grid (GridConfig(), 96×96) preprocessing cache, written by the JS-DDPM training")
-    p.add_argument("--jsddpm", type=Path, default=BENCH / "c19" / "jsddpm")
+    p.add_argument("--jsddpm", type=Path, default=BENCH_DEFAULT / "c19" / "jsddpm")
     p.add_argument("--threads", type=int, default=1)
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("synth", help="sample synthetic lesion slices and bring them to the product grid")
@@ -372,8 +373,8 @@ def main(argv: list[str]) -> int:
                    help="classifier seed (default: the preset's, 0, which also writes model-aug); another seed "
                         "writes classifiers-seed<N>.json only")
     f = sub.add_parser("fill-cache", help="sample a model's pseudo-healthy volumes into the capacity.py cache")
-    f.add_argument("--model", type=Path, default=BENCH / "c19" / "model-aug")
-    f.add_argument("--cache", type=Path, default=BENCH / "c19" / "cache")
+    f.add_argument("--model", type=Path, default=BENCH_DEFAULT / "c19" / "model-aug")
+    f.add_argument("--cache", type=Path, default=BENCH_DEFAULT / "c19" / "cache")
     f.add_argument("--cohorts", nargs="+", default=["val", "final", "aug"])
     f.add_argument("--worker", type=int, default=0)
     f.add_argument("--workers", type=int, default=1)
