@@ -15,12 +15,14 @@ from typing import Literal, get_args
 from bids_fcd.config import DEVICES, DIFFUSION_LOSSES, Device, Environment, PostConfig, SamplerConfig, check_choice
 
 PhantomSize = Literal["tiny", "full", "clinical", "mixed"]
-LesionDraw = Literal["random", "stratified"]
+LesionDraw = Literal["random", "stratified", "small", "large"]
+LesionProfile = Literal["peaked", "flat", "mixed"]
 TrainPreset = Literal["tiny", "default", "large", "inpaint", "inpaint-tiny", "paper"]
 #: ``bids_fcd.phantom.generator.SIZE_CHOICES`` and ``LESION_DRAWS`` (kept here so parsing imports nothing heavy;
 #: tests/cli checks they agree).
 PHANTOM_SIZES: tuple[str, ...] = get_args(PhantomSize)
 LESION_DRAWS: tuple[str, ...] = get_args(LesionDraw)
+LESION_PROFILES: tuple[str, ...] = get_args(LesionProfile)
 #: ``bids_fcd.training.presets.PRESETS`` (tests/cli checks they agree).
 TRAIN_PRESETS: tuple[str, ...] = get_args(TrainPreset)
 
@@ -50,10 +52,12 @@ class PhantomConfig:
     seed: int = 0
     size: PhantomSize = "tiny"
     lesions: LesionDraw = "random"
+    lesion_profile: LesionProfile = "peaked"
 
     def __post_init__(self) -> None:
         check_choice("phantom size", self.size, PHANTOM_SIZES, "--size")
         check_choice("lesion draw", self.lesions, LESION_DRAWS, "--lesions")
+        check_choice("lesion profile", self.lesion_profile, LESION_PROFILES, "--lesion-profile")
         _check_counts(n_fcd=self.n_fcd, n_hc=self.n_hc)
 
 

@@ -68,7 +68,7 @@ def _str(value: object) -> str | None:
 def phantom_config(args: argparse.Namespace) -> PhantomConfig:
     """``bids-fcd phantom``."""
     return PhantomConfig(out=str(args.out), n_fcd=args.n_fcd, n_hc=args.n_hc, seed=args.seed, size=args.size,
-                         lesions=args.lesions)
+                         lesions=args.lesions, lesion_profile=args.lesion_profile)
 
 
 def train_run_config(args: argparse.Namespace, env: Environment) -> TrainRunConfig:

@@ -13,7 +13,7 @@ from bids_fcd import __version__
 from bids_fcd.cli import synthesize
 from bids_fcd.cli import validation as v
 from bids_fcd.cli.validation import add_flag as _flag
-from bids_fcd.commands import LESION_DRAWS, PHANTOM_SIZES, TRAIN_PRESETS
+from bids_fcd.commands import LESION_DRAWS, LESION_PROFILES, PHANTOM_SIZES, TRAIN_PRESETS
 from bids_fcd.config import (
     ANALYSIS_LEVELS,
     ANOMALIES,
@@ -151,8 +151,11 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
           help="tiny: 2-3 mm voxels; full: 1 mm T1w + 3D FLAIR; clinical: 1 mm T1w + 2D FLAIR with 4-6 mm "
                "slices; mixed: full or clinical per subject")
     _flag(ph, "lesions", choices=LESION_DRAWS, default="random",
-          help="lesion sizes: random (the size's odds) or stratified (small 2.5-4 mm, medium, large 12-20 mm "
-               "radius in turn over the FCD subjects)")
+          help="lesion sizes: random (the size's odds), stratified (small 2.5-4 mm, medium, large 12-20 mm "
+               "radius in turn over the FCD subjects), small or large (every FCD subject that class)")
+    _flag(ph, "lesion-profile", choices=LESION_PROFILES, default="peaked",
+          help="the lesions' FLAIR profile: peaked (brightest at the centre), flat (uniform with a short rim, "
+               "which drift removal hollows out) or mixed (one of the two per FCD subject)")
     ph.add_argument("-v", "--verbose", action="count", default=0)
 
     tr = sub.add_parser("train", help="train a model directory from a BIDS dataset", formatter_class=fmt)

@@ -99,7 +99,7 @@ def draw_site(rng: np.random.Generator, lobe: str, p_site: float = 0.4) -> str:
 
 
 def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.Generator, size_mm: float,
-                gain: float | None = None, site: str = "") -> Lesion:
+                gain: float | None = None, site: str = "", profile_power: float = 2.0) -> Lesion:
     """Place an FCD type II lesion at the bottom of a sulcus in ``lobe`` and ``hemisphere``.
 
     The core is a blob of radius ``size_mm`` (noise-perturbed) centred on cortex next to white
@@ -107,6 +107,8 @@ def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.G
     ventricle (template point (±14, −10, 18) mm). ``gain`` is the FLAIR hyperintensity as a
     fraction of grey-matter FLAIR (None: drawn in 0.10-0.30); ``site`` one of :data:`SITES`
     restricts the centre to that box (falling back to the whole lobe if it has no cortex there).
+    ``profile_power`` p shapes the core's weight 1 − (d/r)^p: 2 peaks at the centre, larger p gives a flat
+    top (a uniform hyperintensity with a short rim, e.g. p = 8), whose inside a high-pass filter removes.
     """
     aff = tissue.affine
     vox = float(abs(aff[0, 0]))
@@ -141,7 +143,7 @@ def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.G
     wobble = ndimage.gaussian_filter(rng.standard_normal(dist.shape).astype(np.float32), 3.0 / vox)
     wobble = wobble / (np.abs(wobble).max() + 1e-8)
     radius = size_mm * (1.0 + 0.3 * wobble)
-    core = np.clip(1.0 - (dist / radius) ** 2, 0, 1)
+    core = np.clip(1.0 - (dist / radius) ** profile_power, 0, 1)
     # transmantle tail toward the ventricle, tapering in radius and strength
     target = np.array([14.0 * sign, -10.0, 18.0])
     axis = target - centre

@@ -61,8 +61,15 @@ LESION_CLASSES = {"small": (2.5, 4.0), "large": (12.0, 20.0)}
 #: Relative FLAIR gain of a lesion (× grey-matter FLAIR): a third are subtle (10-18 %).
 GAIN_RANGE, SUBTLE_GAIN_RANGE, P_SUBTLE = (0.12, 0.30), (0.10, 0.18), 1.0 / 3.0
 #: ``--lesions``: ``random`` draws the class per subject with the size's probabilities; ``stratified``
-#: cycles small, medium, large over the FCD subjects (benchmarks: every size is represented).
-LESION_DRAWS = ("random", "stratified")
+#: cycles small, medium, large over the FCD subjects (benchmarks: every size is represented); ``small`` and
+#: ``large`` give every FCD subject that class (a subgroup cohort, e.g. large lesions against drift removal).
+LESION_DRAWS = ("random", "stratified", "small", "large")
+#: ``--lesion-profile``: the power p of the core's weight 1 − (d/r)^p (:func:`anatomy.make_lesion`). ``peaked``
+#: (p = 2) is brightest at the centre; ``flat`` (p = 8) is a uniform hyperintensity with a short rim, as
+#: many FCD look on FLAIR, whose inside a high-pass filter (drift removal) takes out; ``mixed`` draws one of
+#: the two per FCD subject.
+LESION_PROFILES = {"peaked": 2.0, "flat": 8.0}
+PROFILE_CHOICES = (*LESION_PROFILES, "mixed")
 
 SIZES = {
     "tiny": PhantomSize(2, 2.5, (180, 220, 200), (3.0, 3.0, 3.5), (180, 220, 200), (7.0, 10.0), 0.015),
@@ -93,18 +100,26 @@ class SubjectSpec:
     size: str = "tiny"
     #: ``small``, ``medium`` or ``large`` for ``--lesions stratified``; "" = drawn per subject.
     lesion_class: str = ""
+    #: A key of :data:`LESION_PROFILES`.
+    lesion_profile: str = "peaked"
 
 
-def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: str = "random") -> list[SubjectSpec]:
+def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: str = "random",
+                 profile: str = "peaked") -> list[SubjectSpec]:
     """Participant rows for a cohort; subjects interleaved fcd/hc as labels 00001…
 
     ``size="mixed"`` gives each subject ``full`` or ``clinical`` (a separate random stream, so the
     rows of the other sizes do not change). ``lesions="stratified"`` gives the i-th FCD subject
-    (in label order) the lesion class small, medium, large, small, … (see :data:`LESION_DRAWS`).
+    (in label order) the lesion class small, medium, large, small, …; ``small`` or ``large`` gives every FCD
+    subject that class (see :data:`LESION_DRAWS`). ``profile`` is every lesion's :data:`LESION_PROFILES` key, or
+    ``mixed`` (drawn per subject from a separate stream, like ``size``).
     """
     if lesions not in LESION_DRAWS:
         raise ValueError(f"unknown --lesions {lesions!r}; choose one of {LESION_DRAWS}")
+    if profile not in PROFILE_CHOICES:
+        raise ValueError(f"unknown --lesion-profile {profile!r}; choose one of {PROFILE_CHOICES}")
     kinds = np.random.default_rng([seed, 29]).random(n_fcd + n_hc) < 0.5
+    flats = np.random.default_rng([seed, 31]).random(n_fcd + n_hc) < 0.5
     rng = np.random.default_rng([seed, 17])
     groups = ["fcd"] * n_fcd + ["hc"] * n_hc
     order = rng.permutation(len(groups))
@@ -118,6 +133,8 @@ def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: 
         if fcd and lesions == "stratified":
             cls = ("small", "medium", "large")[n_seen % 3]
             n_seen += 1
+        elif fcd and lesions in LESION_CLASSES:
+            cls = lesions
         specs.append(
             SubjectSpec(
                 label=f"{i + 1:05d}",
@@ -130,6 +147,7 @@ def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: 
                 acq=ACQ[int(rng.random() < 0.25)],
                 size=size if size != "mixed" else ("clinical" if kinds[i] else "full"),
                 lesion_class=cls,
+                lesion_profile=("flat" if flats[i] else "peaked") if profile == "mixed" else profile,
             )
         )
     return specs
@@ -225,7 +243,8 @@ def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, n
     lesion = None
     if spec.group == "fcd":
         lesion = anatomy.make_lesion(tissue, spec.lobe, spec.hemisphere, rng, lesion_radius(spec, size, rng),
-                                     gain=lesion_gain(rng), site=anatomy.draw_site(rng, spec.lobe))
+                                     gain=lesion_gain(rng), site=anatomy.draw_site(rng, spec.lobe),
+                                     profile_power=LESION_PROFILES[spec.lesion_profile])
     t1, flair = anatomy.contrasts(tissue, lesion, rng, size.contrast_jitter)
     subj_to_tmpl = anatomy.random_warp(rng, max_rot_deg=8.0, max_shift_mm=8.0, scale_range=0.06)
     disp = anatomy.displacement_field(t1.shape, rng, amp_vox=3.0 / size.template_res, smooth_vox=14.0 / size.template_res)
@@ -270,17 +289,19 @@ PARTICIPANT_COLUMNS = ["participant_id", "group", "sex", "age_epilepsyonset", "a
 
 
 def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "tiny",
-                 lesions: str = "random") -> list[SubjectSpec]:
+                 lesions: str = "random", profile: str = "peaked") -> list[SubjectSpec]:
     """Write the whole BIDS dataset. Refuses a non-empty ``out_dir`` (names it in the error)."""
     if size not in SIZE_CHOICES:
         raise ValueError(f"unknown phantom size {size!r}; choose one of {list(SIZE_CHOICES)}")
+    if profile not in PROFILE_CHOICES:
+        raise ValueError(f"unknown --lesion-profile {profile!r}; choose one of {PROFILE_CHOICES}")
     if n_fcd < 0 or n_hc < 0 or n_fcd + n_hc == 0:
         raise ValueError("a phantom needs at least one subject: set --n-fcd and/or --n-hc above 0")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ValueError(f"{out_dir} exists and is not empty; choose a new directory for the phantom")
     out_dir.mkdir(parents=True, exist_ok=True)
-    specs = cohort_specs(n_fcd, n_hc, seed, size, lesions)
+    specs = cohort_specs(n_fcd, n_hc, seed, size, lesions, profile)
     desc = {
         "Name": f"bids-fcd phantom cohort (seed {seed}, size {size})",
         "BIDSVersion": "1.6.0",

@@ -17,7 +17,7 @@ def run_phantom(cfg: PhantomConfig) -> int:
     """Write the cohort into ``cfg.out`` and ``cfg.out/code/phantom_config.json`` (BIDS keeps ``code/``
     for the code and settings that made a dataset; validators skip it). Returns the exit code."""
     out = Path(cfg.out)
-    write_cohort(out, cfg.n_fcd, cfg.n_hc, cfg.seed, cfg.size, cfg.lesions)
+    write_cohort(out, cfg.n_fcd, cfg.n_hc, cfg.seed, cfg.size, cfg.lesions, cfg.lesion_profile)
     write_json(out / "code" / config_file("phantom"), {"run": to_dict(cfg)})
     log.info("phantom written to %s", out)
     return 0

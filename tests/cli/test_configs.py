@@ -44,6 +44,7 @@ def test_parser_choices_are_the_configs_literals():
     assert sub["train.preset"] == commands.TRAIN_PRESETS == tuple(PRESETS)
     assert sub["phantom.size"] == commands.PHANTOM_SIZES == tuple(generator.SIZE_CHOICES)
     assert sub["phantom.lesions"] == sub["benchmark.lesions"] == commands.LESION_DRAWS == tuple(generator.LESION_DRAWS)
+    assert sub["phantom.lesion_profile"] == commands.LESION_PROFILES == tuple(generator.PROFILE_CHOICES)
     assert sub["train.device"] == sub["reference.device"] == sub["benchmark.device"] == config.DEVICES
 
 

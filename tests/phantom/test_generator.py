@@ -6,7 +6,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bids_fcd.phantom.generator import SIZE_CHOICES, SIZES, cohort_specs, write_cohort
+from bids_fcd.phantom import anatomy
+from bids_fcd.phantom.generator import LESION_PROFILES, SIZE_CHOICES, SIZES, cohort_specs, template_head, write_cohort
 
 LAYOUT_NAMES = re.compile(r"^sub-\d{5}_acq-(iso08_T1w|sag111_T1w|T2sel_FLAIR|tse3dvfl_FLAIR)(_roi)?\.(nii\.gz|json)$")
 
@@ -83,6 +84,36 @@ def test_mixed_cohort_draws_full_or_clinical_per_subject():
     assert [dataclasses.replace(s, size="tiny") for s in mixed] == tiny
     assert all(s.size == "clinical" for s in cohort_specs(8, 4, seed=2026, size="clinical"))
     assert sorted(s.group for s in mixed) == ["fcd"] * 8 + ["hc"] * 4
+
+
+def test_one_class_draw_gives_every_fcd_subject_that_class():
+    for cls in ("small", "large"):
+        specs = cohort_specs(6, 3, seed=2041, size="mixed", lesions=cls)
+        assert [s.lesion_class for s in specs if s.group == "fcd"] == [cls] * 6
+        assert all(s.lesion_class == "" for s in specs if s.group == "hc")
+        # only the class changes: the rows are those of a random draw
+        assert [dataclasses.replace(s, lesion_class="") for s in specs] == cohort_specs(6, 3, 2041, "mixed")
+    with pytest.raises(ValueError, match="unknown --lesions 'medium'"):
+        cohort_specs(2, 1, seed=0, lesions="medium")
+
+
+def test_lesion_profile_flat_keeps_the_rows_and_fills_the_core():
+    peaked = cohort_specs(6, 3, seed=2042, size="mixed", lesions="large")
+    assert all(s.lesion_profile == "peaked" for s in peaked)                 # the default: cohorts unchanged
+    flat = cohort_specs(6, 3, seed=2042, size="mixed", lesions="large", profile="flat")
+    assert [dataclasses.replace(s, lesion_profile="peaked") for s in flat] == peaked
+    mixed = [s.lesion_profile for s in cohort_specs(40, 0, seed=2042, profile="mixed")]
+    assert set(mixed) == {"peaked", "flat"}
+    with pytest.raises(ValueError, match="unknown --lesion-profile 'round'"):
+        cohort_specs(2, 1, seed=0, profile="round")
+    # the same lesion with each profile: the flat one is as bright inside as at its centre
+    tissue = template_head(2)
+    core = {}
+    for name, p in LESION_PROFILES.items():
+        les = anatomy.make_lesion(tissue, "FL", "L", np.random.default_rng(5), 12.0, gain=0.2, profile_power=p)
+        w = les.weight[les.mask]
+        core[name] = float(np.median(w) / w.max())
+    assert core["flat"] > 0.8 and core["peaked"] < 0.65
 
 
 def test_unknown_size_is_refused_before_writing(tmp_path):
