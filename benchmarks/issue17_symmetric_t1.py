@@ -10,8 +10,9 @@ voxel and its mirror (the grid is centred on x = 0) are brain, y elsewhere. The 
 is scored against the 40 reference controls sampled the same way, calibrated leave-one-out for ``--budget`` FP
 clusters per control, as ``benchmarks/capacity.py`` does.
 
-    python benchmarks/issue17_symmetric_t1.py sample REF COHORT [COHORT ...] --cache DIR [--t1 C] [--worker K --workers N]
-    python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--t1 C]
+    python benchmarks/issue17_symmetric_t1.py sample REF COHORT [COHORT ...] --cache DIR [--t1 C] [--draws D]
+        [--worker K --workers N]
+    python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--t1 C] [--draws D]
         [--asymmetry-weight A [A ...]] [--sweep Z ...] [--json OUT.json]
 
 ``--t1 mirror`` shows y_mirror itself instead (:mod:`bids_fcd.sampling.condition`); ``--t1 native`` scores the
@@ -70,6 +71,8 @@ def main() -> int:
                          "the default sampler, as capacity.py writes it)")
     ap.add_argument("--asymmetry-weight", type=float, nargs="+", default=[0.0],
                     help="weights of the FLAIR-asymmetry map (PostConfig.asymmetry_weight), one row each (default: 0)")
+    ap.add_argument("--draws", type=int, default=None,
+                    help="D, the stochastic encodings averaged (default: the fast preset's, 4); the cache keys on it")
     ap.add_argument("--sweep", type=float, nargs="*", default=[5.0 + 0.5 * i for i in range(9)],
                     help="z thresholds of the pooled descriptive FROC (default: 5, 5.5, ..., 9)")
     args = ap.parse_args()
@@ -80,6 +83,8 @@ def main() -> int:
         model = load_model("phantom-default", cpu)
         sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"],  # type: ignore[arg-type]
                                                       t1_condition="native"), model)
+        if args.draws is not None:
+            sampler = dataclasses.replace(sampler, draws=args.draws)
         everyone = [s for c in args.cohorts for s in load_cohort(c / "bids", c / "work", model)]
         everyone += load_cohort(ref_dir / "bids", ref_dir / "work", model, controls_of(ref_dir / "bids"))
         pseudo_volumes([conditioned(s, args.t1) for s in everyone][args.worker::args.workers], model, sampler, cpu, args.cache)
@@ -90,7 +95,7 @@ def main() -> int:
         rows = {}
         for path in args.cohorts:
             row = model_row("phantom-default", path, ref_dir, "fast", args.budget, args.cache, prepare=prepare,
-                            asymmetry_weight=a, sweep=args.sweep, t1_condition="native")
+                            asymmetry_weight=a, sweep=args.sweep, t1_condition="native", draws=args.draws)
             rows[path.name] = row
             log.info("%s a=%g: removal %.2f  HC MAE %.3f  SSIM %.3f  sens %.3f  FP/HC %.3f  R@10 %.3f  z > %g",
                      path.name, a, row["lesion_removal_median"] or float("nan"), row["control_mae"],
