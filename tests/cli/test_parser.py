@@ -38,7 +38,7 @@ def test_sampler_defaults_preset_and_explicit_flags(tmp_path):
     assert not any(hasattr(a, k) for k in ("noise_level", "steps", "draws", "encoding", "sampler_preset"))
     assert sampler_from_args(a) == SamplerConfig()
     assert (SamplerConfig().encoding, SamplerConfig().noise_level, SamplerConfig().steps,
-            SamplerConfig().draws) == ("stochastic", 300, 3, 4)
+            SamplerConfig().draws) == ("stochastic", 300, 3, 8)
     assert {k: getattr(SamplerConfig(), k) for k in SAMPLER_PRESETS["fast"]} == SAMPLER_PRESETS["fast"]
     patched = sampler_from_args(p.parse_args(base + ["--sampler-preset", "patched"]))
     assert (patched.encoding, patched.noise_level, patched.guidance_scale) == ("patched", 999, 0.0)
