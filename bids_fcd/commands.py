@@ -18,8 +18,8 @@ PhantomSize = Literal["tiny", "full", "clinical", "mixed"]
 LesionDraw = Literal["random", "stratified", "small", "large"]
 LesionProfile = Literal["peaked", "flat", "mixed"]
 TrainPreset = Literal["tiny", "default", "large", "inpaint", "inpaint-tiny", "paper"]
-#: ``bids_fcd.phantom.generator.SIZE_CHOICES`` and ``LESION_DRAWS`` (kept here so parsing imports nothing heavy;
-#: tests/cli checks they agree).
+#: ``bids_fcd.phantom.generator.SIZE_CHOICES``, ``LESION_DRAWS`` and ``PROFILE_CHOICES`` (kept here so parsing
+#: imports nothing heavy; tests/cli checks they agree).
 PHANTOM_SIZES: tuple[str, ...] = get_args(PhantomSize)
 LESION_DRAWS: tuple[str, ...] = get_args(LesionDraw)
 LESION_PROFILES: tuple[str, ...] = get_args(LesionProfile)

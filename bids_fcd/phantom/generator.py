@@ -65,9 +65,8 @@ GAIN_RANGE, SUBTLE_GAIN_RANGE, P_SUBTLE = (0.12, 0.30), (0.10, 0.18), 1.0 / 3.0
 #: ``large`` give every FCD subject that class (a subgroup cohort, e.g. large lesions against drift removal).
 LESION_DRAWS = ("random", "stratified", "small", "large")
 #: ``--lesion-profile``: the power p of the core's weight 1 − (d/r)^p (:func:`anatomy.make_lesion`). ``peaked``
-#: (p = 2) is brightest at the centre; ``flat`` (p = 8) is a uniform hyperintensity with a short rim, as
-#: many FCD look on FLAIR, whose inside a high-pass filter (drift removal) takes out; ``mixed`` draws one of
-#: the two per FCD subject.
+#: (p = 2) is brightest at the centre; ``flat`` (p = 8) is a uniform hyperintensity with a short rim, whose
+#: inside a high-pass filter (drift removal) takes out; ``mixed`` draws one of the two per FCD subject.
 LESION_PROFILES = {"peaked": 2.0, "flat": 8.0}
 PROFILE_CHOICES = (*LESION_PROFILES, "mixed")
 
@@ -147,7 +146,7 @@ def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: 
                 acq=ACQ[int(rng.random() < 0.25)],
                 size=size if size != "mixed" else ("clinical" if kinds[i] else "full"),
                 lesion_class=cls,
-                lesion_profile=("flat" if flats[i] else "peaked") if profile == "mixed" else profile,
+                lesion_profile=("flat" if fcd and flats[i] else "peaked") if profile == "mixed" else profile,
             )
         )
     return specs
