@@ -310,8 +310,8 @@ class PreprocConfig:
 
     ``registration``: ``syn`` (ANTs SyN after an affine, the default: a voxelwise normative
     reference needs the anatomy aligned) or ``affine``. ``working_mm``: images with finer voxels
-    are smoothed and resampled to this spacing before N4 and registration (the model grid is no
-    finer; 0 keeps the native grid). ``normalise_percentiles``: brain intensity percentiles mapped
+    are smoothed and resampled to this spacing before N4 and registration (a finer model grid lowers it to
+    the grid's spacing; 0 keeps the native grid). ``normalise_percentiles``: brain intensity percentiles mapped
     to −1 and 0.6; nothing is clipped above, so hyperintense tails (lesions) keep their contrast.
     """
 

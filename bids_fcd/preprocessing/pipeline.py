@@ -201,6 +201,12 @@ def brain_mask(t1_path: Path, out_path: Path, threshold: float) -> None:
     nib.save(mask, out_path)
 
 
+def working_spacing(working_mm: float, grid: GridConfig) -> float:
+    """The working resolution: ``working_mm``, but never coarser than the model grid (a 1.5 mm grid needs
+    1.5 mm images to resample from); 0 (keep the native grid) stays 0."""
+    return min(working_mm, grid.spacing_mm) if working_mm > 0 else 0.0
+
+
 def working_image(img, spacing_mm: float):  # untyped: ants images
     """``img`` smoothed (anti-aliasing) and resampled so no voxel side is finer than ``spacing_mm``.
 
@@ -309,7 +315,8 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
     with stage("read"):
         t1_in, fl_in = _read(t1w, "T1w"), _read(flair, "FLAIR")
     with stage("working_resolution"):
-        t1, fl = working_image(t1_in, cfg.working_mm), working_image(fl_in, cfg.working_mm)
+        working = working_spacing(cfg.working_mm, grid)
+        t1, fl = working_image(t1_in, working), working_image(fl_in, working)
     _empty_like(t1w, tmp_out.t1w_native)
     if cfg.n4:
         log.info("preprocessing: N4 bias correction")

@@ -2,6 +2,7 @@ import numpy as np
 
 from bids_fcd.config import GridConfig
 from bids_fcd.preprocessing.grid import from_slices, grid_affine, normalise, to_slices
+from bids_fcd.training.presets import PRESETS
 
 
 def test_grid_is_centred_and_sized():
@@ -10,6 +11,19 @@ def test_grid_is_centred_and_sized():
     assert shape == (30, 40, 21)
     centre = aff[:3, :3] @ ((np.array(shape) - 1) / 2) + aff[:3, 3]
     assert np.allclose(centre[:2], [0.0, -10.0]) and np.isclose(centre[2], 0.0)
+
+
+def test_the_cpu_grids_cover_the_same_box_and_mirror_about_the_midline():
+    """The 2 and 1.5 mm presets: same centre, even widths (so reversing x mirrors the hemispheres, as the
+    ``mirror`` T1w condition assumes), widths and heights divisible by 4 (the UNet downsamples twice)."""
+    for name in ("default", "fine"):
+        g = PRESETS[name].net.grid
+        aff, (w, h, s) = grid_affine(g)
+        assert w % 4 == 0 and h % 4 == 0
+        x = aff[0, 3] + aff[0, 0] * np.arange(w)
+        assert np.allclose(x, -x[::-1])
+        assert abs(aff[2, 3] + aff[2, 2] * (s - 1) - 80.0) <= g.spacing_mm
+    assert grid_affine(PRESETS["fine"].net.grid)[1] == (108, 128, 87)
 
 
 def test_slices_round_trip():

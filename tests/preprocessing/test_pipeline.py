@@ -15,6 +15,7 @@ from bids_fcd.preprocessing.pipeline import (
     cache_key,
     mutual_information,
     preprocess,
+    working_spacing,
 )
 from bids_fcd.training.presets import PRESETS
 
@@ -142,3 +143,10 @@ def test_native_coordinates_point_each_grid_voxel_at_its_source_in_the_t1w(phant
     flipped[0] = native.shape[0] - 1 - flipped[0]  # a left-right error would not be
     assert np.corrcoef(ndimage.map_coordinates(np.asarray(native.get_fdata(), np.float32), flipped[:3], order=1),
                        on_grid)[0, 1] < 0.7
+
+
+def test_the_working_resolution_is_never_coarser_than_the_grid():
+    assert working_spacing(2.0, PRESETS["default"].net.grid) == 2.0
+    assert working_spacing(2.0, PRESETS["fine"].net.grid) == 1.5  # a 1.5 mm grid resamples from 1.5 mm images
+    assert working_spacing(2.0, GRID) == 2.0  # a coarser grid keeps the working resolution
+    assert working_spacing(0.0, PRESETS["fine"].net.grid) == 0.0  # native stays native
