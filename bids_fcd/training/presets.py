@@ -29,8 +29,9 @@ PRESETS: dict[str, TrainConfig] = {
                       grid=GRID_2MM),
     ),
     # issue #17: the small lesions (≤ 264 mm³, 5-33 voxels at 2 mm) lie under the 2 mm model's noise floor; the
-    # default's recipe and networks on a 1.5 mm grid (preprocessing then works at 1.5 mm too). About 2.4× the
-    # default's training and sampling time; measured, not the default (BENCHMARKS.md, "A 1.5 mm grid").
+    # default's recipe and networks on a 1.5 mm grid (preprocessing then works at 1.5 mm too; the classifier's head
+    # grows with the slice, 7.5 M parameters). Training about 2.1× the default's time per epoch, sampling about 3×
+    # per participant; measured, not the default (BENCHMARKS.md, "A 1.5 mm grid").
     "fine": TrainConfig(
         preset="fine", epochs=12, batch_size=16, lr=5e-4, classifier_lr=5e-4,
         ema_decay=0.995, classifier_max_t=500,
