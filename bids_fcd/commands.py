@@ -17,7 +17,7 @@ from bids_fcd.config import DEVICES, DIFFUSION_LOSSES, Device, Environment, Post
 PhantomSize = Literal["tiny", "full", "clinical", "mixed"]
 LesionDraw = Literal["random", "stratified", "small", "large"]
 LesionProfile = Literal["peaked", "flat", "mixed"]
-TrainPreset = Literal["tiny", "default", "fine", "large", "inpaint", "inpaint-tiny", "paper"]
+TrainPreset = Literal["tiny", "default", "large", "inpaint", "inpaint-tiny", "paper", "fine"]
 #: ``bids_fcd.phantom.generator.SIZE_CHOICES``, ``LESION_DRAWS`` and ``PROFILE_CHOICES`` (kept here so parsing
 #: imports nothing heavy; tests/cli checks they agree).
 PHANTOM_SIZES: tuple[str, ...] = get_args(PhantomSize)

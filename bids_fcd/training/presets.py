@@ -5,6 +5,8 @@ encoding's masked diffusion model, 2 mm grid), ``inpaint-tiny`` (tests), ``paper
 
 from __future__ import annotations
 
+import dataclasses
+
 from bids_fcd.config import GridConfig, NetConfig, TrainConfig
 
 #: The CPU presets' grid: 96×80 axial at 2 mm, 66 slices from z = −50 to 80 mm (MNI152NLin2009aSym).
@@ -27,17 +29,6 @@ PRESETS: dict[str, TrainConfig] = {
         net=NetConfig(unet_channels=(16, 32, 64), unet_attention=(False, False, False), unet_head_channels=32,
                       norm_num_groups=16, classifier_channels=(16, 32, 64), classifier_attention=(False, False, False),
                       grid=GRID_2MM),
-    ),
-    # issue #17: the small lesions (≤ 264 mm³, 5-33 voxels at 2 mm) lie under the 2 mm model's noise floor; the
-    # default's recipe and networks on a 1.5 mm grid (preprocessing then works at 1.5 mm too; the classifier's head
-    # grows with the slice, 7.5 M parameters). Training about 2.1× the default's time per epoch, sampling about 3×
-    # per participant; measured, not the default (BENCHMARKS.md, "A 1.5 mm grid").
-    "fine": TrainConfig(
-        preset="fine", epochs=12, batch_size=16, lr=5e-4, classifier_lr=5e-4,
-        ema_decay=0.995, classifier_max_t=500,
-        net=NetConfig(unet_channels=(16, 32, 64), unet_attention=(False, False, False), unet_head_channels=32,
-                      norm_num_groups=16, classifier_channels=(16, 32, 64), classifier_attention=(False, False, False),
-                      grid=GRID_1P5MM),
     ),
     # issue #17 item 3: a four-level UNet (4.1 M parameters, receptive field over the whole 96×80 slice) for
     # BIDS participants plus ``--phantom-brains``; the classifier is the default's size so that
@@ -79,3 +70,9 @@ PRESETS: dict[str, TrainConfig] = {
                                       z_min_mm=-51.0, z_max_mm=81.0)),
     ),
 }
+# issue #17: the small lesions (≤ 264 mm³, 5-33 voxels at 2 mm) lie under the 2 mm model's noise floor; the
+# default's recipe and networks on a 1.5 mm grid (preprocessing then works at 1.5 mm too; the classifier's head
+# grows with the slice, 7.5 M parameters). Training about 2.1× the default's time per epoch, sampling about 3×
+# per participant; measured, not the default (BENCHMARKS.md, "A 1.5 mm grid").
+PRESETS["fine"] = dataclasses.replace(
+    PRESETS["default"], preset="fine", net=dataclasses.replace(PRESETS["default"].net, grid=GRID_1P5MM))
