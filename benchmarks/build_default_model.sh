@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild bids_fcd/models/phantom-default from scratch on CPU, with the seeds the shipped model used:
+# The 2 mm model shipped as bids_fcd/models/phantom-default until 2026-12-06 (the shipped model is now the 1.5 mm
+# one of benchmarks/build_fine_model.sh), rebuilt from scratch on CPU with the seeds it used:
 # a training phantom (seed 300), the networks, and the normative reference from 40 separate
 # phantom controls (seed 401) with its leave-one-out cluster calibration. The held-out benchmark
 # cohorts (seeds 2027, 2031) are never touched here. Usage: bash benchmarks/build_default_model.sh [RUN_DIR]
@@ -13,4 +14,4 @@ mkdir -p "$RUN"
 "$BIN" train "$RUN/train-ph" "$RUN/model" --preset default --epochs 12 --max-minutes 26 --seed 0 \
   --participant-label $(seq -f "%05g" 1 16) --work-dir "$RUN/work" --skip-bids-validation
 "$BIN" reference "$RUN/ref-ph" "$RUN/model/reference" --model "$RUN/model" --work-dir "$RUN/work-ref"
-echo "model in $RUN/model (copy it to bids_fcd/models/phantom-default)"
+echo "model in $RUN/model"

@@ -9,7 +9,7 @@ the same controls and calibrated leave-one-out exactly as ``bids-fcd reference``
     python benchmarks/capacity.py COHORT MODEL [MODEL ...] [--reference REF] [--preset fast] [--draws D [D ...]]
         [--guidance-scale S [S ...]] [--noise-level L [L ...]] [--steps K [K ...]] [--second-look off inpaint]
         [--look-z Z] [--look-shrink] [--drift-source SRC] [--t1-condition C]
-        [--budget 0.25] [--cache DIR] [--json OUT.json]
+        [--budget 0.25] [--cache DIR] [--sweep Z [Z ...]] [--json OUT.json]
 
 One row per model × draws D × guidance scale s × noise level L × steps K × second look (each default: the
 preset's), all
@@ -154,11 +154,14 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=0.25, help="false-positive clusters per control")
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--sweep", type=float, nargs="*", default=[],
+                    help="z thresholds at which to count lesions found and control clusters (descriptive FROC points "
+                         "of this cohort at the calibrated minimum cluster size, e.g. 5 5.5 6 6.5 7)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     rows = [model_row(m, args.cohort, args.reference, args.preset, args.budget, args.cache or args.cohort / "cache",
                       d, s, n, k, args.drift_source, look, args.look_z, args.look_shrink,
-                      t1_condition=args.t1_condition)
+                      t1_condition=args.t1_condition, sweep=args.sweep)
             for m in args.models for d in args.draws for s in args.guidance_scale for n in args.noise_level
             for k in args.steps for look in args.second_look]
     cols = ("model", "draws", "guidance_scale", "noise_level", "steps", "second_look", "unet_parameters_M",

@@ -160,7 +160,7 @@ class SamplerConfig:
     batch_size: int = 64
     histogram_matching: bool = True
     encoding: Encoding = "stochastic"
-    draws: int = 8
+    draws: int = 4
     slices: Slices = "all"
     #: ``patched`` encoding (inpainting model): the core every hole regenerates (pixels), the
     #: hidden margin around it (pixels; every voxel is regenerated with at least this much of its
@@ -245,7 +245,7 @@ def check_sampler(cfg: SamplerConfig, num_train_timesteps: int = 1000) -> None:
 #: paper's deterministic inverse DDIM to L = 100 (at K = 10 steps each way on CPU).
 SAMPLER_PRESETS: dict[str, dict[str, object]] = {
     "patched": {"encoding": "patched", "noise_level": 999, "steps": 2, "draws": 1, "guidance_scale": 0.0},
-    "fast": {"encoding": "stochastic", "noise_level": 300, "steps": 3, "draws": 8, "guidance_scale": 20.0},
+    "fast": {"encoding": "stochastic", "noise_level": 300, "steps": 3, "draws": 4, "guidance_scale": 20.0},
     "paper": {"encoding": "deterministic", "noise_level": 100, "steps": 10, "draws": 1, "guidance_scale": 20.0},
 }
 

@@ -1,9 +1,12 @@
 import pytest
+import torch
 
 from bids_fcd.cli.configs import post_from_args, sampler_from_args
 from bids_fcd.cli.main import main
 from bids_fcd.cli.parser import build_app_parser, build_subcommand_parser
 from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig
+from bids_fcd.nets.checkpoint import load_model
+from bids_fcd.training.presets import PRESETS
 
 APP_FLAGS = ["--participant-label", "--session-label", "--work-dir", "--model", "--device", "--noise-level", "--steps",
              "--guidance-scale", "--seed", "--nprocs", "--skip-bids-validation", "--bids-filter-file", "--version",
@@ -31,6 +34,13 @@ def test_subcommands_parse():
     assert (a.n_fcd, a.n_hc, a.seed, a.size) == (3, 1, 4, "full")
 
 
+def test_train_defaults_to_the_shipped_models_preset(tmp_path):
+    a = build_subcommand_parser().parse_args(["train", str(tmp_path), str(tmp_path / "model")])
+    shipped = load_model(None, torch.device("cpu"))
+    assert a.preset == shipped.meta["train_config"]["preset"] == "fine"
+    assert shipped.net == PRESETS[a.preset].net
+
+
 def test_sampler_defaults_preset_and_explicit_flags(tmp_path):
     p = build_app_parser()
     base = [str(tmp_path), str(tmp_path / "o"), "participant"]
@@ -38,7 +48,7 @@ def test_sampler_defaults_preset_and_explicit_flags(tmp_path):
     assert not any(hasattr(a, k) for k in ("noise_level", "steps", "draws", "encoding", "sampler_preset"))
     assert sampler_from_args(a) == SamplerConfig()
     assert (SamplerConfig().encoding, SamplerConfig().noise_level, SamplerConfig().steps,
-            SamplerConfig().draws) == ("stochastic", 300, 3, 8)
+            SamplerConfig().draws) == ("stochastic", 300, 3, 4)
     assert {k: getattr(SamplerConfig(), k) for k in SAMPLER_PRESETS["fast"]} == SAMPLER_PRESETS["fast"]
     patched = sampler_from_args(p.parse_args(base + ["--sampler-preset", "patched"]))
     assert (patched.encoding, patched.noise_level, patched.guidance_scale) == ("patched", 999, 0.0)

@@ -8,8 +8,10 @@ viewer's own ``data-load-ms`` says little there; here nothing is virtual. Run by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,7 +28,8 @@ class Chromium:
     """Headless Chromium driven through fds 3 (commands in) and 4 (replies out), JSON + NUL framed."""
 
     def __init__(self, binary: str, flags: tuple[str, ...] = ()) -> None:
-        self._profile = tempfile.TemporaryDirectory()
+        # Chromium's helper processes can still write into the profile while it is removed
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         r_in, self._w = os.pipe()
         self._r, w_out = os.pipe()
 
@@ -39,7 +42,7 @@ class Chromium:
         self._proc = subprocess.Popen([binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
                                        f"--user-data-dir={self._profile.name}", *flags, "about:blank"],
                                       preexec_fn=child, close_fds=False, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+                                      stderr=subprocess.DEVNULL, start_new_session=True)
         os.close(r_in)
         os.close(w_out)
         self._buf = b""
@@ -76,7 +79,9 @@ class Chromium:
         return res.get("result", {}).get("value")
 
     def close(self) -> None:
-        self._proc.kill()
+        """Kill the browser with its helper processes (its own session) and remove its profile."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
         self._proc.wait()
         os.close(self._w)
         os.close(self._r)

@@ -7,8 +7,16 @@ import bids
 import nibabel as nib
 import numpy as np
 
+from bids_fcd.bids.derivatives import res_label
 from bids_fcd.cli.main import main
+from bids_fcd.nets.locate import resolve_model
 from tests.workflows.conftest import GROUP_FILES, expected_outputs
+
+
+def shipped_res() -> str:
+    """The ``res-`` label of the shipped model's grid (``1p5`` for the 1.5 mm default)."""
+    grid = json.loads((resolve_model("phantom-default") / "config.json").read_text())["net"]["grid"]
+    return str(res_label(grid["spacing_mm"]))
 
 
 def test_demo_on_the_shipped_model(tmp_path):
@@ -16,7 +24,7 @@ def test_demo_on_the_shipped_model(tmp_path):
     assert main(["demo", str(out)]) == 0
     derivs = out / "derivatives"
     got = sorted(p.relative_to(derivs).as_posix() for p in derivs.rglob("*") if p.is_file())
-    assert [f for f in got if not f.startswith("group")] == expected_outputs("2")
+    assert [f for f in got if not f.startswith("group")] == expected_outputs(shipped_res())
     assert set(GROUP_FILES) <= set(got)
     for f in derivs.rglob("*.json"):
         json.loads(f.read_text())
@@ -50,9 +58,10 @@ def lesion_residual_ratios(out: Path, derivs: Path) -> list[float]:
         roi = _grid(roi_path) > 0.5
         prefix = roi_path.parents[1].name
         anat = derivs / prefix / "anat"
-        real = _grid(anat / f"{prefix}_space-MNI152NLin2009aSym_res-2_desc-preproc_FLAIR.nii.gz")
-        pseudo = _grid(anat / f"{prefix}_space-MNI152NLin2009aSym_res-2_desc-pseudohealthy_FLAIR.nii.gz")
-        brain = _grid(anat / f"{prefix}_space-MNI152NLin2009aSym_res-2_desc-brain_mask.nii.gz") > 0.5
+        grid = f"{prefix}_space-MNI152NLin2009aSym_res-{shipped_res()}"
+        real = _grid(anat / f"{grid}_desc-preproc_FLAIR.nii.gz")
+        pseudo = _grid(anat / f"{grid}_desc-pseudohealthy_FLAIR.nii.gz")
+        brain = _grid(anat / f"{grid}_desc-brain_mask.nii.gz") > 0.5
         resid = real - pseudo
         ratios.append(float(resid[roi & brain].mean()) / float(np.abs(resid[brain & ~roi]).mean()))
     return ratios
