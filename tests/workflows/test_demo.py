@@ -35,33 +35,37 @@ def test_demo_on_the_shipped_model(tmp_path):
     assert not any((out / "bids").rglob("*desc-*")), "nothing written into the input dataset"
     ratios = lesion_residual_ratios(out, derivs)
     assert len(ratios) == 2
-    # the paper's deterministic encoding on the same inputs (preprocessing cached): it reconstructs the lesion
+    assert np.mean(list(ratios.values())) > 1.0, f"lesion residual / residual elsewhere = {ratios}: the lesion is reconstructed"
+    # the paper's deterministic encoding on the same inputs (preprocessing cached) reconstructs the lesion; one
+    # participant keeps the suite's time down at the 1.5 mm grid
+    first = sorted(ratios)[0]
     paper = out / "paper"
     assert main([str(out / "bids"), str(paper), "participant", "--work-dir", str(out / "work"),
-                 "--sampler-preset", "paper", "--participant-label", *[p.name[4:] for p in sorted(
-                     (out / "work").glob("sub-*")) if any(p.rglob("roi_grid.nii.gz"))]]) == 0
+                 "--sampler-preset", "paper", "--participant-label", first[4:]]) == 0
     paper_ratios = lesion_residual_ratios(out, paper)
-    assert np.mean(ratios) > 1.0, f"lesion residual / residual elsewhere = {ratios}: the lesion is reconstructed"
-    assert np.mean(ratios) > np.mean(paper_ratios) + 0.3, (ratios, paper_ratios)
+    assert list(paper_ratios) == [first]
+    assert ratios[first] > paper_ratios[first] + 0.3, (ratios, paper_ratios)
 
 
 def _grid(path: Path) -> np.ndarray:
     return np.asarray(nib.load(path).get_fdata(), np.float32)
 
 
-def lesion_residual_ratios(out: Path, derivs: Path) -> list[float]:
-    """Per FCD participant of a demo run: mean (FLAIR − pseudo-healthy) inside the lesion ÷ mean
-    |FLAIR − pseudo-healthy| in the rest of the brain. Catches lesion reconstruction: where the
+def lesion_residual_ratios(out: Path, derivs: Path) -> dict[str, float]:
+    """Per FCD participant with outputs in ``derivs`` (``sub-<label>``): mean (FLAIR − pseudo-healthy) inside the
+    lesion ÷ mean |FLAIR − pseudo-healthy| in the rest of the brain. Catches lesion reconstruction: where the
     pseudo-healthy FLAIR keeps the lesion the ratio falls towards 1 or below."""
-    ratios = []
+    ratios = {}
     for roi_path in sorted((out / "work").rglob("roi_grid.nii.gz")):
         roi = _grid(roi_path) > 0.5
         prefix = roi_path.parents[1].name
         anat = derivs / prefix / "anat"
+        if not anat.is_dir():
+            continue
         grid = f"{prefix}_space-MNI152NLin2009aSym_res-{shipped_res()}"
         real = _grid(anat / f"{grid}_desc-preproc_FLAIR.nii.gz")
         pseudo = _grid(anat / f"{grid}_desc-pseudohealthy_FLAIR.nii.gz")
         brain = _grid(anat / f"{grid}_desc-brain_mask.nii.gz") > 0.5
         resid = real - pseudo
-        ratios.append(float(resid[roi & brain].mean()) / float(np.abs(resid[brain & ~roi]).mean()))
+        ratios[prefix] = float(resid[roi & brain].mean()) / float(np.abs(resid[brain & ~roi]).mean())
     return ratios
