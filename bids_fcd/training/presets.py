@@ -1,5 +1,5 @@
 """Training presets: ``tiny`` (tests), ``default`` (2 mm grid, trains on 2 CPU cores), ``fine`` (the default's
-networks on a 1.5 mm grid; issue #17: small lesions), ``large`` (the same grid
+networks on a 1.5 mm grid; issue #17: small lesions; the shipped model's and the CLI default), ``large`` (the same grid
 and classifier, a 6.5× larger diffusion UNet for ≥ 100 training brains; issue #17 item 3), ``inpaint`` (the patched
 encoding's masked diffusion model, 2 mm grid), ``inpaint-tiny`` (tests), ``paper``."""
 
@@ -73,6 +73,6 @@ PRESETS: dict[str, TrainConfig] = {
 # issue #17: the small lesions (≤ 264 mm³, 5-33 voxels at 2 mm) lie under the 2 mm model's noise floor; the
 # default's recipe and networks on a 1.5 mm grid (preprocessing then works at 1.5 mm too; the classifier's head
 # grows with the slice, 7.5 M parameters). Training about 2.1× the default's time per epoch, sampling about 3×
-# per participant; measured, not the default (BENCHMARKS.md, "A 1.5 mm grid").
+# per participant. The shipped model's preset and `bids-fcd train`'s default since 2026-12-06 (BENCHMARKS.md, top section).
 PRESETS["fine"] = dataclasses.replace(
     PRESETS["default"], preset="fine", net=dataclasses.replace(PRESETS["default"].net, grid=GRID_1P5MM))

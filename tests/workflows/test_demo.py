@@ -55,14 +55,14 @@ def lesion_residual_ratios(out: Path, derivs: Path) -> dict[str, float]:
     """Per FCD participant with outputs in ``derivs`` (``sub-<label>``): mean (FLAIR − pseudo-healthy) inside the
     lesion ÷ mean |FLAIR − pseudo-healthy| in the rest of the brain. Catches lesion reconstruction: where the
     pseudo-healthy FLAIR keeps the lesion the ratio falls towards 1 or below."""
-    ratios = {}
+    ratios, res = {}, shipped_res()
     for roi_path in sorted((out / "work").rglob("roi_grid.nii.gz")):
         roi = _grid(roi_path) > 0.5
         prefix = roi_path.parents[1].name
         anat = derivs / prefix / "anat"
         if not anat.is_dir():
             continue
-        grid = f"{prefix}_space-MNI152NLin2009aSym_res-{shipped_res()}"
+        grid = f"{prefix}_space-MNI152NLin2009aSym_res-{res}"
         real = _grid(anat / f"{grid}_desc-preproc_FLAIR.nii.gz")
         pseudo = _grid(anat / f"{grid}_desc-pseudohealthy_FLAIR.nii.gz")
         brain = _grid(anat / f"{grid}_desc-brain_mask.nii.gz") > 0.5
