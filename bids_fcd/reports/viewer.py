@@ -7,10 +7,14 @@ neighbouring files, so every volume travels inside the page as base64 of a gzipp
 ``bids-fcd-viewer.js``, the glue) are classic scripts, one copy per output directory under
 ``OUTPUT_DIR/assets/`` (:func:`install_assets`), linked relatively from every page.
 
-Size: images are stored as uint8 and the z-map as int16, each with the NIfTI scale factors
-nibabel chooses for its range (min-max, nothing clipped), so the values the viewer reads out are
-the derivative's to within half a quantisation step (:func:`quantisation_step`); label maps keep
-their integers. At the default 2 mm grid (96 x 96 x 66) a participant page is about 1-2 MB.
+Size: images are stored as uint8 with the NIfTI scale factors nibabel chooses for their range
+(min-max, nothing clipped), so the values the viewer reads out are the derivative's to within half a
+quantisation step (:func:`quantisation_step`). The z-map is stored as int16 in fixed steps of
+:data:`Z_STEP` (the read-out's two decimals), and the T1w scanner coordinates as their affine part
+(a 3 x 4 matrix in the page's configuration, fitted to the brain's voxels) plus the residual in fixed
+steps of :data:`NATIVE_STEP_MM`: full-range int16 scaling would spend most of the page on noise in the
+low bits (a full-size participant's page at 1.5 mm fell from 8.1 to about 4 MB). A range too wide for a
+fixed step falls back to min-max scaling. Label maps keep their integers.
 """
 
 from __future__ import annotations
@@ -45,12 +49,19 @@ COLORMAP_NODES = 9
 #: Okabe-Ito colours (RGB 0-255) of the cluster outlines by rank (cycled), and of the lesion mask.
 CLUSTER_RGB = ((230, 159, 0), (0, 158, 115), (204, 121, 167), (240, 228, 66), (213, 94, 0), (0, 114, 178))
 LESION_RGB = (86, 180, 233)
+#: Storage step of the embedded z-map (z units): the read-out shows two decimals.
+Z_STEP = 0.01
+#: Storage step of the residual of the T1w scanner coordinates after their affine part (mm); the
+#: read-out shows one decimal.
+NATIVE_STEP_MM = 0.1
 
 
 @dataclass(frozen=True)
 class Volume:
     """One embedded volume: ``key`` (element id suffix), ``label`` (shown), ``kind`` (background,
-    overlay or label), the base64 text of its gzipped NIfTI, and display range / scale step."""
+    overlay, label or coordinate), the base64 text of its gzipped NIfTI, and display range / scale
+    step. A coordinate volume holds what is left of one scanner coordinate after its affine part,
+    ``affine_row`` (4,): the coordinate is value + affine_row · (x, y, z, 1) in template mm."""
 
     key: str
     label: str
@@ -59,20 +70,28 @@ class Volume:
     cal_min: float
     cal_max: float
     step: float
+    affine_row: tuple[float, ...] | None = None
 
 
-def nifti_gz(arr: np.ndarray, affine: np.ndarray, dtype: type, label: bool = False) -> bytes:
+def nifti_gz(arr: np.ndarray, affine: np.ndarray, dtype: type, label: bool = False,
+             step: float | None = None) -> bytes:
     """A gzipped single-file NIfTI-1 of ``arr`` ((X, Y, Z), any float/int/bool) stored as ``dtype``.
 
     Float data stored as an integer type get nibabel's min-max scale factors (``scl_slope``,
-    ``scl_inter``); ``label`` sets the NIfTI label intent (NiiVue then draws it with a lookup
-    table). The gzip stream carries no time stamp, so equal input gives equal bytes.
+    ``scl_inter``), or, with ``step`` (see :func:`fixed_step`), round(arr / step) with
+    ``scl_slope = step`` and ``scl_inter = 0``; ``label`` sets the NIfTI label intent (NiiVue then
+    draws it with a lookup table). The gzip stream carries no time stamp, so equal input gives equal
+    bytes.
     """
     import nibabel as nib
 
     data = np.asarray(arr)
     data = data.astype(np.uint8) if data.dtype == bool else data
-    img = nib.Nifti1Image(data if label else data.astype(np.float32), np.asarray(affine, float))
+    if step is not None and not label:
+        img = nib.Nifti1Image(np.rint(data.astype(np.float64) / step).astype(dtype), np.asarray(affine, float))
+        img.header.set_slope_inter(step, 0.0)
+    else:
+        img = nib.Nifti1Image(data if label else data.astype(np.float32), np.asarray(affine, float))
     img.set_data_dtype(dtype)
     img.header.set_xyzt_units("mm")
     img.header.set_sform(np.asarray(affine, float), code=4)  # 4 = MNI152 (template space)
@@ -87,6 +106,42 @@ def quantisation_step(arr: np.ndarray, dtype: type) -> float:
     info = np.iinfo(dtype)
     span = float(np.max(arr) - np.min(arr)) if np.size(arr) else 0.0
     return span / (int(info.max) - int(info.min)) if span > 0 else 0.0
+
+
+def fixed_step(arr: np.ndarray, dtype: type, step: float) -> float | None:
+    """``step`` if every value of ``arr``, rounded to a multiple of ``step``, is ``dtype``'s integer times
+    ``step``; else None (the caller then stores it min-max scaled, :func:`quantisation_step`)."""
+    info = np.iinfo(dtype)
+    if not np.size(arr):
+        return step
+    lo, hi = float(np.min(arr)) / step, float(np.max(arr)) / step
+    return step if info.min <= np.floor(lo) and np.ceil(hi) <= info.max else None
+
+
+def native_affine(native: np.ndarray, affine: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The affine part of the T1w scanner coordinates and what is left of them.
+
+    Args:
+        native: (3, X, Y, Z) scanner mm of each grid voxel, NaN where unknown.
+        affine: (4, 4) the grid's voxel-to-template-mm affine.
+        mask: (X, Y, Z) bool, the voxels the fit uses (those with finite coordinates among them).
+
+    Returns:
+        ``A`` (3, 4) float64 with native[a] ≈ A[a] · (x, y, z, 1) at each voxel's template mm
+        (least squares; zeros where fewer than four voxels are usable), and the residual
+        (3, X, Y, Z) float32, 0 where ``native`` is NaN.
+    """
+    native = np.asarray(native, np.float64)
+    shape = native.shape[1:]
+    ijk1 = np.concatenate([np.indices(shape, dtype=np.float64), np.ones((1, *shape))]).reshape(4, -1)
+    xyz1 = (np.asarray(affine, np.float64) @ ijk1).T
+    flat = native.reshape(3, -1).T
+    use = np.asarray(mask, bool).ravel() & np.isfinite(flat).all(axis=1)
+    coef = np.zeros((3, 4))
+    if use.sum() >= 4:
+        coef = np.linalg.lstsq(xyz1[use], flat[use], rcond=None)[0].T
+    resid = np.nan_to_num(flat - xyz1 @ coef.T, nan=0.0).T.reshape(3, *shape)
+    return coef, resid.astype(np.float32)
 
 
 def volumes(data: Any) -> list[Volume]:
@@ -110,8 +165,9 @@ def volumes(data: Any) -> list[Volume]:
     out = [Volume(k, lab, "background", _b64(nifti_gz(v, aff, np.uint8)), wl, wh, quantisation_step(v, np.uint8))
            for k, lab, v, wl, wh in images]
     zmax = float(max(np.max(z) if z.size else 0.0, float(data.z_threshold) + 1.0))
-    out.append(Volume("z", "z-map", "overlay", _b64(nifti_gz(z, aff, np.int16)), float(data.z_threshold), zmax,
-                      quantisation_step(z, np.int16)))
+    zstep = fixed_step(z, np.int16, Z_STEP)
+    out.append(Volume("z", "z-map", "overlay", _b64(nifti_gz(z, aff, np.int16, step=zstep)), float(data.z_threshold),
+                      zmax, zstep or quantisation_step(z, np.int16)))
     ldtype = np.uint8 if labels.size == 0 or int(labels.max()) <= 255 else np.int16
     out.append(Volume("clusters", "clusters", "label", _b64(nifti_gz(labels.astype(ldtype), aff, ldtype, label=True)),
                       0.0, float(labels.max()) if labels.size else 0.0, 1.0))
@@ -124,11 +180,13 @@ def volumes(data: Any) -> list[Volume]:
         if native.shape != (3, *np.shape(flair)):
             raise ValueError(f"native_mm has shape {native.shape}, expected (3, *{np.shape(flair)}): one scanner-mm "
                              "coordinate per axis and grid voxel")
+        coef, resid = native_affine(native, aff, mask)
         for axis, name in enumerate("xyz"):
-            comp = np.nan_to_num(native[axis], nan=0.0)
+            comp = resid[axis]
+            step = fixed_step(comp, np.int16, NATIVE_STEP_MM)
             out.append(Volume(f"native_{name}", f"T1w scanner {name} (mm)", "coordinate",
-                              _b64(nifti_gz(comp, aff, np.int16)), float(comp.min()), float(comp.max()),
-                              quantisation_step(comp, np.int16)))
+                              _b64(nifti_gz(comp, aff, np.int16, step=step)), float(comp.min()), float(comp.max()),
+                              step or quantisation_step(comp, np.int16), tuple(float(c) for c in coef[axis])))
     return out
 
 
@@ -162,7 +220,8 @@ def viewer_config(data: Any, vols: list[Volume], peaks: list[dict[str, Any]],
     luts = {"clusters": label_colormap(n, [f"cluster {k}" for k in range(1, n + 1)], CLUSTER_RGB),
             "lesion": label_colormap(1, ["lesion mask"], (LESION_RGB,))}
     return {"volumes": [{"key": v.key, "label": v.label, "kind": v.kind, "cal_min": v.cal_min, "cal_max": v.cal_max,
-                         "step": v.step, **({"lut": luts[v.key]} if v.key in luts else {})} for v in vols],
+                         "step": v.step, **({"lut": luts[v.key]} if v.key in luts else {}),
+                         **({"affine_row": list(v.affine_row)} if v.affine_row is not None else {})} for v in vols],
             "overlay_colormap": overlay_colormap(), "threshold": float(data.z_threshold), "peaks": peaks,
             "start_mm": [round(float(c), 3) for c in start_mm], "space": "MNI152NLin2009aSym"}
 

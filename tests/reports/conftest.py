@@ -84,13 +84,25 @@ def report_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def shipped_grid() -> GridConfig:
+    """The grid of the shipped model (``bids_fcd/models/phantom-default``), where the product's pages are."""
+    import json
+
+    from bids_fcd.config import from_dict
+    from bids_fcd.nets.locate import resolve_model
+
+    return from_dict(GridConfig, json.loads((resolve_model("phantom-default") / "config.json").read_text())["net"]["grid"])
+
+
 def make_anatomical_inputs(grid: GridConfig | None = None, lesion_mm: tuple[float, float, float] = (-30.0, 10.0, 30.0),
                            seed: int = 0) -> ReportInputs:
     """Report inputs with real anatomy at the default 2 mm grid (or ``grid``): nilearn's MNI152 T1
     as the T1w, a FLAIR-like contrast from its grey/white-matter maps (grey brighter, CSF dark), a
     pseudo-healthy FLAIR with its own noise, smooth noise as z and a lesion blob at ``lesion_mm``.
-    For the page weight, the load time and the screenshots (closer to a real participant than the
-    ellipsoid of :func:`make_inputs`)."""
+    The T1w scanner coordinates are a rotation, a scaling and a shift of template mm plus a smooth
+    warp of about 0.7 mm SD (what a nonlinear registration leaves after its affine part on the
+    phantoms). For the page weight, the load time and the screenshots (closer to a real participant
+    than the ellipsoid of :func:`make_inputs`)."""
     import dataclasses
 
     from scipy import ndimage
@@ -125,8 +137,19 @@ def make_anatomical_inputs(grid: GridConfig | None = None, lesion_mm: tuple[floa
     return dataclasses.replace(make_inputs(lesion_mm=None, with_roi=False, grid=grid), t1w=normalise(t1 + rng.normal(
         0, 3, shape)), flair=flair, pseudo=pseudo, z=z, mask=mask, labels=labels, roi=(dist < 8) & mask,
         clusters=[c.row() for c in clusters],
-        native_mm=np.where(mask, xyz.reshape(3, *shape) + np.reshape(NATIVE_SHIFT_MM, (3, 1, 1, 1)), np.nan).astype(
-            np.float32))
+        native_mm=np.where(mask, anatomical_native_mm(xyz, shape, rng), np.nan).astype(np.float32))
+
+
+def anatomical_native_mm(xyz: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """(3, *shape) scanner mm for template mm ``xyz`` (3, N): 10° about z, 1.05 scaling, a shift and a
+    smooth warp (Gaussian-smoothed noise, σ 4 voxels, 0.7 mm SD per axis)."""
+    from scipy import ndimage
+
+    c, s = np.cos(np.radians(10.0)), np.sin(np.radians(10.0))
+    lin = 1.05 * np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    warp = np.stack([ndimage.gaussian_filter(rng.normal(0, 1, shape), 4.0) for _ in range(3)])
+    warp *= 0.7 / warp.reshape(3, -1).std(axis=1).reshape(3, 1, 1, 1)
+    return (lin @ xyz + np.reshape(NATIVE_SHIFT_MM, (3, 1))).reshape(3, *shape) + warp
 
 
 @pytest.fixture(scope="session")

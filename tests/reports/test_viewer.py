@@ -17,11 +17,11 @@ import pytest
 
 from bids_fcd.reports import participant as rp
 from bids_fcd.reports import viewer
-from tests.reports.conftest import make_anatomical_inputs, make_inputs
+from tests.reports.conftest import make_anatomical_inputs, make_inputs, shipped_grid
 
 #: The vendored bundle (bids_fcd/reports/assets/README.md names the same).
 NIIVUE_SHA256 = "47b896b77ec4a5be3ef1949c33ad393b6f45629921f326c279000bcf51bdb4af"
-#: The issue's budget for one participant page at the default 2 mm grid.
+#: The issue's budget for one participant page (any grid the product writes).
 PAGE_BUDGET_BYTES = 5_000_000
 
 
@@ -29,14 +29,23 @@ def _decode(vol: viewer.Volume) -> nib.Nifti1Image:
     return nib.Nifti1Image.from_bytes(gzip.decompress(base64.b64decode(vol.base64)))
 
 
+def _scanner_mm(vols: dict[str, viewer.Volume], affine: np.ndarray) -> np.ndarray:
+    """(3, X, Y, Z) T1w scanner mm as the viewer computes them: the stored residual plus its affine part."""
+    resid = np.stack([_decode(vols[f"native_{a}"]).get_fdata() for a in "xyz"])
+    ijk1 = np.concatenate([np.indices(resid.shape[1:]), np.ones((1, *resid.shape[1:]))]).reshape(4, -1)
+    xyz1 = np.asarray(affine, float) @ ijk1
+    rows = np.array([vols[f"native_{a}"].affine_row for a in "xyz"])
+    return resid + (rows @ xyz1).reshape(resid.shape)
+
+
 def test_embedded_volumes_read_back_as_the_arrays() -> None:
     data = make_inputs()
     vols = {v.key: v for v in viewer.volumes(data)}
     assert list(vols) == ["flair", "pseudo", "t1w", "z", "clusters", "lesion", "native_x", "native_y", "native_z"]
-    native = np.stack([_decode(vols[f"native_{a}"]).get_fdata() for a in "xyz"])
+    native = _scanner_mm(vols, data.affine)
     inside = np.asarray(data.mask, bool)
     assert data.native_mm is not None
-    assert np.abs(native[:, inside] - data.native_mm[:, inside]).max() <= max(vols["native_x"].step, 0.01)
+    assert np.abs(native[:, inside] - data.native_mm[:, inside]).max() <= viewer.NATIVE_STEP_MM / 2 + 1e-4
     for key, arr, dtype in (("flair", data.flair, np.uint8), ("pseudo", data.pseudo, np.uint8),
                             ("t1w", data.t1w, np.uint8), ("z", data.z, np.int16)):
         img = _decode(vols[key])
@@ -94,13 +103,46 @@ def test_cluster_rows_link_to_their_peaks(report_root: Path) -> None:
     assert cfg and html.unescape(cfg.group(1)).count('"rank"') == 2
 
 
-def test_page_weight_at_the_2mm_grid(anatomical_page: Path) -> None:
-    """The participant page (volumes embedded, scripts and figures linked) at the default grid, with
-    anatomy (the MNI152 template) rather than an ellipsoid, so that compression sees real structure."""
+def test_fixed_steps_read_back_and_a_range_too_wide_falls_back_to_min_max() -> None:
+    z = np.linspace(-3.0, 12.0, 2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    assert viewer.fixed_step(z, np.int16, 0.01) == 0.01
+    img = nib.Nifti1Image.from_bytes(gzip.decompress(viewer.nifti_gz(z, np.eye(4), np.int16, step=0.01)))
+    assert img.dataobj.slope == pytest.approx(0.01) and img.dataobj.inter == 0
+    assert np.abs(img.get_fdata() - z).max() <= 0.005 + 1e-6
+    wide = z * 100  # up to z 1200: 120 000 steps of 0.01 do not fit int16
+    assert viewer.fixed_step(wide, np.int16, 0.01) is None
+    assert viewer.fixed_step(np.zeros((0,)), np.int16, 0.01) == 0.01
+
+
+def test_native_affine_takes_out_the_linear_part() -> None:
     data = make_anatomical_inputs()
-    assert np.shape(data.flair) == (96, 96, 66)
-    size = anatomical_page.stat().st_size
-    logging.getLogger(__name__).info("participant page at the 2 mm grid: %d bytes", size)
+    assert data.native_mm is not None
+    coef, resid = viewer.native_affine(data.native_mm, data.affine, data.mask)
+    inside = np.asarray(data.mask, bool)
+    assert np.all(resid[:, ~inside] == 0)
+    assert 0.3 < float(resid[:, inside].std()) < 1.0  # the fixture's 0.7 mm warp is what is left
+    assert float(np.abs(data.native_mm[:, inside]).std()) > 20 * float(resid[:, inside].std())
+    np.testing.assert_allclose(np.linalg.det(coef[:, :3]), 1.05 ** 3, rtol=0.01)
+    empty, zero = viewer.native_affine(np.full((3, 2, 2, 2), np.nan), np.eye(4), np.ones((2, 2, 2), bool))
+    assert not empty.any() and not zero.any()
+
+
+@pytest.mark.parametrize("where", ["2 mm", "shipped"])
+def test_page_weight(where: str, anatomical_page: Path, tmp_path: Path) -> None:
+    """The participant page (volumes embedded, scripts and figures linked) with anatomy (the MNI152
+    template) rather than an ellipsoid, so that compression sees real structure, at the 2 mm grid and
+    at the shipped model's (1.5 mm, 2.4x the voxels)."""
+    if where == "2 mm":
+        assert np.shape(make_anatomical_inputs().flair) == (96, 96, 66)
+        page = anatomical_page
+    else:
+        grid = shipped_grid()
+        data = make_anatomical_inputs(grid)
+        page = rp.report_path(tmp_path, data.subject, None)
+        page.write_text(rp.render_participant(tmp_path, data, rp.figure_paths(tmp_path, data.subject, None),
+                                              rp.table_rows(data, [True] * len(data.clusters)), {}), encoding="utf-8")
+    size = page.stat().st_size
+    logging.getLogger(__name__).info("participant page at the %s grid: %d bytes", where, size)
     assert 500_000 < size < PAGE_BUDGET_BYTES
 
 

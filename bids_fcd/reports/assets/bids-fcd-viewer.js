@@ -69,6 +69,7 @@
   });
   var vols = {};
   var byName = {};
+  var affineRows = {};  // key -> the affine part of a coordinate volume (4 numbers)
 
   function fmt(v, digits) {
     return Number(v).toFixed(digits);
@@ -108,7 +109,11 @@
       }
     });
     if ('native_x' in native) {
-      var scanner = triple([native.native_x, native.native_y, native.native_z]);
+      // each coordinate is stored as what is left after its affine part in template mm
+      var scanner = triple(['native_x', 'native_y', 'native_z'].map(function (key) {
+        var row = affineRows[key];
+        return native[key] + row[0] * mm[0] + row[1] * mm[1] + row[2] * mm[2] + row[3];
+      }));
       root.setAttribute('data-scanner-mm', scanner.join(' '));
       parts.push('T1w scanner mm (' + scanner.join(', ') + ')');
     }
@@ -202,6 +207,9 @@
       }
       img.label = v.label;
       vols[v.key] = img;
+      if (v.affine_row) {
+        affineRows[v.key] = v.affine_row;
+      }
       byName[img.name] = v.key;
     });
     nv.volumes = imgs.slice();
