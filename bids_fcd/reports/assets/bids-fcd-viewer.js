@@ -111,7 +111,7 @@
     if ('native_x' in native) {
       // each coordinate is stored as what is left after its affine part in template mm
       var scanner = triple(['native_x', 'native_y', 'native_z'].map(function (key) {
-        var row = affineRows[key];
+        var row = affineRows[key] || [0, 0, 0, 0];  // pages written before 2026-12-06 store the coordinate itself
         return native[key] + row[0] * mm[0] + row[1] * mm[1] + row[2] * mm[2] + row[3];
       }));
       root.setAttribute('data-scanner-mm', scanner.join(' '));
