@@ -109,8 +109,8 @@ def quantisation_step(arr: np.ndarray, dtype: type) -> float:
 
 
 def fixed_step(arr: np.ndarray, dtype: type, step: float) -> float | None:
-    """``step`` if every value of ``arr``, rounded to a multiple of ``step``, is ``dtype``'s integer times
-    ``step``; else None (the caller then stores it min-max scaled, :func:`quantisation_step`)."""
+    """``step`` if round(arr / step) fits ``dtype``; else None (the caller then stores ``arr`` min-max
+    scaled, :func:`quantisation_step`)."""
     info = np.iinfo(dtype)
     if not np.size(arr):
         return step
