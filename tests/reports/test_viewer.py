@@ -123,6 +123,10 @@ def test_native_affine_takes_out_the_linear_part() -> None:
     assert 0.3 < float(resid[:, inside].std()) < 1.0  # the fixture's 0.7 mm warp is what is left
     assert float(np.abs(data.native_mm[:, inside]).std()) > 20 * float(resid[:, inside].std())
     np.testing.assert_allclose(np.linalg.det(coef[:, :3]), 1.05 ** 3, rtol=0.01)
+    vols = {v.key: v for v in viewer.volumes(data)}  # the warped mapping reads back within half a step
+    assert vols["native_x"].step == viewer.NATIVE_STEP_MM and vols["z"].step == viewer.Z_STEP
+    err = np.abs(_scanner_mm(vols, data.affine)[:, inside] - data.native_mm[:, inside]).max()
+    assert err <= viewer.NATIVE_STEP_MM / 2 + 1e-4
     empty, zero = viewer.native_affine(np.full((3, 2, 2, 2), np.nan), np.eye(4), np.ones((2, 2, 2), bool))
     assert not empty.any() and not zero.any()
 
