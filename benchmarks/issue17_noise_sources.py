@@ -14,7 +14,7 @@ false-positive clusters per control, as ``bids-fcd reference`` does:
    normative z, and where the controls' clusters lie (depth under the brain's surface, local RMS around them).
 
     python benchmarks/issue17_noise_sources.py BENCH_OUT VALIDATION_DIR [--small SMALL_DIR] [--model M]
-        [--draws 4] [--subsets 10,20,30] [--repeats 2] [--json OUT.json]
+        [--draws 4] [--subsets 10,20,30] [--repeats 2] [--smoothing-fwhm MM] [--json OUT.json]
 
 SMALL_DIR holds ``bids/`` and ``work/`` of ``bids-fcd phantom --lesions small`` (its volumes are sampled into
 BENCH_OUT/cache when missing). Prints one line per row.
@@ -170,6 +170,7 @@ def main() -> int:
     ap.add_argument("--model", default="phantom-default")
     ap.add_argument("--draws", type=int, default=4)
     ap.add_argument("--budget", type=float, default=0.25)
+    ap.add_argument("--smoothing-fwhm", type=float, help="smooth the maps this much (mm) instead of the model's")
     ap.add_argument("--subsets", default="10,20,30")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--json", type=Path)
@@ -185,6 +186,8 @@ def main() -> int:
     grid = model.net.grid
     aff, _ = grid_affine(grid)
     post = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
+    if args.smoothing_fwhm is not None:
+        post = dataclasses.replace(post, smoothing_fwhm_mm=args.smoothing_fwhm)
     weights, rs = map_weights(post), post.restandardise
 
     def maps_of(subs: list[Subject], volumes: dict[str, np.ndarray]) -> list[Maps]:
