@@ -34,8 +34,8 @@ import torch
 from scipy import ndimage
 
 from benchmarks.issue17_rescore import load_cohorts
+from bids_fcd.config import PostConfig
 from bids_fcd.evaluation.calibration import choose, fp_table
-from bids_fcd.evaluation.scoring import cohort_summary, score_subject
 from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.normative import (
     ReferenceParams,
@@ -47,6 +47,7 @@ from bids_fcd.postprocessing.normative import (
 )
 from bids_fcd.preprocessing.grid import grid_affine
 from bids_fcd.workflows.analysis import map_weights, normative_maps
+from bids_fcd.workflows.benchmark import evaluate_variant
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, load_cohort, pseudo_volumes
 
 log = logging.getLogger("issue17_noise_sources")
@@ -71,32 +72,29 @@ def identity(z: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def evaluate(ref_maps: list[Maps], ref_masks: list[np.ndarray], cohorts: dict[str, list[tuple[Subject, Maps]]],
-             weights: dict[str, float], restandardised: bool, aff: np.ndarray, budget: float,
-             params: ReferenceParams | None = None, transform: Transform = identity,
-             loo: list[np.ndarray] | None = None) -> dict[str, object]:
+             post: PostConfig, aff: np.ndarray, budget: float, params: ReferenceParams | None = None,
+             transform: Transform = identity, loo: list[np.ndarray] | None = None) -> dict[str, object]:
     """Calibrate on the controls (leave-one-out; ``loo``: their z-maps, if already made), then score every
-    cohort; one row."""
+    cohort with :func:`~bids_fcd.workflows.benchmark.evaluate_variant`; one row."""
+    weights, rs = map_weights(post), post.restandardise
     stacked = {k: [m[k] for m in ref_maps] for k in ref_maps[0]}
     if loo is None:
-        loo = leave_one_out_combined(stacked, ref_masks, weights, restandardised, params)
+        loo = leave_one_out_combined(stacked, ref_masks, weights, rs, params)
     ctrl = [transform(z, m) for z, m in zip(loo, ref_masks, strict=True)]
     ref = build_reference(stacked, ref_masks, params)
     chosen = choose(fp_table(ctrl, aff), budget)
-    thr, size = float(chosen["z_threshold"]), float(chosen["min_cluster_mm3"])
-    row: dict[str, object] = {"n_controls": len(ref_masks), "z_threshold": thr, "min_cluster_mm3": size}
+    cal = dataclasses.replace(post, z_threshold=float(chosen["z_threshold"]),
+                              min_cluster_mm3=float(chosen["min_cluster_mm3"]))
+    row: dict[str, object] = {"n_controls": len(ref_masks), "z_threshold": cal.z_threshold,
+                              "min_cluster_mm3": cal.min_cluster_mm3}
     for name, subs in cohorts.items():
-        rows = []
-        for s, maps in subs:
-            z = transform(combined_z(maps, s.mask, ref, weights, restandardised), s.mask)
-            lab, cl = find_clusters(z, aff, thr, size, 20)
-            r = score_subject(z, lab, [np.array(c.center_mm) for c in cl], s.mask, s.roi, aff)
-            r.update(group=s.group, label=s.label)
-            rows.append(r)
-        summ = cohort_summary(rows, thr)
-        found = [r["label"] for r in rows if r.get("detected")]
-        n_fcd = sum(1 for r in rows if r.get("detected") is not None)
-        row[name] = {"found": len(found), "n_fcd": n_fcd, "fp_clusters_per_control": summ["fp_clusters_per_control"],
-                     "R@10": summ["R@10"], "detected": found}
+        zs = {s.label: transform(combined_z(maps, s.mask, ref, weights, rs), s.mask) for s, maps in subs}
+        summ = evaluate_variant([s for s, _ in subs], zs, aff, cal, 0.0)
+        per = summ["per_subject"]
+        found = [r["label"] for r in per if r["detected"]]
+        row[name] = {"found": len(found), "n_fcd": sum(1 for r in per if r["detected"] is not None),
+                     "fp_clusters_per_control": summ["fp_clusters_per_control"], "R@10": summ["R@10"],
+                     "detected": found}
     return row
 
 
@@ -206,19 +204,19 @@ def main() -> int:
 
     n = len(ref_masks)
     loo = leave_one_out_combined({k: [m[k] for m in ref_maps] for k in ref_maps[0]}, ref_masks, weights, rs)
-    record("all controls (default)", evaluate(ref_maps, ref_masks, cohorts, weights, rs, aff, args.budget, loo=loo))
+    record("all controls (default)", evaluate(ref_maps, ref_masks, cohorts, post, aff, args.budget, loo=loo))
     for size in (int(v) for v in args.subsets.split(",") if int(v) < n):
         for rep in range(args.repeats):
             idx = sorted(np.random.default_rng(rep).choice(n, size, replace=False).tolist())
             record(f"{size} controls, draw {rep}", evaluate([ref_maps[i] for i in idx], [ref_masks[i] for i in idx],
-                                                            cohorts, weights, rs, aff, args.budget))
+                                                            cohorts, post, aff, args.budget))
     for sm in (0.0, 2.0, 3.0):
-        record(f"SD smoothed {sm:g} voxels", evaluate(ref_maps, ref_masks, cohorts, weights, rs, aff, args.budget,
+        record(f"SD smoothed {sm:g} voxels", evaluate(ref_maps, ref_masks, cohorts, post, aff, args.budget,
                                                       ReferenceParams(sd_smoothing_vox=sm)))
     for sigma_mm in (10.0, 20.0):
         for cut in (3.0, 4.0, float("inf")):
             record(f"local RMS σ {sigma_mm:g} mm, cut {cut:g}",
-                   evaluate(ref_maps, ref_masks, cohorts, weights, rs, aff, args.budget,
+                   evaluate(ref_maps, ref_masks, cohorts, post, aff, args.budget,
                             transform=local_restandardise(sigma_mm / grid.spacing_mm, cut), loo=loo))
     default = rows["all controls (default)"]
     assert isinstance(default, dict)
