@@ -39,8 +39,7 @@ from bids_fcd.postprocessing.normative import (
     build_reference,
     combined_z,
     leave_one_out_combined,
-    normative_z,
-    restandardise,
+    z_parts,
 )
 from bids_fcd.preprocessing.grid import grid_affine
 from bids_fcd.workflows.analysis import map_weights, normative_maps
@@ -74,11 +73,11 @@ def breakdown(subs: list, an: dict, maps: dict, ref: Any, post: PostConfig, zs: 
     for i, s in enumerate(subs):
         if s.roi is None or not s.roi.any():
             continue
-        roi, inside = s.roi & s.mask, s.mask & ref.coverage
+        roi = s.roi & s.mask
         pseudo, anom = an[s.label]
         res = s.flair - pseudo
         depth = ndimage.distance_transform_edt(s.mask)[roi] * spacing
-        z = {k: restandardise(normative_z(maps[k][i], s.mask, ref, k), inside) for k in ("anomaly", "flair")}
+        z = z_parts({k: maps[k][i] for k in ("anomaly", "flair")}, s.mask, ref, ("anomaly", "flair"))
         mu, sd = ref.stats["anomaly"]
         rows.append({"label": s.label, "lesion_mm3": float(roi.sum()) * spacing ** 3,
                      "depth_mm_min": float(depth.min()), "depth_mm_median": float(np.median(depth)),

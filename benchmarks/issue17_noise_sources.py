@@ -42,8 +42,7 @@ from bids_fcd.postprocessing.normative import (
     build_reference,
     combined_z,
     leave_one_out_combined,
-    normative_z,
-    restandardise,
+    z_parts,
 )
 from bids_fcd.preprocessing.grid import grid_affine
 from bids_fcd.workflows.analysis import map_weights, normative_maps
@@ -117,9 +116,8 @@ def lesion_parts(cohorts: dict[str, list[tuple[Subject, Maps]]], ref_maps: list[
         for s, maps in subs:
             if s.roi is None or not s.roi.any() or s.roi.sum() * voxel_mm3 > max_mm3:
                 continue
-            inside = np.asarray(s.mask, bool) & ref.coverage
             z = combined_z(maps, s.mask, ref, weights, restandardised)
-            part = {k: restandardise(normative_z(maps[k], s.mask, ref, k), inside) for k in ("anomaly", "flair")}
+            part = z_parts(maps, s.mask, ref, ("anomaly", "flair"))
             out.append({"subject": f"{name}/{s.label}", "volume_mm3": float(s.roi.sum() * voxel_mm3),
                         "max_z": float(z[s.roi].max()),
                         **{f"{k}_max_z": float(v[s.roi].max()) for k, v in part.items()},

@@ -30,7 +30,7 @@ from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
 from bids_fcd.nets.checkpoint import load_model
 from bids_fcd.postprocessing.clusters import find_clusters
-from bids_fcd.postprocessing.normative import build_reference, normative_z, restandardise
+from bids_fcd.postprocessing.normative import build_reference, z_parts
 from bids_fcd.preprocessing.grid import from_slices, grid_affine
 from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler
 from bids_fcd.workflows.cohort import anomaly_maps, controls_of, load_cohort, pseudo_volumes
@@ -110,8 +110,7 @@ def main() -> int:
 
 
     def per_map_z(maps, mask, rf):
-        inside = np.asarray(mask, bool) & rf.coverage
-        return {k: restandardise(normative_z(maps[k], mask, rf, k), inside) for k in NAMES}
+        return z_parts(maps, mask, rf, NAMES)
 
 
     def combine(zk, w):

@@ -208,6 +208,18 @@ def restandardise(z: np.ndarray, inside: np.ndarray) -> np.ndarray:
     return np.where(inside, (z - med) / max(mad, 1e-6), 0.0).astype(np.float32)
 
 
+def z_parts(maps: dict[str, np.ndarray], mask: np.ndarray, ref: NormativeReference, names: Sequence[str],
+            restandardised: bool = True) -> dict[str, np.ndarray]:
+    """{name: (W, H, S) normative z of ``maps[name]``}, each re-standardised over the brain voxels the
+    reference covers (:func:`restandardise`) when ``restandardised``: the terms :func:`combined_z` sums."""
+    inside = np.asarray(mask, bool) & ref.coverage
+    out = {}
+    for name in names:
+        z = normative_z(maps[name], mask, ref, name)
+        out[name] = restandardise(z, inside) if restandardised else z
+    return out
+
+
 def combined_z(maps: dict[str, np.ndarray], mask: np.ndarray, ref: NormativeReference, weights: dict[str, float],
                restandardised: bool = True) -> np.ndarray:
     """Σ_k w_k z_k / √(Σ_k w_k²) of the normative z-maps of several maps (a standardised sum).
@@ -219,11 +231,9 @@ def combined_z(maps: dict[str, np.ndarray], mask: np.ndarray, ref: NormativeRefe
     used = {k: w for k, w in weights.items() if w > 0}
     if not used:
         raise ValueError("at least one map needs a positive weight")
-    inside = np.asarray(mask, bool) & ref.coverage
     total = np.zeros(np.shape(mask), np.float32)
-    for name, w in used.items():
-        z = normative_z(maps[name], mask, ref, name)
-        total += w * (restandardise(z, inside) if restandardised else z)
+    for name, z in z_parts(maps, mask, ref, list(used), restandardised).items():
+        total += used[name] * z
     return (total / np.sqrt(sum(w * w for w in used.values()))).astype(np.float32)
 
 

@@ -235,3 +235,21 @@ def test_combined_z_is_a_standardised_sum_and_rejects_zero_weights():
     np.testing.assert_allclose(combined_z(maps, cov, ref, {"a": 1.0, "b": 0.0}, restandardised=False), 2.0)
     with pytest.raises(ValueError):
         combined_z(maps, cov, ref, {"a": 0.0, "b": 0.0})
+
+
+def test_z_parts_are_the_terms_combined_z_sums():
+    from bids_fcd.postprocessing.normative import NormativeReference, combined_z, z_parts
+
+    rng = np.random.default_rng(3)
+    shape = (12, 12, 12)
+    cov = np.ones(shape, bool)
+    zero, one = np.zeros(shape, np.float32), np.ones(shape, np.float32)
+    ref = NormativeReference(cov, {"a": (zero, one), "b": (zero, 2 * one)}, 20)
+    maps = {k: (3.0 * rng.standard_normal(shape) + 1.0).astype(np.float32) for k in ("a", "b")}
+    raw = z_parts(maps, cov, ref, ("a", "b"), restandardised=False)
+    np.testing.assert_allclose(raw["b"], maps["b"] / 2.0, rtol=1e-5)
+    parts = z_parts(maps, cov, ref, ("a", "b"))
+    assert abs(float(np.median(parts["a"]))) < 0.05 and not np.allclose(parts["a"], raw["a"])
+    w = {"a": 0.6, "b": 0.8}
+    np.testing.assert_allclose(combined_z(maps, cov, ref, w), (0.6 * parts["a"] + 0.8 * parts["b"]) / 1.0,
+                               rtol=1e-5, atol=1e-5)
