@@ -66,7 +66,8 @@ def main() -> int:
     per_ref = maps_of(refs, raw_r)
     ref = build_reference({k: [p[k] for p in per_ref] for k in per_ref[0]}, [s.mask for s in refs])
     voxel_mm3 = grid.spacing_mm ** 3
-    cortex = cortex_on_grid(model)
+    removal = synthesis_quality(subs, raw, cortex_on_grid(model), sampler.histogram_matching)[
+        "lesion_removal_per_subject"]
     combined, flair_z, rows = {}, {}, []
     for s, maps in zip(subs, maps_of(subs, raw), strict=True):
         z = combined_z(maps, s.mask, ref, weights, post.restandardise)
@@ -76,8 +77,7 @@ def main() -> int:
         row = {"label": s.label, "brain_max_z": float(z[brain].max())}
         if s.roi is not None and s.roi.any():
             roi = s.roi & brain
-            removal = synthesis_quality([s], {s.label: raw[s.label]}, cortex, sampler.histogram_matching)
-            row.update(volume_mm3=float(roi.sum() * voxel_mm3), removal=removal["lesion_removal"],
+            row.update(volume_mm3=float(roi.sum() * voxel_mm3), removal=removal[s.label],
                        max_z=float(z[roi].max()), residual_max_z=float(parts["anomaly"][roi].max()),
                        flair_max_z=float(parts["flair"][roi].max()))
             print(f"lesion {s.label} {row['volume_mm3']:7.0f} mm³  removal {row['removal']:5.2f}  highest z inside: "

@@ -169,19 +169,21 @@ def cortex_on_grid(model: LoadedModel) -> np.ndarray:
 
 
 def synthesis_quality(subjects: list[Subject], raw: dict[str, np.ndarray], cortex: np.ndarray,
-                      histogram_matching: bool) -> dict[str, float | None]:
+                      histogram_matching: bool) -> dict[str, Any]:
     """Lesion removal (mean residual in lesions ÷ mean |residual| in the rest of the cortex, pooled
-    over FCD subjects; ≫ 1 when the pseudo-healthy FLAIR leaves the lesion out) and the
-    pseudo-healthy error on controls (MAE and MONAI SSIM against their own FLAIR, in the brain)."""
+    over FCD subjects as mean and median, and per subject in ``lesion_removal_per_subject``; ≫ 1 when
+    the pseudo-healthy FLAIR leaves the lesion out) and the pseudo-healthy error on controls (MAE and
+    MONAI SSIM against their own FLAIR, in the brain)."""
     from monai.metrics import SSIMMetric
 
-    ratios, maes, ssims = [], [], []
+    per: dict[str, float] = {}
+    maes, ssims = [], []
     for sub in subjects:
         pseudo = match_histogram(raw[sub.label], sub.flair, sub.mask) if histogram_matching else raw[sub.label]
         r = np.where(sub.mask, sub.flair - pseudo, 0.0)
         if sub.roi is not None and sub.roi.any():
             rest = cortex & sub.mask & ~sub.roi
-            ratios.append(float(r[sub.roi].mean()) / max(float(np.abs(r[rest]).mean()), 1e-6))
+            per[sub.label] = float(r[sub.roi].mean()) / max(float(np.abs(r[rest]).mean()), 1e-6)
         elif is_control(sub.group):
             maes.append(float(np.abs(r[sub.mask]).mean()))
             a = torch.from_numpy(np.where(sub.mask, pseudo, -1.0).astype(np.float32))[None, None]
@@ -189,8 +191,10 @@ def synthesis_quality(subjects: list[Subject], raw: dict[str, np.ndarray], corte
             rng = float(sub.flair[sub.mask].max() - sub.flair[sub.mask].min())
             val = SSIMMetric(spatial_dims=3, data_range=rng)(a, b)
             ssims.append(float(torch.as_tensor(val).mean()))
+    ratios = list(per.values())
     return {"lesion_removal": float(np.mean(ratios)) if ratios else None,
             "lesion_removal_median": float(np.median(ratios)) if ratios else None,
+            "lesion_removal_per_subject": per,
             "control_mae": float(np.mean(maes)) if maes else None,
             "control_ssim": float(np.mean(ssims)) if ssims else None}
 

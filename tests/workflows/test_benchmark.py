@@ -68,3 +68,37 @@ def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
     assert "| variant | subject sens. | FP clusters/HC | R@5 | R@10 |" in table
     assert table.count("\n") >= 9 and "Classifier AUC" in table
     assert (out / "guidance_gradient.png").stat().st_size > 0
+
+
+def test_synthesis_quality_scores_removal_per_lesion_and_the_controls_error():
+    import numpy as np
+
+    from bids_fcd.workflows.benchmark import synthesis_quality
+    from bids_fcd.workflows.cohort import Subject
+
+    rng = np.random.default_rng(0)
+    shape = (16, 16, 12)  # MONAI's SSIM window is 11 voxels
+    mask = np.zeros(shape, bool)
+    mask[2:14, 2:14, 1:11] = True
+    cortex = mask.copy()
+    roi = np.zeros(shape, bool)
+    roi[5:8, 5:8, 3:5] = True
+    base = (0.5 + 0.05 * rng.standard_normal(shape)).astype(np.float32)
+    lesional = np.where(roi, base + 0.4, base).astype(np.float32)
+    noise = (0.02 * rng.standard_normal(shape)).astype(np.float32)
+
+    def sub(label, group, flair, lesion):
+        return Subject(label, group, "FL" if lesion is not None else "n/a", np.zeros((12, 2, 16, 16), np.float32),
+                       np.zeros((12, 16, 16), bool), flair, mask, lesion)
+
+    subjects = [sub("01", "fcd", lesional, roi), sub("02", "fcd", lesional, roi), sub("03", "hc", base, None)]
+    raw = {"01": base + noise,              # the lesion left out: the residual inside is the lesion's 0.4
+           "02": lesional + noise,          # the lesion redrawn: nothing left inside
+           "03": base + noise}
+    q = synthesis_quality(subjects, raw, cortex, histogram_matching=False)
+    per = q["lesion_removal_per_subject"]
+    assert set(per) == {"01", "02"}
+    assert per["01"] > 10 and abs(per["02"]) < 2
+    assert q["lesion_removal_median"] == float(np.median([per["01"], per["02"]]))
+    assert abs(q["control_mae"] - float(np.abs(noise[mask]).mean())) < 1e-6
+    assert 0.5 < q["control_ssim"] <= 1.0
