@@ -23,15 +23,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
-from bids_fcd.nets.checkpoint import load_model
+from benchmarks.issue17_rescore import cohort_maps, load_cohorts
 from bids_fcd.postprocessing.normative import build_reference, combined_z, z_parts
 from bids_fcd.preprocessing.grid import grid_affine
-from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler
+from bids_fcd.workflows.analysis import map_weights
 from bids_fcd.workflows.benchmark import cortex_on_grid, evaluate_variant, synthesis_quality
-from bids_fcd.workflows.cohort import anomaly_maps, controls_of, load_cohort, pseudo_volumes
 
 log = logging.getLogger("issue17_lesion_z")
 THRESHOLDS = (4.5, 4.75, 5.0, 5.25, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0)
@@ -46,22 +43,16 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    cpu = torch.device("cpu")
-    model = load_model(args.model, cpu)
-    sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS["fast"]), model)  # type: ignore[arg-type]
-    sampler = dataclasses.replace(sampler, draws=args.draws)
-    subs = load_cohort(args.bench / "bids", args.bench / "work", model)
-    refs = load_cohort(args.bench / "ref-bids", args.bench / "ref-work", model, controls_of(args.bench / "ref-bids"))
-    raw, _ = pseudo_volumes(subs, model, sampler, cpu, args.bench / "cache")
-    raw_r, _ = pseudo_volumes(refs, model, sampler, cpu, args.bench / "cache")
+    model, sampler, cohorts, refs, raw_all, raw_r = load_cohorts(args.bench, None, args.model, "fast", args.draws)
+    subs = cohorts["test"]
+    raw = {s.label: raw_all[f"test/{s.label}"] for s in subs}
     grid = model.net.grid
     aff, _ = grid_affine(grid)
     post = dataclasses.replace(model.post, anomaly="signed", zscore="normative")
     weights = map_weights(post)
 
     def maps_of(group: list, volumes: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
-        an = anomaly_maps(group, volumes, model, post, sampler.histogram_matching)
-        return [normative_maps(an[s.label][1], s.flair, s.mask, grid, post, an[s.label][0]) for s in group]
+        return cohort_maps(group, volumes, model, post, sampler.histogram_matching)
 
     per_ref = maps_of(refs, raw_r)
     ref = build_reference({k: [p[k] for p in per_ref] for k in per_ref[0]}, [s.mask for s in refs])

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from benchmarks.issue17_rescore import load_cohorts
+from benchmarks.issue17_rescore import cohort_maps, load_cohorts
 from bids_fcd.config import PostConfig
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.postprocessing.clusters import find_clusters
@@ -45,9 +45,9 @@ from bids_fcd.postprocessing.normative import (
     z_parts,
 )
 from bids_fcd.preprocessing.grid import grid_affine
-from bids_fcd.workflows.analysis import map_weights, normative_maps
+from bids_fcd.workflows.analysis import map_weights
 from bids_fcd.workflows.benchmark import evaluate_variant
-from bids_fcd.workflows.cohort import Subject, anomaly_maps, load_cohort, pseudo_volumes
+from bids_fcd.workflows.cohort import Subject, load_cohort, pseudo_volumes
 
 log = logging.getLogger("issue17_noise_sources")
 Maps = dict[str, np.ndarray]
@@ -187,8 +187,7 @@ def main() -> int:
     weights, rs = map_weights(post), post.restandardise
 
     def maps_of(subs: list[Subject], volumes: dict[str, np.ndarray]) -> list[Maps]:
-        an = anomaly_maps(subs, volumes, model, post, sampler.histogram_matching)
-        return [normative_maps(an[s.label][1], s.flair, s.mask, grid, post, an[s.label][0]) for s in subs]
+        return cohort_maps(subs, volumes, model, post, sampler.histogram_matching)
 
     ref_maps, ref_masks = maps_of(refs, raw_r), [s.mask for s in refs]
     cohorts = {name: list(zip(subs, maps_of(subs, {s.label: raw[f"{name}/{s.label}"] for s in subs}), strict=True))

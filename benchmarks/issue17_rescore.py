@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from bids_fcd.bids.participants import is_control
-from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
+from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig
 from bids_fcd.evaluation.calibration import Z_GRID, choose, fp_table
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
 from bids_fcd.nets.checkpoint import LoadedModel, load_model
@@ -57,22 +57,30 @@ def clusters_by_rule(z: np.ndarray, aff: np.ndarray, thr: float, size: float, pe
     return out, keep
 
 
-def load_cohorts(bench: Path, validation: Path, model_name: str, preset: str, draws: int | None = None,
+def cohort_maps(subs: list[Subject], volumes: dict[str, np.ndarray], model: LoadedModel, post: PostConfig,
+                histogram_matching: bool) -> list[dict[str, np.ndarray]]:
+    """:func:`normative_maps` (``anomaly``, ``flair``) of each subject from its raw pseudo-healthy volume."""
+    an = anomaly_maps(subs, volumes, model, post, histogram_matching)
+    return [normative_maps(an[s.label][1], s.flair, s.mask, model.net.grid, post, an[s.label][0]) for s in subs]
+
+
+def load_cohorts(bench: Path, validation: Path | None, model_name: str, preset: str, draws: int | None = None,
                  scale: float | None = None, seed: int = 2030, n_fcd: int = 6, n_hc: int = 3,
                  ) -> tuple[LoadedModel, SamplerConfig, dict[str, list[Subject]], list[Subject],
                             dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(model, sampler, {"validation", "test"}: subjects, reference controls, raw pseudo-healthy volumes keyed
     ``cohort/label``, the controls' raw volumes) from a benchmark directory and a validation directory (its
-    phantom cohort written with ``seed`` when missing); volumes come from BENCH/cache (sampled when missing)."""
-    if not (validation / "bids" / "dataset_description.json").exists():
+    phantom cohort written with ``seed`` when missing; None: the test cohort only); volumes come from
+    BENCH/cache (sampled when missing)."""
+    if validation is not None and not (validation / "bids" / "dataset_description.json").exists():
         write_cohort(validation / "bids", n_fcd, n_hc, seed, "mixed", "stratified")
     cpu = torch.device("cpu")
     model = load_model(model_name, cpu)
     sampler = resolve_sampler(dataclasses.replace(SamplerConfig(), **SAMPLER_PRESETS[preset]), model)  # type: ignore[arg-type]
     over = {k: v for k, v in (("draws", draws), ("guidance_scale", scale)) if v is not None}
     sampler = dataclasses.replace(sampler, **over)  # type: ignore[arg-type]
-    cohorts = {"validation": load_cohort(validation / "bids", validation / "work", model),
-               "test": load_cohort(bench / "bids", bench / "work", model)}
+    cohorts = {} if validation is None else {"validation": load_cohort(validation / "bids", validation / "work", model)}
+    cohorts["test"] = load_cohort(bench / "bids", bench / "work", model)
     refs = load_cohort(bench / "ref-bids", bench / "ref-work", model, controls_of(bench / "ref-bids"))
     raw = {}
     for name, subs in cohorts.items():
@@ -108,8 +116,7 @@ def main() -> int:
     results: dict[str, dict[str, object]] = {}
     for variant in args.variants.split(","):
         post = dataclasses.replace(post0, **VARIANTS[variant])  # type: ignore[arg-type]
-        r_an = anomaly_maps(refs, raw_r, model, post, sampler.histogram_matching)
-        per = [normative_maps(r_an[s.label][1], s.flair, s.mask, grid, post, r_an[s.label][0]) for s in refs]
+        per = cohort_maps(refs, raw_r, model, post, sampler.histogram_matching)
         r_maps = {k: [p[k] for p in per] for k in per[0]}
         weights = map_weights(post)
         ref = build_reference(r_maps, ref_masks)
@@ -117,10 +124,10 @@ def main() -> int:
         table = fp_table(ctrl, aff)
         zs: dict[str, dict[str, np.ndarray]] = {}
         for name, subs in cohorts.items():
-            an = anomaly_maps(subs, {s.label: raw[f"{name}/{s.label}"] for s in subs}, model, post,
-                              sampler.histogram_matching)
-            zs[name] = {s.label: combined_z(normative_maps(an[s.label][1], s.flair, s.mask, grid, post, an[s.label][0]),
-                                            s.mask, ref, weights, post.restandardise) for s in subs}
+            maps = cohort_maps(subs, {s.label: raw[f"{name}/{s.label}"] for s in subs}, model, post,
+                               sampler.histogram_matching)
+            zs[name] = {s.label: combined_z(m, s.mask, ref, weights, post.restandardise)
+                        for s, m in zip(subs, maps, strict=True)}
         for budget in (float(b) for b in args.budgets.split(",")):
             chosen = choose(table, budget)
             thr, size = chosen["z_threshold"], chosen["min_cluster_mm3"]
