@@ -17,22 +17,53 @@ from bids_fcd.cli.configs import (
 )
 from bids_fcd.cli.parser import SUBCOMMANDS, build_app_parser, build_subcommand_parser
 from bids_fcd.cli.validation import validate_app_args
+from bids_fcd.progress import BarSafeHandler
 
 log = logging.getLogger("bids_fcd")
 
 
+#: The product's loggers (``bids_fcd`` and below) log at INFO by default, DEBUG with ``-vv``.
+PRODUCT_LOGGER = "bids_fcd"
+#: Third-party loggers known to log below WARNING during a run (the PDF writer's font subsetting,
+#: ``fontTools.subset``, above all). They are set to WARNING unless ``-vv`` is given; records of any
+#: other third-party logger below WARNING are dropped by the handler's filter all the same.
+THIRD_PARTY_LOGGERS = ("fontTools", "matplotlib", "PIL", "nibabel", "bids", "nilearn", "urllib3", "numexpr",
+                       "h5py", "torch", "monai", "filelock", "fsspec", "asyncio")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class ThirdPartyAtWarning(logging.Filter):
+    """Passes the product's records at any level and other loggers' records from WARNING up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        own = record.name == PRODUCT_LOGGER or record.name.startswith(PRODUCT_LOGGER + ".")
+        return own or record.levelno >= logging.WARNING
+
+
+def _product_handler(root: logging.Logger) -> logging.Handler:
+    for h in root.handlers:
+        if getattr(h, "_bids_fcd", False):
+            return h
+    handler = BarSafeHandler()  # log lines above any progress bar, not through it
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler._bids_fcd = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    return handler
+
+
 def setup_logging(verbosity: int) -> None:
-    """Log to stderr: INFO by default, DEBUG with -vv; quiet third-party loggers."""
-    level = logging.DEBUG if verbosity >= 2 else logging.INFO
+    """Log to stderr: the product at INFO (default, ``-v``) or DEBUG (``-vv``); third-party libraries at
+    WARNING unless ``-vv``, where they log at DEBUG too. Calling it again re-applies the levels."""
+    debug = verbosity >= 2
     root = logging.getLogger()
-    if not any(getattr(h, "_bids_fcd", False) for h in root.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._bids_fcd = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(level)
-    for noisy in ("bids", "nilearn", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    handler = _product_handler(root)
+    for f in [f for f in handler.filters if isinstance(f, ThirdPartyAtWarning)]:
+        handler.removeFilter(f)
+    if not debug:
+        handler.addFilter(ThirdPartyAtWarning())
+    for name in THIRD_PARTY_LOGGERS:  # NOTSET: inherit the root's DEBUG
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
 
 
 def _run_subcommand(argv: list[str]) -> int:

@@ -36,6 +36,7 @@ import torch
 from monai.networks.schedulers import DDIMScheduler
 
 from bids_fcd.config import HEALTHY, stride_for
+from bids_fcd.progress import progress_bar
 from bids_fcd.sampling.guidance import autocast, log_prob_grad
 from bids_fcd.sampling.patches import inpaint_items, item_plan
 from bids_fcd.timing import stage
@@ -151,9 +152,18 @@ def chunk_size(device: torch.device, batch_size: int) -> int:
     return batch_size if device.type == "cuda" else CPU_MICRO_BATCH
 
 
-def run_chunks(fn, n: int, size: int, *tensors: torch.Tensor | None) -> torch.Tensor:
-    """``fn(*chunk_tensors)`` over index-aligned chunks of ``size`` items, concatenated (n items)."""
-    return torch.cat([fn(*[None if t is None else t[p] for t in tensors]) for p in _chunks(n, size)])
+def run_chunks(fn, n: int, size: int, *tensors: torch.Tensor | None, desc: str = "", unit: str = "slice") -> torch.Tensor:
+    """``fn(*chunk_tensors)`` over index-aligned chunks of ``size`` items, concatenated (n items).
+
+    ``desc``: the label of a progress bar over the n items (``unit`` each), drawn on a terminal only
+    (:func:`~bids_fcd.progress.progress_bar`); the bar only counts, so the result is the same with or without it.
+    """
+    parts = []
+    with progress_bar(total=n, desc=desc, unit=unit, enabled=bool(desc)) as bar:
+        for p in _chunks(n, size):
+            parts.append(fn(*[None if t is None else t[p] for t in tensors]))
+            bar.update(p.stop - p.start)
+    return torch.cat(parts)
 
 
 def pseudo_healthy(unet: torch.nn.Module, classifier: torch.nn.Module | None, scheduler: DDIMScheduler,
@@ -214,7 +224,7 @@ def pseudo_healthy(unet: torch.nn.Module, classifier: torch.nn.Module | None, sc
         with stage("encode"):
             if encoding == "deterministic":
                 x_l = run_chunks(lambda a, c: ddim_invert(unet_c, scheduler, a, c, noise_level, stride),  # type: ignore[arg-type]
-                                  n, size, x0, cond)
+                                  n, size, x0, cond, desc="encoding slices")
             else:
                 noise = torch.cat([torch.randn(tuple(stack[:, :1].shape), generator=generator, dtype=stack.dtype)
                                    for _ in range(n_draws)]).to(device)
@@ -222,7 +232,8 @@ def pseudo_healthy(unet: torch.nn.Module, classifier: torch.nn.Module | None, sc
             sync_device(device)
         with stage("decode"):
             out = run_chunks(lambda a, c: ddim_guided_decode(unet_c, clf_c, scheduler, a, c, noise_level,  # type: ignore[arg-type]
-                                                              stride, scale), n, size, x_l, cond)
+                                                              stride, scale), n, size, x_l, cond,
+                             desc="decoding slices" if n_draws == 1 else f"decoding slices ({n_draws} draws each)")
             if n_draws > 1:
                 total = torch.zeros_like(stack[:, :1])
                 for d in range(n_draws):
@@ -269,7 +280,8 @@ def _patched(unet: torch.nn.Module, scheduler: DDIMScheduler, stack: torch.Tenso
             for d in range(draws):
                 pred = run_chunks(lambda a, c, hl, e: inpaint_items(unet_c, acp, a, c, hl, e,  # type: ignore[arg-type]
                                                                      noise_level, steps, hiding),
-                                   n, size, x0, t1, hole, noise[d * n:(d + 1) * n])
+                                   n, size, x0, t1, hole, noise[d * n:(d + 1) * n],
+                                   desc=f"inpainting patches, draw {d + 1}/{draws}", unit="patch")
                 out.index_add_(0, sl, pred * core_t)
             out = out / draws
             sync_device(device)

@@ -89,7 +89,8 @@ def inpaint_holes(unet: torch.nn.Module, classifier: torch.nn.Module | None, sch
                 return ddim_guided_decode(unet, classifier, scheduler, xl, c, noise_level, stride, scale,
                                           context=(real, hl, e[:, 1:]))
 
-            out = run_chunks(decode, b * draws, chunk_size(device, batch_size), x_l, cond_d, x0_d, hole_d, noise)
+            out = run_chunks(decode, b * draws, chunk_size(device, batch_size), x_l, cond_d, x0_d, hole_d, noise,
+                             desc="second look: inpainting candidate slices")
             total = torch.zeros_like(x0)
             for d in range(draws):
                 total += out[d * b : (d + 1) * b]

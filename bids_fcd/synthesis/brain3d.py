@@ -27,6 +27,7 @@ from monai.networks.schedulers import DDIMScheduler
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from bids_fcd.config import GridConfig, from_dict, to_dict
+from bids_fcd.progress import progress_bar
 from bids_fcd.synthesis import modeldir, outputs
 from bids_fcd.synthesis.config import BRAIN_PRESETS, BrainDDPMConfig, BrainNetConfig, BrainSampleConfig
 from bids_fcd.training.datasets import SubjectSlices
@@ -100,7 +101,7 @@ def train(cfg: BrainDDPMConfig, x: torch.Tensor, device: torch.device | None = N
     entries: list[dict] = []
     acc, t0 = 0.0, time.time()
     model.train()
-    for step in range(1, tc.steps + 1):
+    for step in progress_bar(range(1, tc.steps + 1), desc="training the brain model", unit="step"):
         idx = torch.randint(0, len(x), (tc.batch_size,), generator=gen)
         x0 = x[idx].to(dev)
         t = torch.randint(0, cfg.net.num_train_timesteps, (len(idx),), generator=gen)

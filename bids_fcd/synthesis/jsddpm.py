@@ -29,6 +29,7 @@ from monai.networks.nets.diffusion_model_unet import get_timestep_embedding
 from monai.networks.schedulers import DDIMScheduler
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from bids_fcd.progress import progress_bar
 from bids_fcd.synthesis.config import JSDDPMConfig, JSLossConfig, JSNetConfig, JSSampleConfig, JSTrainConfig
 from bids_fcd.synthesis.losses import KendallWeights, focal_frequency_loss, lp_loss
 
@@ -221,7 +222,7 @@ def train(cfg: JSDDPMConfig, x: torch.Tensor, tokens: torch.Tensor, device: torc
     acc = np.zeros(4)
     t0 = time.time()
     model.train()
-    for step in range(1, tc.steps + 1):
+    for step in progress_bar(range(1, tc.steps + 1), desc="training the lesion model", unit="step"):
         idx = batch_indices(pathology, tc.batch_size, tc.lesion_fraction, gen)
         xb, tb = x[idx].to(dev), tokens[idx].to(dev)
         if tc.flip_lr:

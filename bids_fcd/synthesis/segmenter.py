@@ -23,6 +23,7 @@ from monai.metrics import DiceMetric, compute_hausdorff_distance
 from monai.networks.nets import UNet
 from scipy import ndimage
 
+from bids_fcd.progress import progress_bar
 from bids_fcd.synthesis.jsddpm import batch_indices
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def _train(cfg: SegmenterConfig, model: UNet, x: torch.Tensor, y: torch.Tensor) 
     pathology = (y.flatten(1) > 0).any(dim=1).long()
     losses, t0 = [], time.time()
     model.train()
-    for step in range(cfg.steps):
+    for step in progress_bar(range(cfg.steps), desc="training the segmenter", unit="step"):
         idx = batch_indices(pathology, cfg.batch_size, cfg.lesion_fraction, gen)
         xb, yb = x[idx], y[idx]
         if cfg.flip_lr:

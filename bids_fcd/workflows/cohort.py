@@ -21,6 +21,7 @@ from bids_fcd.io import write_npy
 from bids_fcd.nets.checkpoint import LoadedModel, weight_sums
 from bids_fcd.preprocessing.grid import from_slices
 from bids_fcd.preprocessing.pipeline import preprocess
+from bids_fcd.progress import progress_bar
 from bids_fcd.workflows.analysis import residual, synthesise
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def load_cohort(bids: Path, work: Path, model: LoadedModel, labels: list[str] | 
     layout = open_layout(bids, validate=False)
     rows = read_participants(bids)
     out = []
-    for label in labels or sorted(layout.get_subjects()):
+    for label in progress_bar(labels or sorted(layout.get_subjects()), desc="preprocessing the cohort",
+                              unit="participant"):
         inp = find_inputs(layout, label, None, {})
         pre = preprocess(inp.t1w, inp.flair, inp.roi, work / inp.prefix, model.net.grid, preproc or PreprocConfig())
         stack, mask_s = pre.slices()
@@ -92,7 +94,7 @@ def pseudo_volumes(subjects: list[Subject], model: LoadedModel, sampler: Sampler
     """
     t0 = time.time()
     raw = {}
-    for sub in subjects:
+    for sub in progress_bar(subjects, desc="pseudo-healthy volumes", unit="participant"):
         path = cache / f"{volume_key(model, sampler, sub)}.npy" if cache is not None else None
         if path is not None and path.exists():
             raw[sub.label] = np.load(path)

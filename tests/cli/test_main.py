@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from bids_fcd import resources
-from bids_fcd.cli.main import main
+from bids_fcd.cli.main import THIRD_PARTY_LOGGERS, main, setup_logging
 from bids_fcd.config import SAMPLER_PRESETS, SamplerConfig
 from bids_fcd.workflows import benchmark, reference, train
 
@@ -94,3 +95,84 @@ def test_synthesize_is_wired_into_the_cli(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["synthesize", "lesions", "sample", "--help"])
     assert exc.value.code == 0 and "--pathology" in capsys.readouterr().out
+
+
+@pytest.fixture
+def restored_logging():
+    """Put the root logger, its handlers (filters, streams) and the third-party loggers back as they were."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    filters = {h: list(h.filters) for h in handlers}
+    streams = {h: h.stream for h in handlers if isinstance(h, logging.StreamHandler)}
+    third = {name: logging.getLogger(name).level for name in THIRD_PARTY_LOGGERS}
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    for h, fs in filters.items():
+        h.filters[:] = fs
+    for h, stream in streams.items():
+        h.setStream(stream)
+    root.setLevel(level)
+    for name, lvl in third.items():
+        logging.getLogger(name).setLevel(lvl)
+
+
+def _product_stream() -> io.StringIO:
+    """Point the CLI's log handler at a string buffer and return it."""
+    (handler,) = [h for h in logging.getLogger().handlers if getattr(h, "_bids_fcd", False)]
+    stream = io.StringIO()
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    return stream
+
+
+def _write_pdf_with_embedded_font() -> None:
+    """What the participant PDF does: matplotlib's PDF backend with TrueType fonts, subset by fontTools."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        fig = plt.figure(figsize=(1, 1))
+        fig.text(0.1, 0.5, "z 5.5")
+        fig.savefig(io.BytesIO(), format="pdf")
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_third_party_loggers_are_at_warning_without_vv(restored_logging, verbosity):
+    setup_logging(verbosity)
+    for name in ("fontTools", "fontTools.subset", "matplotlib", "matplotlib.font_manager", "PIL", "nibabel", "bids"):
+        assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING, name
+    assert logging.getLogger("bids_fcd.workflows.participant").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("bids_fcd").isEnabledFor(logging.DEBUG)
+
+
+def test_vv_lets_third_party_loggers_log_at_debug(restored_logging):
+    setup_logging(0)
+    setup_logging(2)  # a second call (the demo runs several steps) re-applies the levels
+    for name in ("fontTools.subset", "matplotlib"):
+        assert logging.getLogger(name).getEffectiveLevel() == logging.DEBUG, name
+    assert logging.getLogger("bids_fcd").isEnabledFor(logging.DEBUG)
+
+
+def test_unlisted_third_party_info_is_dropped_but_its_warnings_and_the_products_info_pass(restored_logging):
+    setup_logging(0)
+    stream = _product_stream()
+    logging.getLogger("some_library.module").info("chatter")
+    logging.getLogger("some_library.module").warning("a real problem")
+    logging.getLogger("bids_fcd.workflows.participant").info("sub-01: done")
+    text = stream.getvalue()
+    assert "chatter" not in text and "a real problem" in text and "sub-01: done" in text
+
+
+def test_the_pdf_writers_font_subsetting_is_not_logged_without_vv(restored_logging):
+    setup_logging(0)
+    stream = _product_stream()
+    _write_pdf_with_embedded_font()
+    assert "fontTools" not in stream.getvalue()
+    setup_logging(2)
+    stream = _product_stream()
+    _write_pdf_with_embedded_font()
+    assert "fontTools.subset" in stream.getvalue()

@@ -1,3 +1,6 @@
+import io
+import sys
+
 import pytest
 import torch
 
@@ -115,3 +118,27 @@ def test_encoding_arguments_are_checked():
                        generator=torch.Generator())
     with pytest.raises(ValueError, match="draws must be at least 1"):
         _stochastic(u, c, s, x, 0, draws=0)
+
+
+@pytest.mark.parametrize("encoding", ["deterministic", "stochastic"])
+def test_progress_bars_do_not_change_the_sample(monkeypatch: pytest.MonkeyPatch, encoding: str):
+    """The sampler on a terminal (bars drawn) gives the same bits as with its log in a file (no bars)."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    u, c, s, x = _models()
+
+    def sample():
+        gen = torch.Generator().manual_seed(3)
+        return pseudo_healthy(u, c, s, x, noise_level=20, steps=5, scale=5.0, encoding=encoding, draws=2,
+                              generator=gen, batch_size=1)
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    quiet = sample()
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    shown = sample()
+    assert "decoding slices" in terminal.getvalue(), "the bar was drawn on the terminal"
+    assert torch.equal(quiet, shown)
