@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from bids_fcd.io import atomic_path, write_json
 from bids_fcd.nets.checkpoint import load_model, save_model
 from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet, count_parameters
 from bids_fcd.preprocessing.pipeline import PreprocessingError, preprocess
+from bids_fcd.progress import progress_bar
 from bids_fcd.resources import resolve_device
 from bids_fcd.training import ddp
 from bids_fcd.training.datasets import LesionSlices, SliceDataset, SubjectSlices
@@ -155,12 +155,12 @@ def run_train(run: TrainRunConfig) -> int:
         s_u.set_epoch(epoch)
         s_c.set_epoch(epoch)
         # a live bar on a terminal; in logs (not a TTY) the per-epoch log line below carries the losses
-        bar = tqdm(total=len(dl_u) + (len(dl_c) if train_clf else 0), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not info.is_main or not sys.stderr.isatty(), mininterval=1.0)
+        bar = progress_bar(total=len(dl_u) + (len(dl_c) if train_clf else 0), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                           unit="batch", enabled=info.is_main)
 
         def step(loss: float, bar: tqdm = bar) -> None:
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
         if cfg.net.kind == "inpaint":
             loss_u = inpaint_epoch(unet_t, ema, opt_u, dl_u, acp, device, gen, step)
