@@ -223,7 +223,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(be, "lesions", choices=LESION_DRAWS, default="stratified",
           help="lesion sizes of the test phantom (stratified: small, medium and large in turn)")
     _flag(be, "compare-model", default=None, metavar="MODEL",
-          help="also score this model with its fast preset (e.g. the model before issue #17)")
+          help="also score this model with its fast preset (e.g. an earlier model, to compare with this one)")
     be.add_argument("-v", "--verbose", action="count", default=0)
 
     rf = sub.add_parser("reference", help="build a normative reference from a dataset's controls", formatter_class=fmt)

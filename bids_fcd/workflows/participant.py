@@ -51,6 +51,7 @@ from bids_fcd.workflows.staging import (
     settings_key,
     write_crash,
 )
+from bids_fcd.workflows.summary import participant_summary
 
 log = logging.getLogger(__name__)
 #: Errors of one participant that must not stop the others (anything else is a bug and propagates).
@@ -65,6 +66,7 @@ class ParticipantResult:
     ok: bool
     message: str = ""
     seconds: float = 0.0
+    clusters: int | None = None
 
 
 def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torch.device,
@@ -108,7 +110,7 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
         crash_path(out_dir, inp).unlink(missing_ok=True)
         log.info("%s: done, %d clusters, top lobe %s (%.0f s)", inp.prefix, len(res.clusters),
                  max(res.lobe_probabilities, key=lambda k: res.lobe_probabilities[k]), time.time() - start)
-        return ParticipantResult(inp.prefix, True, seconds=time.time() - start)
+        return ParticipantResult(inp.prefix, True, seconds=time.time() - start, clusters=len(res.clusters))
     except PARTICIPANT_ERRORS as exc:
         log.error("%s failed: %s", inp.prefix, one_line(str(exc)))
         log.debug("traceback", exc_info=True)
@@ -204,6 +206,7 @@ def run_participant_level(cfg: RunConfig) -> int:
     skipped = sum(r.message == "skipped" for r in results)
     log.info("participant level: %d ok (%d skipped as complete), %d failed", len(results) - len(failed), skipped,
              len(failed))
+    log.info("%s", participant_summary(results))
     for r in failed:
         log.error("  %s: %s", r.prefix, r.message)
     return 1 if failed or not results else 0
