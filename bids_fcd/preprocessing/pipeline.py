@@ -24,7 +24,9 @@ import numpy as np
 
 from bids_fcd.config import GridConfig, PreprocConfig, to_dict
 from bids_fcd.io import write_nifti
+from bids_fcd.preprocessing.errors import PreprocessingError
 from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
+from bids_fcd.preprocessing.registration import ants_scratch, register
 from bids_fcd.timing import stage
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,6 @@ MIN_FLAIR_COVERAGE = 0.6
 #: ... and the FLAIR and T1w must share at least this much mutual information in the brain (nats;
 #: measured on the phantom: the matched pair 0.76, another subject's FLAIR 0.37, a noise image 0.007).
 MIN_MUTUAL_INFORMATION = 0.08
-
-
-class PreprocessingError(RuntimeError):
-    """A participant's images could not be preprocessed; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -331,25 +329,25 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
     if float(mask_native.numpy().sum()) == 0:
         raise PreprocessingError(f"{t1w}: deepbet found no brain in the T1w; check the image is a head T1w")
 
-    log.info("preprocessing: FLAIR → T1w rigid")
-    with stage("register_flair"):
-        seed_ants()
-        reg_fl = ants.registration(fixed=t1, moving=fl, type_of_transform="Rigid")
-        check_flair_overlap(t1, fl, mask_native, reg_fl["fwdtransforms"], flair)
-    log.info("preprocessing: T1w → MNI152NLin2009aSym %s", "SyN" if syn else "affine")
-    tpl = ants.image_read(str(template_reference(work.parent)))
-    t1_brain = t1 * mask_native
-    t1_brain = t1_brain / float(np.percentile(t1_brain.numpy()[mask_native.numpy() > 0], 99))
-    with stage("register_template"):
-        reg_t1 = ants.registration(fixed=tpl, moving=t1_brain, type_of_transform="SyN" if syn else "Affine")
-    fwd, inv = reg_t1["fwdtransforms"], reg_t1["invtransforms"]
-    shutil.copyfile([f for f in fwd if f.endswith(".mat")][0], tmp_out.xfm_t1w_to_template)
-    if tmp_out.warp_t1w_to_template is not None and tmp_out.warp_template_to_t1w is not None:
-        shutil.copyfile([f for f in fwd if f.endswith(".nii.gz")][0], tmp_out.warp_t1w_to_template)
-        shutil.copyfile([f for f in inv if f.endswith(".nii.gz")][0], tmp_out.warp_template_to_t1w)
-    shutil.copyfile(reg_fl["fwdtransforms"][0], tmp_out.xfm_flair_to_t1w)
-    for f in {*fwd, *inv, *reg_fl["fwdtransforms"], *reg_fl["invtransforms"]}:
-        Path(f).unlink(missing_ok=True)  # ANTs writes its transforms to the system temporary directory
+    with ants_scratch() as scratch:  # ANTs writes its transforms here (a path it can write them under)
+        log.info("preprocessing: FLAIR → T1w rigid")
+        with stage("register_flair"):
+            seed_ants()
+            reg_fl = register(t1, fl, "Rigid", scratch / "flair_to_t1w_", f"{flair}: FLAIR → T1w")
+            check_flair_overlap(t1, fl, mask_native, [str(reg_fl.affine)], flair)
+        log.info("preprocessing: T1w → MNI152NLin2009aSym %s", "SyN" if syn else "affine")
+        tpl = ants.image_read(str(template_reference(work.parent)))
+        t1_brain = t1 * mask_native
+        t1_brain = t1_brain / float(np.percentile(t1_brain.numpy()[mask_native.numpy() > 0], 99))
+        with stage("register_template"):
+            reg_t1 = register(tpl, t1_brain, "SyN" if syn else "Affine", scratch / "t1w_to_template_",
+                              f"{t1w}: T1w → template")
+        shutil.copyfile(reg_t1.affine, tmp_out.xfm_t1w_to_template)
+        for src, dst in ((reg_t1.warp, tmp_out.warp_t1w_to_template),
+                         (reg_t1.inverse_warp, tmp_out.warp_template_to_t1w)):
+            if src is not None and dst is not None:
+                shutil.copyfile(src, dst)
+        shutil.copyfile(reg_fl.affine, tmp_out.xfm_flair_to_t1w)
 
     with stage("resample_grid"):
         save = _resample_to_grid(t1, fl, mask_native, roi, tmp_out, out, work.parent, grid, cfg)

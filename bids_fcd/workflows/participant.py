@@ -3,9 +3,10 @@
 The only place that knows the order of the stages. Each participant runs in isolation: its
 outputs are written under ``OUTPUT_DIR/.staging/<prefix>`` and moved into place only when all
 are written, a manifest (sha256 per file) is written last, and a rerun skips participants whose
-manifest verifies (``--overwrite`` recomputes). An error is logged with the participant and the
-file, recorded under ``sub-<label>/log/`` (the crash record), its partial outputs are removed,
-and the others go on; the exit code is non-zero when any failed.
+manifest verifies (``--overwrite`` recomputes). Any error of one participant, a bug included, is
+logged on one line with the participant and the file, recorded with its traceback under
+``sub-<label>/log/`` (the crash record), its partial outputs are removed, and the others go on;
+the exit code is non-zero when any failed.
 
 Three rooms: this module is the loop (the order of the stages, one participant isolated from
 another's failure, exit codes); :mod:`bids_fcd.workflows.outputs` writes the derivatives and the
@@ -54,7 +55,8 @@ from bids_fcd.workflows.staging import (
 from bids_fcd.workflows.summary import participant_summary
 
 log = logging.getLogger(__name__)
-#: Errors of one participant that must not stop the others (anything else is a bug and propagates).
+#: Errors that bad input or short resources cause: reported by their message. Any other exception is a
+#: bug, reported as one (:func:`failure_message`); either fails its participant alone.
 PARTICIPANT_ERRORS = (PreprocessingError, InputError, ValueError, OSError, RuntimeError, MemoryError, EOFError)
 
 
@@ -71,7 +73,7 @@ class ParticipantResult:
 
 def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torch.device,
             ref: LoadedReference | None = None) -> ParticipantResult:
-    """Preprocess, analyse and write one participant; never raises for bad input.
+    """Preprocess, analyse and write one participant; never raises (a failure is its result and crash record).
 
     Outputs are staged and moved into place together; the manifest is written last, so a run
     killed at any point leaves either the previous complete outputs or none that verify.
@@ -79,12 +81,12 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
     start = time.time()
     out_dir = Path(cfg.output_dir)
     stage = out_dir / ".staging" / f"{inp.prefix}.{os.getpid()}"
-    key = settings_key(cfg, model, ref, inp)
-    if not cfg.overwrite and outputs_complete(out_dir, inp, key):
-        log.info("%s: outputs complete (manifest verified); skipped (use --overwrite to recompute)", inp.prefix)
-        return ParticipantResult(inp.prefix, True, "skipped", 0.0)
     report_error: ReportFailed | None = None
     try:
+        key = settings_key(cfg, model, ref, inp)
+        if not cfg.overwrite and outputs_complete(out_dir, inp, key):
+            log.info("%s: outputs complete (manifest verified); skipped (use --overwrite to recompute)", inp.prefix)
+            return ParticipantResult(inp.prefix, True, "skipped", 0.0)
         remove_stale(out_dir / ".staging", f"{inp.prefix}.*")
         shutil.rmtree(stage, ignore_errors=True)
         work = work_dir_for(cfg.output_dir, cfg.work_dir, cfg.env.work_dir)
@@ -111,17 +113,36 @@ def run_one(inp: SubjectInputs, cfg: RunConfig, model: LoadedModel, device: torc
         log.info("%s: done, %d clusters, top lobe %s (%.0f s)", inp.prefix, len(res.clusters),
                  max(res.lobe_probabilities, key=lambda k: res.lobe_probabilities[k]), time.time() - start)
         return ParticipantResult(inp.prefix, True, seconds=time.time() - start, clusters=len(res.clusters))
-    except PARTICIPANT_ERRORS as exc:
-        log.error("%s failed: %s", inp.prefix, one_line(str(exc)))
-        log.debug("traceback", exc_info=True)
-        write_crash(out_dir, inp, str(exc), traceback.format_exc())
-        return ParticipantResult(inp.prefix, False, str(exc), time.time() - start)
+    except Exception as exc:  # noqa: BLE001 - whatever one participant raises, the others still run
+        return participant_failed(out_dir, inp, exc, start)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         try:
             (out_dir / ".staging").rmdir()  # only when empty; another process may still stage there
         except OSError:
             pass
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line for the user: the error's own message when bad input or resources explain it
+    (:data:`PARTICIPANT_ERRORS`), else the exception's type and message, called a bug."""
+    text = one_line(str(exc))
+    if isinstance(exc, PARTICIPANT_ERRORS):
+        return text or type(exc).__name__
+    return (f"unexpected {type(exc).__name__}{': ' + text if text else ''}; this is a bug in bids-fcd: please "
+            "report it with the crash record")
+
+
+def participant_failed(out_dir: Path, who: SubjectInputs | tuple[str, str | None], exc: BaseException,
+                       start: float) -> ParticipantResult:
+    """Log one line, write the crash record (with the traceback of ``exc``) and return the failure."""
+    subject, session = (who.subject, who.session) if isinstance(who, SubjectInputs) else who
+    prefix = deriv.participant_prefix(subject, session)
+    message = failure_message(exc)
+    log.error("%s failed: %s (crash record: %s)", prefix, message, crash_path(out_dir, (subject, session)))
+    log.debug("%s: traceback", prefix, exc_info=exc)
+    write_crash(out_dir, (subject, session), message, "".join(traceback.format_exception(exc)))
+    return ParticipantResult(prefix, False, message, time.time() - start)
 
 
 def resolve_reference(cfg: RunConfig, model: LoadedModel) -> tuple[LoadedReference | None, PostConfig]:
@@ -199,6 +220,9 @@ def run_participant_level(cfg: RunConfig) -> int:
                 log.error("%s", exc)
                 write_crash(out_dir, (subject, session), str(exc))
                 results.append(ParticipantResult(prefix, False, str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a bug finding one participant's files stops no other
+                results.append(participant_failed(out_dir, (subject, session), exc, time.time()))
                 continue
             log.info("%s: T1w %s, FLAIR %s", prefix, inp.t1w.name, inp.flair.name)
             results.append(run_one(inp, cfg, model, device, ref))

@@ -12,6 +12,7 @@ import datetime
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -96,11 +97,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale(folder: Path, pattern: str) -> None:
-    """Remove ``folder/<pattern>`` entries named ``<name>.<pid>[.<anything>]`` whose process is gone
-    (what a killed run left)."""
+    """Remove ``folder/<pattern>`` entries named ``<name>.<pid>[<not a digit><anything>]`` whose process
+    is gone (what a killed run left)."""
     for p in folder.glob(pattern) if folder.is_dir() else []:
-        parts = p.name.split(".")
-        pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        parts = p.name.split(".", 1)
+        digits = re.match(r"\d+", parts[1]) if len(parts) > 1 else None
+        pid = int(digits.group()) if digits is not None else None
         if pid is not None and pid != os.getpid() and not _pid_alive(pid):
             log.info("removing %s, left by a run that was killed", p)
             shutil.rmtree(p, ignore_errors=True)
@@ -112,11 +114,13 @@ def private_tmp(work: Path) -> Iterator[Path]:
     (and so by antspyx) and by child processes (``TMPDIR``) while the block runs, removed after.
 
     Nothing is left in the system temporary directory, and two runs sharing a work directory
-    use different folders.
+    use different folders. The name, ``tmp.<pid>_<letters, digits, _>``, has no dot after the pid,
+    so it never looks like a transform file extension to ANTs (``tmp.123.h5x`` would:
+    :mod:`bids_fcd.preprocessing.registration`).
     """
     work.mkdir(parents=True, exist_ok=True)
     remove_stale(work, "tmp.*")
-    path = Path(tempfile.mkdtemp(prefix=f"tmp.{os.getpid()}.", dir=work))
+    path = Path(tempfile.mkdtemp(prefix=f"tmp.{os.getpid()}_", dir=work))
     old_dir, old_env = tempfile.tempdir, os.environ.get("TMPDIR")
     tempfile.tempdir = str(path)
     os.environ["TMPDIR"] = str(path)
