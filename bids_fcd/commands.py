@@ -17,12 +17,15 @@ from bids_fcd.config import DEVICES, DIFFUSION_LOSSES, Device, Environment, Post
 PhantomSize = Literal["tiny", "full", "clinical", "mixed"]
 LesionDraw = Literal["random", "stratified", "small", "large"]
 LesionProfile = Literal["peaked", "flat", "mixed"]
+AnatomySplit = Literal["train", "reference", "development", "test", "all"]
 TrainPreset = Literal["tiny", "default", "large", "inpaint", "inpaint-tiny", "paper", "fine"]
 #: ``bids_fcd.phantom.generator.SIZE_CHOICES``, ``LESION_DRAWS`` and ``PROFILE_CHOICES`` (kept here so parsing
 #: imports nothing heavy; tests/cli checks they agree).
 PHANTOM_SIZES: tuple[str, ...] = get_args(PhantomSize)
 LESION_DRAWS: tuple[str, ...] = get_args(LesionDraw)
 LESION_PROFILES: tuple[str, ...] = get_args(LesionProfile)
+#: ``bids_fcd.phantom.real_anatomy.SPLIT_CHOICES`` (tests/cli checks they agree).
+ANATOMY_SPLITS: tuple[str, ...] = get_args(AnatomySplit)
 #: ``bids_fcd.training.presets.PRESETS`` (tests/cli checks they agree).
 TRAIN_PRESETS: tuple[str, ...] = get_args(TrainPreset)
 
@@ -53,11 +56,15 @@ class PhantomConfig:
     size: PhantomSize = "tiny"
     lesions: LesionDraw = "random"
     lesion_profile: LesionProfile = "peaked"
+    #: A directory of real brains' label maps to build the subjects from (None: the template).
+    anatomy: str | None = None
+    anatomy_split: AnatomySplit = "all"
 
     def __post_init__(self) -> None:
         check_choice("phantom size", self.size, PHANTOM_SIZES, "--size")
         check_choice("lesion draw", self.lesions, LESION_DRAWS, "--lesions")
         check_choice("lesion profile", self.lesion_profile, LESION_PROFILES, "--lesion-profile")
+        check_choice("anatomy split", self.anatomy_split, ANATOMY_SPLITS, "--anatomy-split")
         _check_counts(n_fcd=self.n_fcd, n_hc=self.n_hc)
 
 
@@ -72,6 +79,9 @@ class TrainRunConfig:
     preset: TrainPreset = "default"
     phantom_brains: int = 0
     phantom_brain_seed: int = 500
+    #: Real anatomy for the ``phantom_brains``: this directory's ``anatomy_split`` label maps (None: the template).
+    anatomy: str | None = None
+    anatomy_split: AnatomySplit = "train"
     classifier_from: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
@@ -92,6 +102,7 @@ class TrainRunConfig:
             check_choice("diffusion loss", self.diffusion_loss, DIFFUSION_LOSSES, "--diffusion-loss")
         check_choice("device", self.device, DEVICES, "--device")
         _check_counts(phantom_brains=self.phantom_brains)
+        check_choice("anatomy split", self.anatomy_split, ANATOMY_SPLITS, "--anatomy-split")
 
 
 @dataclass(frozen=True)
@@ -157,10 +168,15 @@ class BenchmarkConfig:
     lesions: LesionDraw = "stratified"
     compare_model: str | None = None
     env: Environment = field(default_factory=Environment)
+    #: Real anatomy: the test cohort from this directory's ``anatomy_split`` maps and, without
+    #: ``reference_bids``, the reference controls from its ``reference`` split (None: the template).
+    anatomy: str | None = None
+    anatomy_split: AnatomySplit = "test"
 
     def __post_init__(self) -> None:
         check_choice("phantom size", self.size, PHANTOM_SIZES, "--size")
         check_choice("lesion draw", self.lesions, LESION_DRAWS, "--lesions")
+        check_choice("anatomy split", self.anatomy_split, ANATOMY_SPLITS, "--anatomy-split")
         check_choice("device", self.device, DEVICES, "--device")
         _check_counts(n_fcd=self.n_fcd, n_hc=self.n_hc, n_reference=self.n_reference)
 

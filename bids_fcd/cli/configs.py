@@ -68,7 +68,8 @@ def _str(value: object) -> str | None:
 def phantom_config(args: argparse.Namespace) -> PhantomConfig:
     """``bids-fcd phantom``."""
     return PhantomConfig(out=str(args.out), n_fcd=args.n_fcd, n_hc=args.n_hc, seed=args.seed, size=args.size,
-                         lesions=args.lesions, lesion_profile=args.lesion_profile)
+                         lesions=args.lesions, lesion_profile=args.lesion_profile, anatomy=_str(args.anatomy),
+                         anatomy_split=args.anatomy_split)
 
 
 def train_run_config(args: argparse.Namespace, env: Environment) -> TrainRunConfig:
@@ -79,7 +80,7 @@ def train_run_config(args: argparse.Namespace, env: Environment) -> TrainRunConf
         classifier_from=args.classifier_from, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         device=args.device, resume=args.resume, max_minutes=args.max_minutes, seed=args.seed, work_dir=args.work_dir,
         skip_bids_validation=args.skip_bids_validation, flair_only=args.flair_only,
-        diffusion_loss=args.diffusion_loss, env=env)
+        diffusion_loss=args.diffusion_loss, env=env, anatomy=_str(args.anatomy), anatomy_split=args.anatomy_split)
 
 
 def reference_config(args: argparse.Namespace, env: Environment) -> ReferenceConfig:
@@ -103,4 +104,5 @@ def benchmark_config(args: argparse.Namespace, env: Environment) -> BenchmarkCon
         model=args.model, flair_only_model=args.flair_only_model, sweeps=args.sweeps, device=args.device,
         sampler=sampler_from_args(args), reference_bids=_str(args.reference_bids), reference_seed=args.reference_seed,
         n_reference=args.n_reference, max_fp_per_control=args.max_fp_per_control, ablations=args.ablations,
-        lesions=args.lesions, compare_model=args.compare_model, env=env)
+        lesions=args.lesions, compare_model=args.compare_model, env=env, anatomy=_str(args.anatomy),
+        anatomy_split=args.anatomy_split)

@@ -13,7 +13,7 @@ from bids_fcd import __version__
 from bids_fcd.cli import synthesize
 from bids_fcd.cli import validation as v
 from bids_fcd.cli.validation import add_flag as _flag
-from bids_fcd.commands import LESION_DRAWS, LESION_PROFILES, PHANTOM_SIZES, TRAIN_PRESETS
+from bids_fcd.commands import ANATOMY_SPLITS, LESION_DRAWS, LESION_PROFILES, PHANTOM_SIZES, TRAIN_PRESETS
 from bids_fcd.config import (
     ANALYSIS_LEVELS,
     ANOMALIES,
@@ -135,6 +135,15 @@ def build_app_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _anatomy_args(p: argparse.ArgumentParser, split: str) -> None:
+    _flag(p, "anatomy", default=None, metavar="DIR",
+          help="build the subjects from real brains' label maps in DIR (FreeSurfer/SynthSeg labels, e.g. the "
+               "project's shared/anatomy) instead of warping the one template: real, different folding")
+    _flag(p, "anatomy-split", choices=ANATOMY_SPLITS, default=split,
+          help="which of DIR's label maps: the project's fixed split of its 20 anatomies (train, reference, "
+               "development, test; bids_fcd/phantom/real_anatomy.py) or all of DIR's maps")
+
+
 def build_subcommand_parser() -> argparse.ArgumentParser:
     """``bids-fcd {phantom,train,demo,benchmark,reference,synthesize} ...``."""
     p = argparse.ArgumentParser(prog="bids-fcd", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -156,6 +165,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(ph, "lesion-profile", choices=LESION_PROFILES, default="peaked",
           help="the lesions' FLAIR profile: peaked (brightest at the centre), flat (uniform with a short rim, "
                "which drift removal hollows out) or mixed (one of the two per FCD subject)")
+    _anatomy_args(ph, "all")
     ph.add_argument("-v", "--verbose", action="count", default=0)
 
     tr = sub.add_parser("train", help="train a model directory from a BIDS dataset", formatter_class=fmt)
@@ -170,6 +180,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     _flag(tr, "phantom-brains", type=v.non_negative_int, default=0, metavar="N",
           help="add N domain-randomised phantom brains made directly on the model grid to the training set")
     _flag(tr, "phantom-brain-seed", type=int, default=500, help="seed of the --phantom-brains")
+    _anatomy_args(tr, "train")
     _flag(tr, "classifier-from", default=None, metavar="MODEL",
           help="take the lobe classifier from this model (same grid) instead of training one")
     _flag(tr, "epochs", type=v.positive_int, default=None, help="epochs (default: the preset's)")
@@ -224,6 +235,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
           help="lesion sizes of the test phantom (stratified: small, medium and large in turn)")
     _flag(be, "compare-model", default=None, metavar="MODEL",
           help="also score this model with its fast preset (e.g. an earlier model, to compare with this one)")
+    _anatomy_args(be, "test")
     be.add_argument("-v", "--verbose", action="count", default=0)
 
     rf = sub.add_parser("reference", help="build a normative reference from a dataset's controls", formatter_class=fmt)

@@ -16,6 +16,8 @@ from bids_fcd.atlas import lobe_of_mm
 #: Mean tissue intensities (arbitrary units) of the two contrasts; jittered per subject.
 T1_MEANS = {"wm": 1.00, "gm": 0.62, "csf": 0.18, "skull": 0.08, "scalp": 0.85}
 FLAIR_MEANS = {"wm": 0.52, "gm": 0.74, "csf": 0.07, "skull": 0.05, "scalp": 0.55}
+#: Soft tissue of a real head (muscle, glands; :mod:`bids_fcd.phantom.real_anatomy`), jittered after the others.
+SOFT_MEANS = {"t1": 0.45, "flair": 0.38}
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,11 @@ class TissueMaps:
     skull: np.ndarray
     scalp: np.ndarray
     affine: np.ndarray  # (4, 4) voxel → template mm
+    #: Real-anatomy heads only (:func:`bids_fcd.phantom.real_anatomy.anatomy_head`): other soft tissue, the
+    #: cerebral cortex (where lesions go; else grey matter next to white matter) and the brain mask.
+    soft: np.ndarray | None = None
+    cortex: np.ndarray | None = None
+    brain: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,8 @@ def make_lesion(tissue: TissueMaps, lobe: str, hemisphere: str, rng: np.random.G
     """
     aff = tissue.affine
     vox = float(abs(aff[0, 0]))
-    cortex = (tissue.gm > 0.5) & (ndimage.gaussian_filter(tissue.wm, 1.5) > 0.25)
+    grey = tissue.gm if tissue.cortex is None else tissue.cortex
+    cortex = (grey > 0.5) & (ndimage.gaussian_filter(tissue.wm, 1.5) > 0.25)
     sign = -1.0 if hemisphere == "L" else 1.0
     idx = np.argwhere(cortex)
     pts = idx @ aff[:3, :3].T + aff[:3, 3]
@@ -199,8 +207,12 @@ def vary_anatomy(tissue: TissueMaps, rng: np.random.Generator, thickness: float 
     near_csf = ndimage.gaussian_filter(csf, 1.0 / vox)
     widen = field(0.0, sulcal) * float(rng.uniform(0.0, 1.0)) * near_csf * gm
     gm, csf = gm - widen, csf + widen
+    cortex = tissue.cortex
+    if cortex is not None:  # the cortex loses what became CSF, gains nothing (deep nuclei are not cortex)
+        cortex = np.clip(cortex - widen, 0, 1).astype(np.float32)
     return TissueMaps(np.clip(gm, 0, 1).astype(np.float32), np.clip(wm, 0, 1).astype(np.float32),
-                      np.clip(csf, 0, 1).astype(np.float32), tissue.skull, tissue.scalp, tissue.affine)
+                      np.clip(csf, 0, 1).astype(np.float32), tissue.skull, tissue.scalp, tissue.affine,
+                      tissue.soft, cortex, tissue.brain)
 
 
 def contrasts(tissue: TissueMaps, lesion: Lesion | None, rng: np.random.Generator,
@@ -228,6 +240,10 @@ def contrasts(tissue: TissueMaps, lesion: Lesion | None, rng: np.random.Generato
     t1 = sum(T1_MEANS[k] * jit[k] * maps[k] for k in maps)
     jit = {k: 1.0 + rng.uniform(-jitter, jitter) for k in FLAIR_MEANS}
     flair = sum(FLAIR_MEANS[k] * jit[k] * maps[k] for k in maps)
+    if tissue.soft is not None:  # drawn after the others: a template head's draws do not change
+        j1, j2 = (1.0 + rng.uniform(-jitter, jitter) for _ in range(2))
+        t1 = t1 + SOFT_MEANS["t1"] * j1 * tissue.soft
+        flair = flair + SOFT_MEANS["flair"] * j2 * tissue.soft
     # fine texture so that images are not piecewise constant, plus a smooth tissue texture (~10 mm)
     # of a few per cent, which real FLAIR shows and which is not a lesion
     tex = ndimage.gaussian_filter(rng.standard_normal(gm.shape).astype(np.float32), 0.8)

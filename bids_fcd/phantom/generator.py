@@ -29,6 +29,7 @@ from bids_fcd.atlas import load_template
 from bids_fcd.config import LOBE_WORDS, LOBES
 from bids_fcd.io import write_json, write_nifti, write_text
 from bids_fcd.phantom import anatomy
+from bids_fcd.phantom.real_anatomy import anatomy_head
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +102,20 @@ class SubjectSpec:
     lesion_class: str = ""
     #: A key of :data:`LESION_PROFILES`.
     lesion_profile: str = "peaked"
+    #: The real-anatomy label map this subject is built from (a path); "" = the template.
+    anatomy: str = ""
 
 
 def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: str = "random",
-                 profile: str = "peaked") -> list[SubjectSpec]:
+                 profile: str = "peaked", anatomies: tuple[str, ...] = ()) -> list[SubjectSpec]:
     """Participant rows for a cohort; subjects interleaved fcd/hc as labels 00001…
 
     ``size="mixed"`` gives each subject ``full`` or ``clinical`` (a separate random stream, so the
     rows of the other sizes do not change). ``lesions="stratified"`` gives the i-th FCD subject
     (in label order) the lesion class small, medium, large, small, …; ``small`` or ``large`` gives every FCD
     subject that class (see :data:`LESION_DRAWS`). ``profile`` is every lesion's :data:`LESION_PROFILES` key, or
-    ``mixed`` (drawn per subject from a separate stream, like ``size``).
+    ``mixed`` (drawn per subject from a separate stream, like ``size``). ``anatomies`` (label-map paths) are
+    dealt to the subjects in a seeded order, each once before any twice (a separate stream again).
     """
     if lesions not in LESION_DRAWS:
         raise ValueError(f"unknown --lesions {lesions!r}; choose one of {LESION_DRAWS}")
@@ -119,6 +123,10 @@ def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: 
         raise ValueError(f"unknown --lesion-profile {profile!r}; choose one of {PROFILE_CHOICES}")
     kinds = np.random.default_rng([seed, 29]).random(n_fcd + n_hc) < 0.5
     flats = np.random.default_rng([seed, 31]).random(n_fcd + n_hc) < 0.5
+    dealt = [""] * (n_fcd + n_hc)
+    if anatomies:
+        deck = np.random.default_rng([seed, 37]).permutation(len(anatomies))
+        dealt = [anatomies[int(deck[i % len(anatomies)])] for i in range(n_fcd + n_hc)]
     rng = np.random.default_rng([seed, 17])
     groups = ["fcd"] * n_fcd + ["hc"] * n_hc
     order = rng.permutation(len(groups))
@@ -147,6 +155,7 @@ def cohort_specs(n_fcd: int, n_hc: int, seed: int, size: str = "tiny", lesions: 
                 size=size if size != "mixed" else ("clinical" if kinds[i] else "full"),
                 lesion_class=cls,
                 lesion_profile=("flat" if fcd and flats[i] else "peaked") if profile == "mixed" else profile,
+                anatomy=dealt[i],
             )
         )
     return specs
@@ -237,7 +246,7 @@ def lesion_gain(rng: np.random.Generator) -> float:
 def make_subject(spec: SubjectSpec, size: PhantomSize, seed: int) -> dict[str, nib.Nifti1Image]:
     """Images of one subject: ``t1w``, ``flair`` and, for fcd, ``roi`` (in the FLAIR grid)."""
     rng = np.random.default_rng([seed, int(spec.label)])
-    tissue = template_head(size.template_res)
+    tissue = anatomy_head(spec.anatomy, size.template_res) if spec.anatomy else template_head(size.template_res)
     tissue = anatomy.vary_anatomy(tissue, rng)
     lesion = None
     if spec.group == "fcd":
@@ -288,8 +297,12 @@ PARTICIPANT_COLUMNS = ["participant_id", "group", "sex", "age_epilepsyonset", "a
 
 
 def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "tiny",
-                 lesions: str = "random", profile: str = "peaked") -> list[SubjectSpec]:
-    """Write the whole BIDS dataset. Refuses a non-empty ``out_dir`` (names it in the error)."""
+                 lesions: str = "random", profile: str = "peaked", anatomies: tuple[str, ...] = ()) -> list[SubjectSpec]:
+    """Write the whole BIDS dataset. Refuses a non-empty ``out_dir`` (names it in the error).
+
+    ``anatomies``: label maps of real brains (:mod:`bids_fcd.phantom.real_anatomy`) to build the subjects from
+    instead of the template; participants.tsv then names each subject's in an ``anatomy`` column.
+    """
     if size not in SIZE_CHOICES:
         raise ValueError(f"unknown phantom size {size!r}; choose one of {list(SIZE_CHOICES)}")
     if profile not in PROFILE_CHOICES:
@@ -300,9 +313,9 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ValueError(f"{out_dir} exists and is not empty; choose a new directory for the phantom")
     out_dir.mkdir(parents=True, exist_ok=True)
-    specs = cohort_specs(n_fcd, n_hc, seed, size, lesions, profile)
+    specs = cohort_specs(n_fcd, n_hc, seed, size, lesions, profile, tuple(str(a) for a in anatomies))
     desc = {
-        "Name": f"bids-fcd phantom cohort (seed {seed}, size {size})",
+        "Name": f"bids-fcd phantom cohort (seed {seed}, size {size}{', real anatomy' if anatomies else ''})",
         "BIDSVersion": "1.6.0",
         "DatasetType": "raw",
         "License": "CC0",
@@ -325,17 +338,21 @@ def write_cohort(out_dir: Path, n_fcd: int, n_hc: int, seed: int, size: str = "t
         "hemisphere": {"Description": "hemisphere affected by the FCD", "Levels": {"L": "left", "R": "right"}},
         "lobe": {"Description": "lobe affected by the FCD", "Levels": {code: LOBE_WORDS[code] for code in LOBES[1:]}},
         "split": {"Description": "train/test split", "Levels": {"train": "training", "test": "test"}},
+        **({"anatomy": {"Description": "the real brain's label map the phantom subject was built from"}}
+           if anatomies else {}),
     }, indent=2) + "\n")
-    rows = ["\t".join(PARTICIPANT_COLUMNS)]
+    columns = PARTICIPANT_COLUMNS + (["anatomy"] if anatomies else [])
+    rows = ["\t".join(columns)]
     for s in specs:
         fcd = s.group == "fcd"
-        rows.append("\t".join([f"sub-{s.label}", s.group, s.sex, str(s.age_scan - 1) if fcd else "n/a",
-                               str(s.age_scan), "suspicion" if fcd else "n/a", s.hemisphere, s.lobe, s.split]))
+        row = [f"sub-{s.label}", s.group, s.sex, str(s.age_scan - 1) if fcd else "n/a",
+               str(s.age_scan), "suspicion" if fcd else "n/a", s.hemisphere, s.lobe, s.split]
+        rows.append("\t".join(row + ([Path(s.anatomy).name.split(".")[0]] if anatomies else [])))
     # ds004199's participants.tsv starts with a UTF-8 byte-order mark; so does ours.
     write_text(out_dir / "participants.tsv", "\ufeff" + "\n".join(rows) + "\n")
     for s in specs:
-        log.info("phantom: sub-%s (%s%s, %s)", s.label, s.group, f", {s.hemisphere} {s.lobe}" if s.group == "fcd" else "",
-                 s.size)
+        log.info("phantom: sub-%s (%s%s, %s%s)", s.label, s.group, f", {s.hemisphere} {s.lobe}" if s.group == "fcd" else "",
+                 s.size, f", {Path(s.anatomy).name}" if s.anatomy else "")
         imgs = make_subject(s, SIZES[s.size], seed)
         anat = out_dir / f"sub-{s.label}" / "anat"
         anat.mkdir(parents=True)

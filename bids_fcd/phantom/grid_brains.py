@@ -24,6 +24,7 @@ from bids_fcd.atlas import load_template
 from bids_fcd.config import GridConfig, PreprocConfig
 from bids_fcd.phantom import anatomy
 from bids_fcd.phantom.generator import LOBE_WEIGHTS, lesion_gain, template_head
+from bids_fcd.phantom.real_anatomy import anatomy_head
 from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
 from bids_fcd.training.datasets import SubjectSlices
 
@@ -44,15 +45,18 @@ def _sample_to_grid(vol: np.ndarray, vol_affine: np.ndarray, grid: GridConfig, d
 
 
 def grid_brain(seed: int, index: int, grid: GridConfig, p_fcd: float = 0.5,
-               preproc: PreprocConfig | None = None) -> SubjectSlices:
+               preproc: PreprocConfig | None = None, anatomies: tuple[str, ...] = ()) -> SubjectSlices:
     """One randomised brain on ``grid``: stack (S, 2, H, W) normalised, mask (S, H, W), lesion or None.
 
     Deterministic in (seed, index). ``p_fcd`` is the probability of a lesion (its lobe drawn with
-    :data:`~bids_fcd.phantom.generator.LOBE_WEIGHTS`, its size from :data:`RADII`).
+    :data:`~bids_fcd.phantom.generator.LOBE_WEIGHTS`, its size from :data:`RADII`). ``anatomies``: label maps
+    of real brains (:mod:`~bids_fcd.phantom.real_anatomy`); brain ``index`` is built from the
+    (index mod n)-th instead of the template, with that brain's own mask.
     """
     rng = np.random.default_rng([seed, 7331, index])
     preproc = preproc or PreprocConfig()
-    tissue = anatomy.vary_anatomy(template_head(TEMPLATE_RES), rng)
+    head = anatomy_head(anatomies[index % len(anatomies)], TEMPLATE_RES) if anatomies else template_head(TEMPLATE_RES)
+    tissue = anatomy.vary_anatomy(head, rng)
     lesion, lobe = None, "n/a"
     if rng.random() < p_fcd:
         lobes, probs = list(LOBE_WEIGHTS), np.array(list(LOBE_WEIGHTS.values()))
@@ -70,9 +74,11 @@ def grid_brain(seed: int, index: int, grid: GridConfig, p_fcd: float = 0.5,
     if inplane > 0:
         flair = ndimage.gaussian_filter(flair, (inplane, inplane, 0.0))
     disp = anatomy.displacement_field(t1.shape, rng, amp_vox=float(rng.uniform(0.5, 2.5)), smooth_vox=7.0)
-    brain_tpl = np.asarray(load_template(TEMPLATE_RES)["mask"].get_fdata(), np.float32)
-    pad = (t1.shape[0] - brain_tpl.shape[0]) // 2
-    brain_tpl = np.pad(brain_tpl, pad)
+    if head.brain is not None:
+        brain_tpl = head.brain
+    else:
+        brain_tpl = np.asarray(load_template(TEMPLATE_RES)["mask"].get_fdata(), np.float32)
+        brain_tpl = np.pad(brain_tpl, (t1.shape[0] - brain_tpl.shape[0]) // 2)
     vols = [_sample_to_grid(v, tissue.affine, grid, disp, 1) for v in (flair, t1, brain_tpl)]
     # deepbet's masks hold a rim of CSF around the template's brain mask: grow it by 0-2 voxels
     # (shrink it by one in 1 brain of 10)
@@ -96,6 +102,7 @@ def grid_brain(seed: int, index: int, grid: GridConfig, p_fcd: float = 0.5,
                          roi, lobe)
 
 
-def grid_brains(n: int, seed: int, grid: GridConfig, p_fcd: float = 0.5) -> list[SubjectSlices]:
-    """``n`` brains of :func:`grid_brain` (indices 0 … n − 1)."""
-    return [grid_brain(seed, i, grid, p_fcd) for i in range(n)]
+def grid_brains(n: int, seed: int, grid: GridConfig, p_fcd: float = 0.5,
+                anatomies: tuple[str, ...] = ()) -> list[SubjectSlices]:
+    """``n`` brains of :func:`grid_brain` (indices 0 … n − 1), from ``anatomies`` in turn if given."""
+    return [grid_brain(seed, i, grid, p_fcd, anatomies=anatomies) for i in range(n)]

@@ -43,6 +43,7 @@ from bids_fcd.nets.checkpoint import LoadedModel, load_model
 from bids_fcd.nets.networks import build_scheduler
 from bids_fcd.nets.reference import save_reference
 from bids_fcd.phantom.generator import write_cohort
+from bids_fcd.phantom.real_anatomy import anatomy_files
 from bids_fcd.postprocessing.anomaly import asymmetry, z_map
 from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
@@ -469,11 +470,17 @@ def prepare(run: BenchmarkConfig) -> Bench:
     out = Path(run.out)
     bids = out / "bids"
     write_json(out / config_file("benchmark"), {"run": to_dict(run)})
+    test_anatomies: tuple[str, ...] = ()
+    reference_anatomies: tuple[str, ...] = ()
+    if run.anatomy:
+        test_anatomies = tuple(str(p) for p in anatomy_files(Path(run.anatomy), run.anatomy_split))
+        reference_anatomies = tuple(str(p) for p in anatomy_files(Path(run.anatomy), "reference"))
     if not (bids / "dataset_description.json").exists():
-        write_cohort(bids, run.n_fcd, run.n_hc, run.phantom_seed, run.size, run.lesions)
+        write_cohort(bids, run.n_fcd, run.n_hc, run.phantom_seed, run.size, run.lesions, anatomies=test_anatomies)
     ref_bids = Path(run.reference_bids) if run.reference_bids else out / "ref-bids"
     if not (ref_bids / "dataset_description.json").exists():
-        write_cohort(ref_bids, 0, run.n_reference, run.reference_seed, run.size, run.lesions)
+        write_cohort(ref_bids, 0, run.n_reference, run.reference_seed, run.size, run.lesions,
+                     anatomies=reference_anatomies)
     device = resolve_device(run.device)
     model = load_model(run.model, device, run.env.models_dir)
     sampler = resolve_sampler(run.sampler, model)
@@ -485,7 +492,8 @@ def prepare(run: BenchmarkConfig) -> Bench:
     if b.timings_file.exists():
         b.timings = {tuple(k.split("|", 1)): v  # type: ignore[misc]
                      for k, v in json.loads(b.timings_file.read_text()).items()}
-    b.meta = {"cohort": {"n_fcd": run.n_fcd, "n_hc": run.n_hc, "seed": run.phantom_seed, "size": run.size},
+    b.meta = {"cohort": {"n_fcd": run.n_fcd, "n_hc": run.n_hc, "seed": run.phantom_seed, "size": run.size,
+                         "anatomy": run.anatomy_split if run.anatomy else "template"},
               "reference": {"bids": str(ref_bids), "n_controls": len(refs), "seed": run.reference_seed},
               "model": {"name": model.name, "sha256": model.sha256}, "sampler": to_dict(sampler),
               "post": to_dict(post0), "max_fp_per_control": run.max_fp_per_control, "device": str(device),

@@ -91,10 +91,12 @@ def run_train(run: TrainRunConfig) -> int:
     n_brains = run.phantom_brains
     if n_brains:
         from bids_fcd.phantom.grid_brains import grid_brains
+        from bids_fcd.phantom.real_anatomy import anatomy_files
 
-        log.info("adding %d domain-randomised phantom brains (seed %d) made on the model grid", n_brains,
-                 run.phantom_brain_seed)
-        data += grid_brains(n_brains, run.phantom_brain_seed, cfg.net.grid)
+        anatomies = tuple(str(p) for p in anatomy_files(Path(run.anatomy), run.anatomy_split)) if run.anatomy else ()
+        log.info("adding %d domain-randomised phantom brains (seed %d%s) made on the model grid", n_brains,
+                 run.phantom_brain_seed, f", {len(anatomies)} real anatomies" if anatomies else "")
+        data += grid_brains(n_brains, run.phantom_brain_seed, cfg.net.grid, anatomies=anatomies)
     if not data:
         log.error("no usable training participant in %s", bids_dir)
         return 1
@@ -195,7 +197,8 @@ def run_train(run: TrainRunConfig) -> int:
                     round(1.0 / (1.0 - cfg.ema_decay)), n_updates)
     if info.is_main:
         meta = {"train_config": to_dict(cfg), "participants": subjects,
-                "phantom_brains": {"n": n_brains, "seed": run.phantom_brain_seed},
+                "phantom_brains": {"n": n_brains, "seed": run.phantom_brain_seed,
+                                   "anatomy": run.anatomy_split if run.anatomy else "template"},
                 "classifier_from": run.classifier_from,
                 "used": [d.subject for d in data if not d.subject.startswith("grid")],
                 "slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "final": last,
