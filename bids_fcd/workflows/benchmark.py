@@ -66,10 +66,13 @@ COLUMNS = ("subject_sensitivity", "fp_clusters_per_control", "R@5", "R@10", "fp_
 HEADERS = ("subject sens.", "FP clusters/HC", "R@5", "R@10", "FP px/slice", "Dice z", "Dice best", "peak hit@10",
            "z thr", "min mm³", "lesion removal (median)", "HC MAE", "HC SSIM", "s/subject")
 #: The subgroup table (``subgroups`` of each row).
-SUBGROUP_COLUMNS = ("sensitivity_smallest_third", "sensitivity_largest_third", "sensitivity_2D", "sensitivity_3D",
-                    "fp_clusters_per_control_2D", "fp_clusters_per_control_3D")
-SUBGROUP_HEADERS = ("sens. smallest third", "sens. largest third", "sens. 2D FLAIR", "sens. 3D FLAIR",
+SUBGROUP_COLUMNS = ("found_under_250mm3", "found_250_to_1000mm3", "found_over_1000mm3", "sensitivity_2D",
+                    "sensitivity_3D", "fp_clusters_per_control_2D", "fp_clusters_per_control_3D")
+SUBGROUP_HEADERS = ("found < 250 mm³", "found 250-1000 mm³", "found > 1000 mm³", "sens. 2D FLAIR", "sens. 3D FLAIR",
                     "FP/HC 2D", "FP/HC 3D")
+#: Lesion-volume classes (mm³, in the model grid) of the subgroup table: FCD type II lesions that surgeons resect
+#: are rarely under 250 mm³, so the smallest class is reported, not targeted.
+SIZE_CLASSES = (("under_250mm3", 0.0, 250.0), ("250_to_1000mm3", 250.0, 1000.0), ("over_1000mm3", 1000.0, np.inf))
 
 #: ``--sweeps``: noise levels L (with K) and guidance scales s around the default.
 LEVEL_SWEEP = ((200, 4), (500, 10))
@@ -148,12 +151,26 @@ def subgroups(rows: list[dict[str, Any]]) -> dict[str, float | int | None]:
         "sensitivity_smallest_third": sens(les[:third]), "sensitivity_largest_third": sens(les[-third:]),
         "smallest_third_max_mm3": les[:third][-1]["lesion_mm3"] if les else None,
         "largest_third_min_mm3": les[-third:][0]["lesion_mm3"] if les else None}
+    out.update(size_classes(les))
     for acq in ("2D", "3D"):
         out[f"sensitivity_{acq}"] = sens([r for r in les if r["acquisition"] == acq])
         ctrl = [r["n_clusters"] for r in rows if is_control(r.get("group")) and r["acquisition"] == acq]
         out[f"fp_clusters_per_control_{acq}"] = float(np.mean(ctrl)) if ctrl else None
         out[f"n_fcd_{acq}"] = sum(r["acquisition"] == acq for r in les)
         out[f"n_hc_{acq}"] = len(ctrl)
+    return out
+
+
+def size_classes(lesion_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``found_<class>`` = "k/n" lesions found (the top cluster on the lesion) in each :data:`SIZE_CLASSES` class
+    of ``lesion_mm3``, and ``sensitivity_250mm3_and_over``. Rows are a variant's ``per_subject`` of FCD participants
+    (``lesion_mm3``, ``detected``), so a stored results.json can be re-read."""
+    out: dict[str, Any] = {}
+    for name, lo, hi in SIZE_CLASSES:
+        rs = [r for r in lesion_rows if lo <= float(r["lesion_mm3"]) < hi]
+        out[f"found_{name}"] = f"{sum(bool(r['detected']) for r in rs)}/{len(rs)}"
+    big = [r for r in lesion_rows if float(r["lesion_mm3"]) >= 250.0]
+    out["sensitivity_250mm3_and_over"] = sum(bool(r["detected"]) for r in big) / len(big) if big else None
     return out
 
 
@@ -313,9 +330,9 @@ def post_variants(prefix: str, post0: PostConfig, hm: bool, ablations: bool) -> 
     residual_only = dataclasses.replace(post0, flair_weight=0.0)
     rows = [(prefix, post0, hm), (prefix + ", residual only", residual_only, hm)]
     if ablations:
-        rows += [("ablation: drift from each map itself (before #17)", dataclasses.replace(post0, drift_source="self"),
+        rows += [("ablation: drift from each map itself (the earlier default)", dataclasses.replace(post0, drift_source="self"),
                   hm),
-                 ("ablation: residual only, drift from itself (before #17)",
+                 ("ablation: residual only, drift from itself (the earlier default)",
                   dataclasses.replace(residual_only, drift_source="self"), hm),
                  ("ablation: no drift removal, no re-standardisation",
                   dataclasses.replace(post0, drift_block_mm=0.0, restandardise=False), hm),

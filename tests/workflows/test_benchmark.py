@@ -5,10 +5,10 @@ from bids_fcd.commands import BenchmarkConfig
 from bids_fcd.config import SamplerConfig
 from bids_fcd.evaluation.calibration import SIZE_GRID, Z_GRID
 from bids_fcd.nets.reference import load_reference
-from bids_fcd.workflows.benchmark import AUC_TIMESTEPS, run_benchmark
+from bids_fcd.workflows.benchmark import AUC_TIMESTEPS, SIZE_CLASSES, run_benchmark
 
-POST_ROWS = ["ablation: drift from each map itself (before #17)",
-             "ablation: residual only, drift from itself (before #17)",
+POST_ROWS = ["ablation: drift from each map itself (the earlier default)",
+             "ablation: residual only, drift from itself (the earlier default)",
              "ablation: no drift removal, no re-standardisation",
              "ablation: residual only, no drift removal, no re-standardisation", "ablation: no histogram matching",
              "ablation: within-brain z (the paper's z)", "ablation: absolute anomaly",
@@ -56,6 +56,8 @@ def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
         sub = summary["subgroups"]
         assert sub["n_fcd_2D"] + sub["n_fcd_3D"] == 2 and sub["n_hc_2D"] + sub["n_hc_3D"] == 1, name
         assert sub["smallest_third_max_mm3"] <= sub["largest_third_min_mm3"], name
+        found = [sub[f"found_{c}"] for c, _, _ in SIZE_CLASSES]
+        assert sum(int(f.split("/")[1]) for f in found) == 2, name
     assert doc["sweeps"] == {}
     assert doc["meta"]["reference"]["n_controls"] == 3 and doc["meta"]["max_fp_per_control"] == 1.0
     aucs = doc["diagnostics"]["classifier_auc_lesion_slice"]
@@ -102,3 +104,16 @@ def test_synthesis_quality_scores_removal_per_lesion_and_the_controls_error():
     assert q["lesion_removal_median"] == float(np.median([per["01"], per["02"]]))
     assert abs(q["control_mae"] - float(np.abs(noise[mask]).mean())) < 1e-6
     assert 0.5 < q["control_ssim"] <= 1.0
+
+
+def test_size_classes_count_found_lesions_per_volume_class():
+    from bids_fcd.workflows.benchmark import size_classes
+
+    rows = [{"lesion_mm3": v, "detected": d} for v, d in
+            ((40.0, False), (249.9, True), (250.0, True), (999.0, False), (1000.0, True), (5100.0, True))]
+    out = size_classes(rows)
+    assert out["found_under_250mm3"] == "1/2"
+    assert out["found_250_to_1000mm3"] == "1/2"
+    assert out["found_over_1000mm3"] == "2/2"
+    assert out["sensitivity_250mm3_and_over"] == 0.75
+    assert size_classes([])["sensitivity_250mm3_and_over"] is None
