@@ -4,7 +4,8 @@ Working resolution → N4 bias correction → deepbet brain mask on the T1w → 
 T1w→template SyN (or affine; MNI152NLin2009aSym, nilearn's copy) → both images and the mask
 resampled into the model grid → intensities normalised inside the mask. Every transform is kept
 (ANTs ``.mat`` and warp fields) so maps go back to T1w native space. Results are cached in the
-work directory: a second call with the same inputs and settings reads them back.
+work directory: a second call with the same inputs and settings reads them back, once their record
+(:mod:`bids_fcd.preprocessing.cache`: key, tool versions, sha256 of every file) verifies.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from bids_fcd.config import GridConfig, PreprocConfig, to_dict
 from bids_fcd.io import write_nifti
+from bids_fcd.preprocessing.cache import RECORD, cache_problem, nifti_complete, tool_versions, write_record
 from bids_fcd.preprocessing.errors import PreprocessingError
 from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
 from bids_fcd.preprocessing.registration import ants_scratch, register
@@ -169,7 +171,7 @@ def template_reference(work: Path, resolution: int = 2) -> Path:
     from bids_fcd.atlas import load_template
 
     out = work / f"tpl-MNI152NLin2009aSym_res-{resolution}_T1w.nii.gz"
-    if not out.exists():
+    if not nifti_complete(out):  # missing, or truncated: (re)written
         tpl = load_template(resolution)["t1"]
         _save_once(nib.Nifti1Image(np.asarray(tpl.get_fdata(), np.float32), tpl.affine), out)
     return out
@@ -182,12 +184,22 @@ def _save_once(img: nib.Nifti1Image, out: Path) -> None:
 
 
 def grid_reference(work: Path, grid: GridConfig) -> Path:
-    """An empty image on the model grid, the ``fixed`` image of every resampling into it."""
+    """An empty image on the model grid, the ``fixed`` image of every resampling into it.
+
+    Its name carries a digest of the grid's affine (grids of one size may sit elsewhere); one that
+    does not read to its end, or holds another grid, is rewritten.
+    """
     aff, shape = grid_affine(grid)
-    out = work / f"grid-{shape[0]}x{shape[1]}x{shape[2]}_{grid.spacing_mm:g}mm.nii.gz"
-    if not out.exists():
+    digest = hashlib.sha256(np.asarray(aff, np.float64).tobytes() + repr(tuple(shape)).encode()).hexdigest()[:8]
+    out = work / f"grid-{shape[0]}x{shape[1]}x{shape[2]}_{grid.spacing_mm:g}mm_{digest}.nii.gz"
+    if not (nifti_complete(out) and _same_grid(out, aff, shape)):
         _save_once(nib.Nifti1Image(np.zeros(shape, np.float32), aff), out)
     return out
+
+
+def _same_grid(path: Path, affine: np.ndarray, shape: tuple[int, ...]) -> bool:
+    img = nib.load(path)
+    return tuple(img.shape) == tuple(shape) and bool(np.allclose(img.affine, affine, atol=1e-4))  # type: ignore[attr-defined]
 
 
 def brain_mask(t1_path: Path, out_path: Path, threshold: float) -> None:
@@ -300,9 +312,13 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
         warp_template_to_t1w=(folder / "template_to_t1w_warp.nii.gz") if syn else None,
         xfm_flair_to_t1w=folder / "flair_to_t1w.mat",
     )
-    if (folder / "DONE").exists():
-        log.info("preprocessing: cached results in %s", folder)
-        return out
+    if (folder / RECORD).exists():
+        problem = cache_problem(folder, key, [getattr(out, f.name).name for f in dataclasses.fields(out)
+                                              if f.name != "folder" and getattr(out, f.name) is not None])
+        if problem is None:
+            log.info("preprocessing: cached results in %s", folder)
+            return out
+        log.warning("preprocessing: %s; recomputing", problem)
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -355,7 +371,8 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
     for name, arr in save.items():
         nib.save(nib.Nifti1Image(arr, aff), tmp / name)
     (tmp / "t1w_n4.nii.gz").unlink()
-    (tmp / "DONE").write_text(json.dumps({"t1w": str(t1w), "flair": str(flair), "roi": str(roi)}) + "\n")
+    write_record(tmp, key, {"t1w": str(t1w), "flair": str(flair), "roi": str(roi)},
+                 sorted(p.name for p in tmp.iterdir() if p.is_file()), tool_versions())
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return out
