@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Augmentation benchmark (issue #19 item 4): do JS-DDPM synthetic lesion slices help?
+"""Augmentation benchmark: do JS-DDPM synthetic lesion slices help?
 
 Two experiments, each with a real-only and a real + synthetic arm (same seeds, same steps):
 

@@ -1,4 +1,4 @@
-"""Issue #19: the 3D healthy-brain DDPM on phantom controls, measured as the seed paper reports it.
+"""The 3D healthy-brain DDPM on phantom controls, measured as the seed paper reports it.
 
 Trains the ``cpu`` preset (or another) of :mod:`bids_fcd.synthesis.brain3d` on the T1w of reference controls
 (the model grid of the shipped detection model, 2 mm, block-mean downsampled to 4 mm), samples as many
@@ -13,7 +13,7 @@ OUT/brains.png (central slices, synthetic next to real).
         [--max-minutes M] [--steps N] [--seed 0]
 
 BENCH_OUT holds ref-bids/ref-work (the reference controls, training set and part of the held-out set) and
-bids/work (whose controls are held out); VALIDATION_DIR bids/work likewise (as for issue17_rescore.py).
+bids/work (whose controls are held out); VALIDATION_DIR bids/work likewise (as for rescore.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 1.5 mm model of issue #17 (small lesions under the 2 mm model's noise floor) and its benchmark: the shipped
+# The 1.5 mm model (small lesions under the 2 mm model's noise floor) and its benchmark: the shipped
 # model's recipe (the 16 training phantoms of seed 300, 12 epochs, seed 0) with preset `fine` (the same networks
 # on a 1.5 mm grid; preprocessing then works at 1.5 mm), scored by `bids-fcd benchmark` on the held-out test
 # cohort (seed 2031) against its own reference of the 40 controls of seed 401, as the shipped model was with

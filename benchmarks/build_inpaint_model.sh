@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the masked-diffusion (inpainting) model of issue #17 that BENCHMARKS.md measures (not shipped):
+# Rebuild the masked-diffusion (inpainting) model that BENCHMARKS.md measures (not shipped):
 # 8 preprocessed phantom participants (seed 301) + 160 domain-randomised grid brains (seed 500), the lobe
 # classifier taken from the shipped model. Usage: bash benchmarks/build_inpaint_model.sh [RUN_DIR]
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the larger stochastic-encoding model of issue #17 item 3 that BENCHMARKS.md measures against the
+# Rebuild the larger stochastic-encoding model that BENCHMARKS.md measures against the
 # shipped one: the shipped model's 16 training phantoms (seed 300) + 100 domain-randomised grid brains (seed
 # 500), preset `large` (UNet (32, 64, 128, 128), 4.1 M parameters), the lobe classifier taken from the shipped
 # model. Then score both with benchmarks/capacity.py. Usage: bash benchmarks/build_large_model.sh [RUN_DIR]

@@ -1,4 +1,4 @@
-"""Model capacity against pseudo-healthy error and detection (issue #17 item 3), one table for several models.
+"""Model capacity against pseudo-healthy error and detection, one table for several models.
 
 Every model samples the same held-out cohort with the same sampler preset; the table gives, per model, its
 UNet size, the sampling time per participant (measured in this run, so ratios between rows hold), lesion
@@ -55,7 +55,7 @@ def model_row(name: str, cohort: Path, reference: Path | None, preset: str, budg
     """Figures of one model and sampler (the preset with ``draws`` D, guidance ``scale`` s, ``noise_level`` L,
     ``steps`` K, ``second_look`` and its ``look_z`` when given) on the cohort (and, with ``reference``, its
     detection, drift from ``drift_source``). ``prepare`` changes every participant and reference control before
-    sampling (e.g. the symmetrised T1w of ``issue17_symmetric_t1.py``). ``t1_condition`` is the sampler's T1w
+    sampling (e.g. the symmetrised T1w of ``t1_condition.py``). ``t1_condition`` is the sampler's T1w
     condition (default: the sampler's). ``asymmetry_weight`` scores with the FLAIR-asymmetry map at that weight
     (``PostConfig.asymmetry_weight``); ``sweep`` adds, for each z threshold in it (at the calibrated minimum
     cluster size), the lesions found and the control clusters (``row["sweep"]``: descriptive FROC points on this

@@ -46,11 +46,11 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 756.0,
                     "A100": 312.0, "L40S": 362.0, "L4": 121.0}
 #: Where each preset's detection figure comes from: a benchmark results file (as `bids-fcd benchmark`
-#: or benchmarks/issue17_rescore.py wrote it, relative to the checkout) and the row of that preset.
+#: or benchmarks/rescore.py wrote it, relative to the checkout) and the row of that preset.
 #: Both rows are the held-out cohort of BENCHMARKS.md's top section (seed 2031, 12 FCD + 8 controls).
 DETECTION_RESULTS = {
-    "fast": ("docs/benchmarks/issue17-seed2031-d4-results.json", "method (stochastic, L=300, K=3, D=4, s=20)"),
-    "paper": ("docs/benchmarks/issue17-paper-preset.json", "test | self | budget 0.25 | extent"),
+    "fast": ("docs/benchmarks/test-seed2031-2mm-d4.json", "method (stochastic, L=300, K=3, D=4, s=20)"),
+    "paper": ("docs/benchmarks/paper-preset-seed2031.json", "test | self | budget 0.25 | extent"),
 }
 DETECTION_COHORT = "held-out, seed 2031"
 TARGET_S, TARGET_RSS_GIB = 600.0, 6.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""JS-DDPM benchmark (issue #19): train on the train split of a BIDS cohort with ``_roi`` masks,
+"""JS-DDPM benchmark: train on the train split of a BIDS cohort with ``_roi`` masks,
 sample as many synthetic lesion (and control) slices as the training split has, compare with the
 held-out test split; prints one table and writes it (plus results.json) as markdown.
 

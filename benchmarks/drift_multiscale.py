@@ -1,9 +1,9 @@
-"""Does the scoring's drift removal lose large lesions? Drift settings and a two-scale score on cached volumes
-(issue #17 item 2).
+"""Does the scoring's drift removal lose large lesions? Drift settings and a two-scale score on cached
+volumes.
 
 The default scoring takes each normative map's low-frequency drift out with 8 mm block medians, which hollows
 out a lesion larger than a block. This rescoring compares, on the default sampler's cached pseudo-healthy
-volumes (the T1w condition ``--t1``, as ``issue17_symmetric_t1.py`` samples them):
+volumes (the T1w condition ``--t1``, as ``t1_condition.py`` samples them):
 
 - ``self`` (the default), ``robust`` (coarse-to-fine drift without the voxels above it, cut 1 SD) and
   ``pseudo`` (the FLAIR loses the pseudo-healthy FLAIR's drift, the residual none): one map each;
@@ -15,10 +15,10 @@ Every row is calibrated leave-one-out on the reference controls for ``--budget``
 top-ranked cluster hits them, FP clusters per control, R@10, the highest z inside each lesion and in each
 control's brain.
 
-    python benchmarks/issue17_multiscale.py REF COHORT [COHORT ...] --cache DIR [--t1 mirror] [--draws D]
+    python benchmarks/drift_multiscale.py REF COHORT [COHORT ...] --cache DIR [--t1 mirror] [--draws D]
         [--budget 0.25] [--json OUT.json]
 
-REF and each COHORT hold ``bids/`` and ``work/``; the cache is the one ``issue17_symmetric_t1.py sample``
+REF and each COHORT hold ``bids/`` and ``work/``; the cache is the one ``t1_condition.py sample``
 fills (volumes missing from it are sampled).
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from issue17_symmetric_t1 import conditioned
+from t1_condition import conditioned
 
 from bids_fcd.config import SAMPLER_PRESETS, T1_CONDITIONS, PostConfig, SamplerConfig
 from bids_fcd.evaluation.calibration import choose, fp_table
@@ -47,7 +47,7 @@ from bids_fcd.workflows.benchmark import evaluate_variant
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 from bids_fcd.workflows.reference import control_maps
 
-log = logging.getLogger("issue17_multiscale")
+log = logging.getLogger("drift_multiscale")
 
 #: One scale's z-maps: the controls' leave-one-out maps, and {(cohort, label): map} of the participants.
 Scale = tuple[list[np.ndarray], dict[tuple[str, str], np.ndarray]]

@@ -1,4 +1,4 @@
-"""Where small lesions are lost (issue #17): a per-lesion breakdown of the z-map and scoring variants against it.
+"""Where small lesions are lost: a per-lesion breakdown of the z-map and scoring variants against it.
 
 Three parts, on the validation and the test cohort of a benchmark directory, from its cached pseudo-healthy
 volumes and its reference controls (leave-one-out calibration for ``--budget`` false-positive clusters per
@@ -12,10 +12,10 @@ control, as ``bids-fcd reference`` does):
 3. scoring variants, each calibrated on the same controls: the anomaly's smoothing, the reference SD's
    smoothing, and an edge margin (z set to 0 within ``m`` voxels of the participant's brain-mask edge).
 
-    python benchmarks/issue17_noise_floor.py BENCH_OUT VALIDATION_DIR [--model phantom-default] [--preset fast]
+    python benchmarks/noise_floor.py BENCH_OUT VALIDATION_DIR [--model phantom-default] [--preset fast]
         [--budget 0.25] [--json OUT.json]
 
-BENCH_OUT and VALIDATION_DIR as for ``issue17_rescore.py`` (whose loader this uses).
+BENCH_OUT and VALIDATION_DIR as for ``rescore.py`` (whose loader this uses).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from issue17_rescore import load_cohorts
+from rescore import load_cohorts
 from scipy import ndimage
 
 from bids_fcd.bids.participants import is_control
@@ -46,7 +46,7 @@ from bids_fcd.workflows.analysis import map_weights, normative_maps
 from bids_fcd.workflows.benchmark import evaluate_variant
 from bids_fcd.workflows.cohort import anomaly_maps
 
-log = logging.getLogger("issue17_noise_floor")
+log = logging.getLogger("noise_floor")
 
 #: name: (PostConfig fields over the model's, ReferenceParams fields, edge margin in voxels).
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], int]] = {

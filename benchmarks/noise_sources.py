@@ -1,4 +1,4 @@
-"""Issue #17: what sets the controls' noise floor that the small lesions sit under, rescored on cached volumes.
+"""What sets the controls' noise floor that the small lesions sit under, rescored on cached volumes.
 
 Three questions, each answered on the cohorts of ``benchmarks/build_fine_model.sh`` (the test cohort and its
 reference controls in BENCH_OUT, the validation cohort, optionally the small-lesion cohort) with the cached
@@ -13,7 +13,7 @@ false-positive clusters per control, as ``bids-fcd reference`` does:
 3. *Per lesion* (≤ 300 mm³): the highest combined z and its two parts, the residual's and the FLAIR's own
    normative z, and where the controls' clusters lie (depth under the brain's surface, local RMS around them).
 
-    python benchmarks/issue17_noise_sources.py BENCH_OUT VALIDATION_DIR [--small SMALL_DIR] [--model M]
+    python benchmarks/noise_sources.py BENCH_OUT VALIDATION_DIR [--small SMALL_DIR] [--model M]
         [--draws 4] [--subsets 10,20,30] [--repeats 2] [--smoothing-fwhm MM] [--json OUT.json]
 
 SMALL_DIR holds ``bids/`` and ``work/`` of ``bids-fcd phantom --lesions small`` (its volumes are sampled into
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from benchmarks.issue17_rescore import cohort_maps, load_cohorts
+from benchmarks.rescore import cohort_maps, load_cohorts
 from bids_fcd.config import PostConfig
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.postprocessing.clusters import find_clusters
@@ -49,7 +49,7 @@ from bids_fcd.workflows.analysis import map_weights
 from bids_fcd.workflows.benchmark import evaluate_variant
 from bids_fcd.workflows.cohort import Subject, load_cohort, pseudo_volumes
 
-log = logging.getLogger("issue17_noise_sources")
+log = logging.getLogger("noise_sources")
 Maps = dict[str, np.ndarray]
 Transform = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

@@ -1,4 +1,4 @@
-"""Issue #17: per lesion of a benchmarked cohort, how far it stands out, and the method's curve against the FLAIR's.
+"""Per lesion of a benchmarked cohort, how far it stands out, and the method's curve against the FLAIR's.
 
 Reads a ``bids-fcd benchmark`` directory (its test cohort ``bids/`` + ``work/``, its reference controls
 ``ref-bids/`` + ``ref-work/`` and its ``cache/`` of pseudo-healthy volumes; volumes missing there are sampled)
@@ -11,7 +11,7 @@ and prints, with the model's default sampler and scoring against a reference of 
 2. the curve: lesions found by the top-ranked cluster and false-positive clusters per test control at
    z > 4.5 … 8 (≥ ``--min-mm3``), for the method's combined z and for the FLAIR's own z alone.
 
-    python benchmarks/issue17_lesion_z.py BENCH_OUT [--model phantom-default] [--draws 4] [--json OUT.json]
+    python benchmarks/lesion_z.py BENCH_OUT [--model phantom-default] [--draws 4] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.issue17_rescore import cohort_maps, load_cohorts
+from benchmarks.rescore import cohort_maps, load_cohorts
 from bids_fcd.postprocessing.normative import build_reference, combined_z, z_parts
 from bids_fcd.preprocessing.grid import grid_affine
 from bids_fcd.workflows.analysis import map_weights
 from bids_fcd.workflows.benchmark import cortex_on_grid, evaluate_variant, synthesis_quality
 
-log = logging.getLogger("issue17_lesion_z")
+log = logging.getLogger("lesion_z")
 THRESHOLDS = (4.5, 4.75, 5.0, 5.25, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0)
 
 

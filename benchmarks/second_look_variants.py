@@ -1,4 +1,4 @@
-"""Second-look variants (issue #17): how much the inpainting raises the residual inside lesions, against how
+"""Second-look variants: how much the inpainting raises the residual inside lesions, against how
 much it errs on the healthy tissue it also regenerates.
 
 For each participant of a cohort (default: the validation cohort's FCD participants and controls) the default
@@ -8,7 +8,7 @@ smoothed residual (FLAIR − histogram-matched x̂_0, 4 mm) in the healthy parts
 any lesion), the same SD in the first pass, and the mean residual inside the lesions before and after, with the
 second look's time (sampled in this run, so ratios between rows hold).
 
-    python benchmarks/issue17_second_look.py COHORT [--labels L ...] [--variant "look_t1='clean'" ...]
+    python benchmarks/second_look_variants.py COHORT [--labels L ...] [--variant "look_t1='clean'" ...]
         [--cache DIR] [--threads N] [--json OUT.json]
 
 COHORT holds ``bids/`` and ``work/`` (as for ``capacity.py``). A variant is a comma-separated list of
@@ -36,7 +36,7 @@ from bids_fcd.preprocessing.grid import from_slices
 from bids_fcd.workflows.analysis import residual, resolve_sampler, sampled_slices, second_look
 from bids_fcd.workflows.cohort import Subject, load_cohort, pseudo_volumes
 
-log = logging.getLogger("issue17_second_look")
+log = logging.getLogger("second_look_variants")
 
 
 def settings(variant: str) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """Rescore cached pseudo-healthy volumes under post-processing variants, on a validation and a test cohort.
 
-Issue #17's choices (drift source, false-positive budget, cluster rule) were made with this script on the
+The choices of drift source, false-positive budget and cluster rule were made with this script on the
 validation cohort and only then read on the held-out test cohort. Both cohorts share one calibration:
 the reference controls of a ``bids-fcd benchmark`` output directory, leave-one-out, as the benchmark does.
 
-    python benchmarks/issue17_rescore.py BENCH_OUT VALIDATION_DIR [--model phantom-default] [--preset fast]
+    python benchmarks/rescore.py BENCH_OUT VALIDATION_DIR [--model phantom-default] [--preset fast]
         [--draws D] [--guidance-scale S] [--variants self,pseudo] [--budgets 0.25,0.5] [--json OUT.json]
 
 BENCH_OUT is a benchmark directory (bids/, work/, ref-bids/, ref-work/, cache/); VALIDATION_DIR holds a
@@ -36,7 +36,7 @@ from bids_fcd.preprocessing.grid import grid_affine
 from bids_fcd.workflows.analysis import map_weights, normative_maps, resolve_sampler
 from bids_fcd.workflows.cohort import Subject, anomaly_maps, controls_of, load_cohort, pseudo_volumes
 
-log = logging.getLogger("issue17_rescore")
+log = logging.getLogger("rescore")
 
 #: Post-processing variants (fields of PostConfig over the model's own).
 VARIANTS = {"self": {}, "pseudo": {"drift_source": "pseudo"},

@@ -1,4 +1,4 @@
-"""Cluster statistics and map combinations for the combined z-map (issue #17): TFCE, and the larger of the two z's.
+"""Cluster statistics and map combinations for the combined z-map: TFCE, and the larger of the two z's.
 
 Large lesions of the hidden cohort lie over a wide area at moderate z; TFCE (Smith & Nichols 2009) scores each
 voxel by the extent and height of the clusters it belongs to at every level h, so such a lesion could outrank a
@@ -8,7 +8,7 @@ read on each cohort with the top cluster ranked by peak TFCE. The ``z`` row is t
 reproduces the committed figures. ``max`` replaces the standardised sum (z_residual + z_FLAIR)/√2 by
 max(z_residual, z_FLAIR), so a lesion the pseudo-healthy FLAIR redraws (z_residual ≈ 0) keeps its FLAIR z.
 
-    python benchmarks/issue17_tfce.py COHORT [COHORT ...] --reference REF [--cache DIR]
+    python benchmarks/tfce.py COHORT [COHORT ...] --reference REF [--cache DIR]
         [--variants z,max,0:0.5:2,2:0.5:2] [--budget 0.25] [--json OUT.json]
 
 COHORT and REF as for ``benchmarks/capacity.py`` (``bids/`` and ``work/``; REF's controls form the reference);
@@ -41,7 +41,7 @@ from bids_fcd.workflows.analysis import map_weights, resolve_sampler
 from bids_fcd.workflows.cohort import anomaly_maps, controls_of, load_cohort, pseudo_volumes
 from bids_fcd.workflows.reference import control_maps
 
-log = logging.getLogger("issue17_tfce")
+log = logging.getLogger("tfce")
 DH = 0.1
 
 

@@ -1,4 +1,4 @@
-"""Issue #17 items 4 and 5: T1w evidence and per-acquisition calibration, rescored on cached volumes.
+"""T1w evidence and per-acquisition calibration, rescored on cached volumes.
 
 T1w evidence in the style of the morphometric programs clinics use: on the preprocessed template-space
 T1w, a *junction* map (how much of the neighbourhood has intensities between grey and white matter, the
@@ -8,9 +8,9 @@ same reference controls as the FLAIR maps, alone and added to the method's combi
 calibration: the cluster threshold and minimum size chosen separately on the 2D and the 3D reference
 controls (leave-one-out), each participant clustered with its own acquisition's setting.
 
-    python benchmarks/issue17_t1_evidence.py BENCH_OUT VALIDATION_DIR [--sigma-vox 1.5] [--json OUT.json]
+    python benchmarks/t1_evidence.py BENCH_OUT VALIDATION_DIR [--sigma-vox 1.5] [--json OUT.json]
 
-BENCH_OUT and VALIDATION_DIR as for benchmarks/issue17_rescore.py (the cohorts, their preprocessing
+BENCH_OUT and VALIDATION_DIR as for benchmarks/rescore.py (the cohorts, their preprocessing
 caches and the pseudo-healthy cache of the shipped model, fast preset). Prints one line per (cohort, variant).
 """
 import argparse

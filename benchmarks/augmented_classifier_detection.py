@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Issue #19 item 4 on the product grid: the guidance classifier trained with and without JS-DDPM lesion slices.
+"""On the product grid: the guidance classifier trained with and without JS-DDPM lesion slices.
 
 The augmentation benchmark (``benchmarks/augmentation.py``) measured the synthetic slices only on a 48×48 (4 mm)
 copy of the classifier. This script retrains the product's classifier itself (96×80 at 2 mm, the shipped
@@ -35,19 +35,19 @@ Commands (run from /work/main; every output under OUT = /work/bench/c19):
     OMP_NUM_THREADS=1 bids-fcd synthesize lesions train /work/bench/hl/train-ph /work/bench/c19/jsddpm --preset cpu \\
         --participant-label 00001 00002 00003 00004 00005 00006 00007 00008 00009 00010 00011 00012 00013 00014 \\
         00015 00016 --work-dir /work/bench/c19/work-syn --seed 0 --threads 1 --skip-bids-validation
-    OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py synth
-    OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py classifiers
-    OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py classifiers --seed 1   # and --seed 2: spread check only
+    OMP_NUM_THREADS=1 python benchmarks/augmented_classifier_detection.py synth
+    OMP_NUM_THREADS=1 python benchmarks/augmented_classifier_detection.py classifiers
+    OMP_NUM_THREADS=1 python benchmarks/augmented_classifier_detection.py classifiers --seed 1   # and --seed 2: spread check only
     # fill the pseudo-healthy cache of the arm-B model (two workers side by side), then detection as capacity.py does:
-    OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py fill-cache --worker 0 --workers 2 &
-    OMP_NUM_THREADS=1 python benchmarks/issue19_classifier_detection.py fill-cache --worker 1 --workers 2
+    OMP_NUM_THREADS=1 python benchmarks/augmented_classifier_detection.py fill-cache --worker 0 --workers 2 &
+    OMP_NUM_THREADS=1 python benchmarks/augmented_classifier_detection.py fill-cache --worker 1 --workers 2
     for c in val final aug; do OMP_NUM_THREADS=1 python benchmarks/capacity.py /work/bench/$c /work/bench/c19/model-aug \\
         --t1-condition native --reference /work/bench/refdir --cache /work/bench/c19/cache \\
         --json /work/bench/c19/capacity-$c.json; done
     # the shipped model's row on the test cohort from its own cache (same protocol check), run in /work/bench:
     OMP_NUM_THREADS=1 python /work/main/benchmarks/capacity.py final phantom-default --t1-condition native --reference refdir \
         --cache final/cache --json /work/bench/c19/capacity-final-shipped.json
-    python benchmarks/issue19_classifier_detection.py table
+    python benchmarks/augmented_classifier_detection.py table
 
 Every random path is seeded (``--sample-seed`` for the JS-DDPM draws and the choice of sources, the preset's seed for
 the classifiers, ``--auc-seed`` for the AUC noise), so the same commands give the same numbers on the same machine
@@ -82,7 +82,7 @@ from bids_fcd.training.presets import PRESETS
 from bids_fcd.workflows.analysis import resolve_sampler
 from bids_fcd.workflows.cohort import controls_of, load_cohort, pseudo_volumes
 
-log = logging.getLogger("benchmarks.issue19_classifier_detection")
+log = logging.getLogger("benchmarks.augmented_classifier_detection")
 
 MAIN = Path(__file__).resolve().parents[1]
 SHIPPED = MAIN / "bids_fcd" / "models" / "phantom-default"

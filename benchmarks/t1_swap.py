@@ -1,4 +1,4 @@
-"""Oracle diagnostic of issue #17: does the T1w condition carry a lesion into the pseudo-healthy FLAIR?
+"""Oracle diagnostic: does the T1w condition carry a lesion into the pseudo-healthy FLAIR?
 
 For every FCD participant of a test and a validation cohort, the T1w inside the lesion (dilated 2 voxels) is
 exchanged with the T1w of the mirror region in the other hemisphere (the template is left-right symmetric and
@@ -8,10 +8,10 @@ Per lesion: the mean residual (FLAIR − histogram-matched pseudo-healthy, unsmo
 inside the mirror region, with the default inputs and with the T1w exchanged, and the mean |residual| far
 from both. It uses the lesion masks, so it is a diagnostic, not a method.
 
-    python benchmarks/issue17_t1_swap.py BENCH_OUT VALIDATION_DIR [--worker K --workers N] [--limit M]
+    python benchmarks/t1_swap.py BENCH_OUT VALIDATION_DIR [--worker K --workers N] [--limit M]
         [--json OUT.json]
 
-BENCH_OUT and VALIDATION_DIR as for ``issue17_rescore.py`` (their ``bids/`` and ``work/``; default-sampler
+BENCH_OUT and VALIDATION_DIR as for ``rescore.py`` (their ``bids/`` and ``work/``; default-sampler
 volumes are read from, or written to, BENCH_OUT/cache). ``--worker``/``--workers`` split the participants over
 processes (each writes its own JSON); one thread per process.
 """
@@ -35,7 +35,7 @@ from bids_fcd.preprocessing.grid import from_slices, to_slices
 from bids_fcd.workflows.analysis import resolve_sampler, synthesise
 from bids_fcd.workflows.cohort import load_cohort, pseudo_volumes
 
-log = logging.getLogger("issue17_t1_swap")
+log = logging.getLogger("t1_swap")
 
 def residuals(flair: np.ndarray, pseudo_raw: np.ndarray, mask: np.ndarray, roi: np.ndarray, mroi: np.ndarray,
               ) -> dict[str, float | None]:

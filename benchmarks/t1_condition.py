@@ -1,4 +1,4 @@
-"""The first pass conditioned on another T1w, and the FLAIR-asymmetry map (issue #17: the T1w condition carries the
+"""The first pass conditioned on another T1w, and the FLAIR-asymmetry map (the T1w condition carries the
 lesion).
 
 The shipped network draws the FLAIR that healthy tissue with the given T1w would have, so a lesion's own T1w
@@ -10,9 +10,9 @@ voxel and its mirror (the grid is centred on x = 0) are brain, y elsewhere. The 
 is scored against the 40 reference controls sampled the same way, calibrated leave-one-out for ``--budget`` FP
 clusters per control, as ``benchmarks/capacity.py`` does.
 
-    python benchmarks/issue17_symmetric_t1.py sample REF COHORT [COHORT ...] --cache DIR [--t1 C] [--draws D]
+    python benchmarks/t1_condition.py sample REF COHORT [COHORT ...] --cache DIR [--t1 C] [--draws D]
         [--worker K --workers N]
-    python benchmarks/issue17_symmetric_t1.py score REF COHORT [COHORT ...] --cache DIR [--t1 C] [--draws D]
+    python benchmarks/t1_condition.py score REF COHORT [COHORT ...] --cache DIR [--t1 C] [--draws D]
         [--asymmetry-weight A [A ...]] [--sweep Z ...] [--json OUT.json]
 
 ``--t1 mirror`` shows y_mirror itself instead (:mod:`bids_fcd.sampling.condition`); ``--t1 native`` scores the
@@ -48,7 +48,7 @@ from bids_fcd.sampling.condition import conditioned_stack
 from bids_fcd.workflows.analysis import resolve_sampler
 from bids_fcd.workflows.cohort import Subject, controls_of, load_cohort, pseudo_volumes
 
-log = logging.getLogger("issue17_symmetric_t1")
+log = logging.getLogger("t1_condition")
 
 
 def conditioned(sub: Subject, condition: str) -> Subject:
