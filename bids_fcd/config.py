@@ -144,7 +144,7 @@ class SamplerConfig:
     ``encoding``: ``stochastic`` (forward noising, ``draws`` (D) decodes averaged; the default,
     preset ``fast``), ``patched`` (an inpainting model regenerates every voxel from a hole of pure
     noise in clean context, :mod:`bids_fcd.sampling.patches`; not guided; preset ``patched``; not
-    the default: on the issue-#17 benchmark its first CPU model did not beat the default, see
+    the default: on the template-phantom benchmark its first CPU model did not beat the default, see
     BENCHMARKS.md) or ``deterministic`` (inverse DDIM, the paper's; preset ``paper``). A ``ddpm``
     model asked for ``patched`` runs the ``fast`` preset instead.
     ``guidance_scale`` is *s* in ε̂' = ε̂ − s·√(1−ᾱ_t)·∇ log C(h | x_t, t).
@@ -168,7 +168,7 @@ class SamplerConfig:
     patch_core_px: int = 16
     patch_margin_px: int = 8
     t1_hiding: T1Hiding = "blur"
-    #: Second look (issue #17, :mod:`bids_fcd.sampling.second_look`): after the first pseudo-healthy
+    #: Second look (:mod:`bids_fcd.sampling.second_look`): after the first pseudo-healthy
     #: FLAIR, regions that stand out (robust within-brain z of the smoothed residual or of the FLAIR's
     #: left-right asymmetry above ``look_z``, grown by ``look_dilate_mm``) are regenerated again by
     #: RePaint-style inpainting from ``look_noise_level`` in ``look_steps`` guided DDIM steps, the
@@ -188,7 +188,7 @@ class SamplerConfig:
     look_shrink: bool = False
     #: The T1w channel the network is shown (:mod:`bids_fcd.sampling.condition`): ``native`` (the paper's),
     #: ``symmetric`` ((y + y_mirror) / 2 inside the brain and its mirror) or ``mirror`` (y_mirror there; the
-    #: default since 2026-12-05: on the issue-#17 cohorts it finds more lesions at fewer false positives, because
+    #: default since 2026-12-05: on the template-phantom cohorts it finds more lesions at fewer false positives, because
     #: the network no longer redraws a lesion from the lesion's own T1w; BENCHMARKS.md).
     t1_condition: T1Condition = "mirror"
 
@@ -241,7 +241,7 @@ def check_sampler(cfg: SamplerConfig, num_train_timesteps: int = 1000) -> None:
 
 
 #: Sampler presets: ``fast`` holds the defaults (measured best, BENCHMARKS.md); ``patched`` the masked
-#: (inpainting) encoding of issue #17 for ``inpaint`` models; ``paper`` is the
+#: (inpainting) encoding for ``inpaint`` models; ``paper`` is the
 #: paper's deterministic inverse DDIM to L = 100 (at K = 10 steps each way on CPU).
 SAMPLER_PRESETS: dict[str, dict[str, object]] = {
     "patched": {"encoding": "patched", "noise_level": 999, "steps": 2, "draws": 1, "guidance_scale": 0.0},
@@ -276,7 +276,7 @@ class PostConfig:
     drift_block_mm: float = 8.0
     restandardise: bool = True
     flair_weight: float = 0.5
-    #: Where the low-frequency drift is estimated (issue #17): ``pseudo`` from the pseudo-healthy
+    #: Where the low-frequency drift is estimated: ``pseudo`` from the pseudo-healthy
     #: FLAIR, which has no lesion when the pseudo-healthy image removes it, so a lesion of any size
     #: keeps its contrast (the FLAIR map loses the pseudo-healthy image's drift; the residual, whose
     #: context shares the FLAIR's bias, loses none); ``robust`` from each map itself, coarse to fine
@@ -286,7 +286,7 @@ class PostConfig:
     drift_source: DriftSource = "self"
     drift_cut_sd: float = 0.5
     #: Weight a of a third normative map, the FLAIR map's left-right asymmetry (FLAIR − mirror(FLAIR) of the
-    #: drift-free smoothed FLAIR, where both sides are brain; issue #17): the combined z becomes
+    #: drift-free smoothed FLAIR, where both sides are brain): the combined z becomes
     #: ((1 − w)·z_residual + w·z_FLAIR + a·z_asymmetry) / √((1 − w)² + w² + a²). 0 (the default) leaves it out.
     #: A reference setting: ``bids-fcd reference --asymmetry-weight`` records it, and runs scored against that
     #: reference take it from the record.
@@ -415,7 +415,7 @@ class TrainConfig:
     min_brain_fraction: float = 0.05
     #: ε-loss of the T1w-conditioned diffusion model: ``all`` voxels (the paper) or ``healthy`` only (every
     #: lesion voxel of the ``_roi`` masks, grown by 2 pixels, left out), so the network is never taught to draw
-    #: a lesion from what the T1w shows of it (issue #17: the T1w condition carries the lesion).
+    #: a lesion from what the T1w shows of it (the T1w condition carries the lesion; docs/method.md).
     diffusion_loss: DiffusionLoss = "all"
     net: NetConfig = field(default_factory=NetConfig)
 

@@ -257,5 +257,5 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     add_sampler_args(rf)
     rf.add_argument("-v", "--verbose", action="count", default=0)
 
-    synthesize.add_subparser(sub)  # the synthesis models (issue #19): bids_fcd/cli/synthesize.py
+    synthesize.add_subparser(sub)  # the synthesis models: bids_fcd/cli/synthesize.py
     return p

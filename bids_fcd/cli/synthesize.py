@@ -1,4 +1,4 @@
-"""``bids-fcd synthesize``: the synthesis models of issue #19.
+"""``bids-fcd synthesize``: the synthesis models (JS-DDPM lesion slices, 3D healthy brains).
 
     bids-fcd synthesize lesions train BIDS MODEL_DIR [--preset cpu] ...
     bids-fcd synthesize lesions sample MODEL_DIR OUT --n N [--z-bin B] [--pathology lesion|control] [--seed S]

@@ -1,4 +1,4 @@
-"""Domain-randomised phantom brains made directly on the model grid, for training (issue #17).
+"""Domain-randomised phantom brains made directly on the model grid, for training.
 
 A BIDS phantom costs ~15 s to write and ~45 s to preprocess on 2 cores; a training set of hundreds
 of brains would cost hours. These brains skip the scanner round trip: the template anatomy (with

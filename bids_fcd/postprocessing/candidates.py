@@ -1,4 +1,4 @@
-"""Candidate regions for the sampler's second look (issue #17), pure numpy on (W, H, S) volumes.
+"""Candidate regions for the sampler's second look, pure numpy on (W, H, S) volumes.
 
 A region is a candidate when, inside the brain, either of two maps stands out against the brain's
 own robust spread (median and 1.4826·MAD, :func:`~bids_fcd.postprocessing.normative.restandardise`, so
@@ -7,7 +7,7 @@ a lesion does not set its own scale):
 * the smoothed signed residual FLAIR − x̂_0 of the first pass (what the first pass did not redraw);
 * the smoothed left-right asymmetry of the FLAIR itself, FLAIR − mirror(FLAIR) (the grid is centred
   on x = 0, so axis 0 reversed is the mirror): this one does not depend on the model, so a lesion
-  that the first pass redrew in full (residual ≤ 0, measured on a real scan in issue #17) still
+  that the first pass redrew in full (residual ≤ 0, measured on a real scan) still
   becomes a candidate when it is one-sided.
 
 No reference is needed, so controls and patients go through exactly the same two passes and the

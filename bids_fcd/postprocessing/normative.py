@@ -154,7 +154,7 @@ ROBUST_DRIFT_CUT = 0.5
 
 def remove_drift_robust(x: np.ndarray, mask: np.ndarray, block_vox: int, levels: int = ROBUST_DRIFT_LEVELS,
                         cut: float = ROBUST_DRIFT_CUT) -> np.ndarray:
-    """``x`` minus a low-frequency drift that a large hyperintense lesion barely sets (issue #17).
+    """``x`` minus a low-frequency drift that a large hyperintense lesion barely sets.
 
     Coarse to fine: block sides ``block_vox`` × 2^(levels−1), …, × 2, × 1 (32, 16, 8 mm for the
     default 8 mm). Each level refines the drift d found so far with the block medians of x − d over the

@@ -1,4 +1,4 @@
-"""The T1w condition the sampler is shown (issue #17: the T1w condition carries the lesion).
+"""The T1w condition the sampler is shown (the T1w condition carries the lesion; docs/method.md).
 
 The network draws the FLAIR that healthy tissue with the given T1w would have, so a lesion's own T1w
 signs (grey matter reaching into white matter, a blurred grey-white junction) are drawn back into its

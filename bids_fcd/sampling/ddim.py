@@ -11,7 +11,7 @@ decoded x_0: the lesion's detail is drowned at x_L and the T1w-conditioned, heal
 fills in healthy tissue. Decoding uses MONAI's ``step`` with stride Δ = L / K over L, L−Δ, …, Δ and
 ε̂' = ε̂(x_t, t, h) − s·√(1−ᾱ_t)·∇ₓ log C(h | x_t, t) (guidance in ε-form).
 
-Speed (issue #13): all slices of a participant, and all D draws, go through the networks as one
+Speed: all slices of a participant, and all D draws, go through the networks as one
 stream of items chunked to ``batch_size``; everything runs under ``torch.inference_mode()`` except
 the guidance gradient (:func:`~bids_fcd.sampling.guidance.log_prob_grad`); on CUDA the networks
 run under bf16 autocast (the DDIM update stays float32); nothing in the step loop synchronises

@@ -1,7 +1,7 @@
 """The ``patched`` encoding: masked (inpainting) diffusion that never shows the network the region
 it regenerates.
 
-Why (issue #17, BENCHMARKS.md): whole-slice forward noising to t = 300 keeps √ᾱ_300 ≈ 58 % of the
+Why (BENCHMARKS.md): whole-slice forward noising to t = 300 keeps √ᾱ_300 ≈ 58 % of the
 signal, so a large or bright lesion survives the noise as a low-frequency blob and is decoded back,
 and the clean T1w carries FCD's grey-white blurring back in. Here every voxel is regenerated from
 a state in which its own neighbourhood (a *hole*) is pure noise while the FLAIR around the hole is

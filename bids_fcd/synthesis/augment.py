@@ -1,4 +1,4 @@
-"""Synthetic JS-DDPM lesion slices as extra training data for the guidance classifier (issue #19).
+"""Synthetic JS-DDPM lesion slices as extra training data for the guidance classifier.
 
 The JS-DDPM works on the product grid downsampled ×f (``cpu`` preset: 96×96 at 2 mm → 48×48 at
 4 mm in-plane, slices still every 2 mm). Real and synthetic slices are compared at that coarse

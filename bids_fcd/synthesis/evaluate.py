@@ -1,4 +1,4 @@
-"""Compare synthetic (FLAIR, mask) pairs with real ones, as the issue-#19 benchmark reports them (pure arrays).
+"""Compare synthetic (FLAIR, mask) pairs with real ones, as the synthesis benchmark reports them (pure arrays).
 
 The synthetic set stands in for the real *training* slices (it is sampled with their tokens), so
 both are compared with the same held-out real set: MMD²(real train, real test) is the
@@ -63,7 +63,7 @@ def compare_pairs(real_train: np.ndarray, real_test: np.ndarray, synthetic: np.n
 
 
 def verdicts(res: dict[str, Any]) -> dict[str, bool]:
-    """The issue's targets: synthetic MMD² inside the real-vs-real CI (both references, image
+    """The synthesis targets: synthetic MMD² inside the real-vs-real CI (both references, image
     channel), FLAIR ratio within 20 % of the real training slices' ratio, and (stricter) the
     lesion contrast (ratio − 1) within 20 % of the real contrast."""
     mi = res["mmd_image"]

@@ -1,4 +1,4 @@
-"""A supervised 2D lesion segmenter (MONAI ``UNet``): the baseline for issue #19's augmentation test.
+"""A supervised 2D lesion segmenter (MONAI ``UNet``): the baseline of the augmentation benchmark.
 
 Slices in, lesion probability out: x (N, C, H, W) float32 (FLAIR first; C = 1 when synthetic
 slices are mixed in, because JS-DDPM makes FLAIR + mask only), y (N, 1, H, W) float {0, 1}.

@@ -1,6 +1,6 @@
 """Training presets: ``tiny`` (tests), ``default`` (2 mm grid, trains on 2 CPU cores), ``fine`` (the default's
-networks on a 1.5 mm grid; issue #17: small lesions; the shipped model's and the CLI default), ``large`` (the same grid
-and classifier, a 6.5× larger diffusion UNet for ≥ 100 training brains; issue #17 item 3), ``inpaint`` (the patched
+networks on a 1.5 mm grid, for small lesions; the shipped model's and the CLI default), ``large`` (the same grid
+and classifier, a 6.5× larger diffusion UNet for ≥ 100 training brains), ``inpaint`` (the patched
 encoding's masked diffusion model, 2 mm grid), ``inpaint-tiny`` (tests), ``paper``."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ PRESETS: dict[str, TrainConfig] = {
                       norm_num_groups=16, classifier_channels=(16, 32, 64), classifier_attention=(False, False, False),
                       grid=GRID_2MM),
     ),
-    # issue #17 item 3: a four-level UNet (4.1 M parameters, receptive field over the whole 96×80 slice) for
+    # a four-level UNet (4.1 M parameters, receptive field over the whole 96×80 slice) for
     # BIDS participants plus ``--phantom-brains``; the classifier is the default's size so that
     # ``--classifier-from phantom-default`` can reuse it. About 2.2× the default's training time per slice
     # and 2.5× its sampling time on 2 CPU cores; measured, not the default (BENCHMARKS.md, Capacity).
@@ -42,7 +42,7 @@ PRESETS: dict[str, TrainConfig] = {
                       classifier_attention=(False, False, False),
                       grid=GRID_2MM),
     ),
-    # the masked (patched) diffusion model of issue #17: x̂_0-prediction, healthy-only loss, trained on
+    # the masked (patched) diffusion model: x̂_0-prediction, healthy-only loss, trained on
     # domain-randomised phantom brains (``--phantom-brains``) as well as BIDS participants
     "inpaint": TrainConfig(
         preset="inpaint", epochs=4, batch_size=16, lr=1e-3, classifier_lr=5e-4,

@@ -190,7 +190,7 @@ def run_train(run: TrainRunConfig) -> int:
             break
     n_updates = int(ema.n_averaged)
     if info.is_main and n_updates < 3.0 / (1.0 - cfg.ema_decay):
-        # measured (issue #17, preset large at decay 0.999 after 1400 steps): the EMA still held the first epoch's
+        # measured (preset large at decay 0.999 after 1400 steps): the EMA still held the first epoch's
         # weights and doubled the pseudo-healthy error of the raw weights
         log.warning("the EMA (decay %g, about %d steps wide) saw only %d optimiser steps: the written weights still "
                     "carry the early ones; train longer or lower the preset's ema_decay", cfg.ema_decay,
