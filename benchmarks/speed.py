@@ -18,7 +18,7 @@ with ``torch.utils.flop_counter.FlopCounterMode`` on one chunk, and the achieved
 ``--scaling`` times 1, 2 and 4 participants: as parallel processes with ``--nprocs`` split
 (``nprocs // N`` each) while N ≤ the cores given, else one after another with all of them (the
 table says which), and reports each process's peak RSS. ``--write-benchmarks`` writes the tables
-into the "Speed" section of BENCHMARKS.md with the device, date and this command.
+into the "Speed by stage" section of BENCHMARKS.md with the device, date and this command.
 """
 
 from __future__ import annotations
@@ -47,15 +47,16 @@ BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 P
                     "A100": 312.0, "L40S": 362.0, "L4": 121.0}
 #: Where each preset's detection figure comes from: a benchmark results file (as `bids-fcd benchmark`
 #: or benchmarks/rescore.py wrote it, relative to the checkout) and the row of that preset.
-#: Both rows are the held-out cohort of BENCHMARKS.md's top section (seed 2031, 12 FCD + 8 controls).
+#: Both rows are the test cohort of seed 2031 (12 FCD + 8 controls) with the 2 mm model (`--preset default`),
+#: the model the stage blocks of 2026-12-02/04 timed; point them at the shipped model's results when it is rerun.
 DETECTION_RESULTS = {
     "fast": ("docs/benchmarks/test-seed2031-2mm-d4.json", "method (stochastic, L=300, K=3, D=4, s=20)"),
     "paper": ("docs/benchmarks/paper-preset-seed2031.json", "test | self | budget 0.25 | extent"),
 }
-DETECTION_COHORT = "held-out, seed 2031"
+DETECTION_COHORT = "test cohort, seed 2031"
 TARGET_S, TARGET_RSS_GIB = 600.0, 6.0
 SEED = 13
-SECTION = "## Speed (issue #13)"
+SECTION = "## Speed by stage (benchmarks/speed.py)"
 
 
 def detection(preset: str, root: Path = ROOT) -> str:
@@ -414,7 +415,10 @@ def write_benchmarks(path: Path, key: str, body: str, data: dict) -> None:
                         "unmeasured (no GPU lent) | | H100/H200 |")
     intro = (f"{SECTION}\n\nWritten by `benchmarks/speed.py` (stage names from `bids_fcd.timing.stage`; "
              "each block below says its device, date, load and command). Timings on the shared 2-core "
-             "machine are noisy: compare rows within one block, and read the load average beside them.\n\n"
+             "machine are noisy: compare rows within one block, and read the load average beside them. "
+             "The blocks dated 2026-12-02 and 2026-12-04 timed the 2 mm model (`--preset default`, the shipped "
+             "model until 2026-12-06); the shipped 1.5 mm model's end-to-end time is in \"Speed and memory\" "
+             "above.\n\n"
              "### Presets: speed against detection\n\n" + "\n".join(rows) + "\n\n"
              "GPU targets (one H100/H200, `paper` preset: diffusion ≤ 15 s for 51 slices, ≤ 45 s for the whole "
              "cerebrum, UNet ≥ 30 % of bf16 peak): unmeasured (no GPU lent). The code is GPU-ready: bf16 autocast, "

@@ -47,7 +47,7 @@ def test_bf16_peaks_know_h100_and_h200():
 def test_write_benchmarks_keeps_other_sections_and_replaces_its_block(tmp_path):
     sp = _speed()
     md = tmp_path / "BENCHMARKS.md"
-    md.write_text("# Benchmarks\n\n## Detection (issue #9)\n\nfigures 5/10\n\n## Runtime\n\nold\n")
+    md.write_text("# Benchmarks\n\n## Detection\n\nfigures 5/10\n\n## Runtime\n\nold\n")
     data = {"kind": "stages", "preset": "fast", "size": "full", "slices": "all", "device_kind": "cpu",
             "device": "Some CPU", "total_s": 120.0, "per_slice_s": 0.5, "rss_gib": 1.5, "sampler": "stochastic"}
     sp.write_benchmarks(md, "stages-fast-full-all-cpu", "### Stages\n\nfirst", data)
