@@ -125,24 +125,30 @@ def _to_ants(data: np.ndarray, affine: np.ndarray):  # untyped: ants image
 
 
 def to_template_affine(brain_t1: np.ndarray, affine: np.ndarray, template_t1: np.ndarray,
-                       template_affine: np.ndarray) -> list[str]:
+                       template_affine: np.ndarray, scratch: Path) -> list[str]:
     """ANTs affine registration of a synthetic brain-only T1w (X, Y, Z) to the template's brain-only T1w.
 
-    Seeded and at one ITK thread (reproducible); returns the forward transform files, which map
-    template points to the label map's world points (what ``ants.apply_transforms`` needs to resample
-    the label map's fractions into template space).
+    Seeded and at one ITK thread (reproducible); writes into ``scratch`` (an
+    :func:`~bids_fcd.preprocessing.registration.ants_scratch` folder, whose path ANTs can write transforms
+    under) and returns the forward transform files, which map template points to the label map's world points
+    (what ``ants.apply_transforms`` needs to resample the label map's fractions into template space).
     """
     import ants
 
     from bids_fcd.preprocessing.pipeline import seed_ants
+    from bids_fcd.preprocessing.registration import expected_transforms
 
     seed_ants()
     moving = ants.resample_image(_to_ants(brain_t1, affine), (2.0, 2.0, 2.0), use_voxels=False, interp_type=0)
     fixed = ants.resample_image(_to_ants(template_t1, template_affine), (2.0, 2.0, 2.0), use_voxels=False,
                                 interp_type=0)
-    reg = ants.registration(fixed=fixed, moving=moving, type_of_transform="Affine",
-                            aff_metric="mattes", aff_sampling=32, aff_random_sampling_rate=1.0)
-    return list(reg["fwdtransforms"])
+    outprefix = scratch / "anatomy_to_template_"
+    ants.registration(fixed=fixed, moving=moving, type_of_transform="Affine", outprefix=str(outprefix),
+                      aff_metric="mattes", aff_sampling=32, aff_random_sampling_rate=1.0)
+    written = expected_transforms(outprefix, "Affine").affine
+    if not written.is_file():
+        raise ValueError(f"ANTs wrote no affine under {scratch}; check the free space of the temporary folder")
+    return [str(written)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -158,6 +164,7 @@ def anatomy_head(label_path: str, template_res: int) -> TissueMaps:
     import ants
 
     from bids_fcd.atlas import load_template
+    from bids_fcd.preprocessing.registration import ants_scratch
 
     img = nib.load(label_path)
     labels = np.asarray(img.dataobj)
@@ -169,7 +176,6 @@ def anatomy_head(label_path: str, template_res: int) -> TissueMaps:
     tpl = load_template(1)
     tpl_t1 = np.asarray(tpl["t1"].get_fdata(), np.float32) * (np.asarray(tpl["mask"].get_fdata()) > 0.5)
     brain_t1 = (0.62 * fr["gm"] + 1.0 * fr["wm"] + 0.18 * fr["csf"]) * (fr["brain"] > 0)
-    transforms = to_template_affine(brain_t1, img.affine, tpl_t1, tpl["t1"].affine)
     # the target: the template grid at template_res, padded by 16 mm like the template phantom's head
     ref = load_template(template_res)["mask"]
     pad = int(np.ceil(16 / template_res))
@@ -180,10 +186,12 @@ def anatomy_head(label_path: str, template_res: int) -> TissueMaps:
     vox = float(np.mean(np.abs(np.diag(img.affine)[:3])))
     sigma = np.hypot(0.5, template_res / 2.355 if template_res > 1 else 0.0) / vox
     maps = {}
-    for key, frac in fr.items():
-        moving = _to_ants(ndimage.gaussian_filter(frac, sigma), img.affine)
-        out = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=transforms, interpolator="linear")
-        maps[key] = np.clip(out.numpy(), 0.0, 1.0).astype(np.float32)
+    with ants_scratch() as scratch:
+        transforms = to_template_affine(brain_t1, img.affine, tpl_t1, tpl["t1"].affine, scratch)
+        for key, frac in fr.items():
+            moving = _to_ants(ndimage.gaussian_filter(frac, sigma), img.affine)
+            out = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=transforms, interpolator="linear")
+            maps[key] = np.clip(out.numpy(), 0.0, 1.0).astype(np.float32)
     log.info("anatomy %s registered to the template (%s mm grid)", Path(label_path).name, template_res)
     return TissueMaps(gm=maps["gm"], wm=maps["wm"], csf=maps["csf"], skull=maps["skull"], scalp=maps["scalp"],
                       affine=aff, soft=maps["soft"], cortex=maps["cortex"], brain=maps["brain"])
