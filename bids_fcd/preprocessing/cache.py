@@ -6,13 +6,21 @@ last) names the same key and the same ANTs and deepbet versions, and every file 
 sha256 it had when written: a truncated, damaged or foreign folder is recomputed, never used.
 Folders made before records held checksums are read through once (every NIfTI decompressed to
 its end, so a truncated one fails) and then given their checksums.
+
+Each writer fills a folder of its own (``<key[:16]>.<pid>-<host>.partial``:
+:func:`partial_folder`) and renames it into place when complete (:func:`publish_folder`), so two
+processes computing one participant at once (a training and a participant-level run sharing a work
+directory) never write into one folder, and a reader never sees half of one.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import json
 import logging
+import os
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -20,6 +28,7 @@ import numpy as np
 
 from bids_fcd import __version__
 from bids_fcd.io import sha256_file, write_json
+from bids_fcd.ownership import owner_tag, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +126,40 @@ def _adopt_unchecked(folder: Path, key: str, record: dict, expected: list[str]) 
     write_record(folder, key, inputs, expected, tools=None)
     log.info("preprocessing: %s read through and given checksums", folder)
     return None
+
+
+def partial_folder(folder: Path) -> Path:
+    """A new, empty folder of this process beside ``folder`` to fill (what killed runs of this host
+    left beside it is removed first)."""
+    remove_stale(folder.parent, f"{folder.name}.*")
+    tmp = folder.with_name(f"{folder.name}.{owner_tag()}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def publish_folder(tmp: Path, folder: Path, key: str, expected: list[str]) -> None:
+    """Rename the complete folder ``tmp`` (its record written) to ``folder``.
+
+    When another process published a usable ``folder`` for ``key`` first, that one is kept and
+    ``tmp`` removed; an unusable one (damaged, other settings) is moved aside and removed, never
+    written into.
+    """
+    for _ in range(5):
+        try:
+            os.rename(tmp, folder)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        if cache_problem(folder, key, expected) is None:
+            log.info("preprocessing: %s was completed by another process meanwhile; using it", folder)
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        aside = folder.with_name(f"{folder.name}.{owner_tag()}.old")
+        try:
+            os.rename(folder, aside)
+        except FileNotFoundError:  # another process moved it aside already
+            continue
+        shutil.rmtree(aside, ignore_errors=True)
+    raise OSError(errno.EBUSY, f"could not move {tmp} to {folder}: other processes keep replacing it; rerun", str(folder))

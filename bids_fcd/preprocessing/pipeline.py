@@ -5,7 +5,8 @@ T1w→template SyN (or affine; MNI152NLin2009aSym, nilearn's copy) → both imag
 resampled into the model grid → intensities normalised inside the mask. Every transform is kept
 (ANTs ``.mat`` and warp fields) so maps go back to T1w native space. Results are cached in the
 work directory: a second call with the same inputs and settings reads them back, once their record
-(:mod:`bids_fcd.preprocessing.cache`: key, tool versions, sha256 of every file) verifies.
+(:mod:`bids_fcd.preprocessing.cache`: key, tool versions, sha256 of every file) verifies. Each
+run fills a partial folder of its own and renames it into place when complete.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ import numpy as np
 
 from bids_fcd.config import GridConfig, PreprocConfig, to_dict
 from bids_fcd.io import write_nifti
-from bids_fcd.preprocessing.cache import RECORD, cache_problem, nifti_complete, tool_versions, write_record
+from bids_fcd.preprocessing.cache import (
+    RECORD,
+    cache_problem,
+    nifti_complete,
+    partial_folder,
+    publish_folder,
+    tool_versions,
+    write_record,
+)
 from bids_fcd.preprocessing.errors import PreprocessingError
 from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
 from bids_fcd.preprocessing.registration import ants_scratch, register
@@ -292,8 +301,6 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
         roi: the ``_FLAIR_roi`` lesion mask in FLAIR space, or None.
         work: this participant's work folder.
     """
-    import ants
-
     if cfg.registration not in ("syn", "affine"):
         raise ValueError(f"unknown registration {cfg.registration!r}; use 'syn' or 'affine'")
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
@@ -312,16 +319,29 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
         warp_template_to_t1w=(folder / "template_to_t1w_warp.nii.gz") if syn else None,
         xfm_flair_to_t1w=folder / "flair_to_t1w.mat",
     )
+    expected = [getattr(out, f.name).name for f in dataclasses.fields(out)
+                if f.name != "folder" and getattr(out, f.name) is not None]
     if (folder / RECORD).exists():
-        problem = cache_problem(folder, key, [getattr(out, f.name).name for f in dataclasses.fields(out)
-                                              if f.name != "folder" and getattr(out, f.name) is not None])
+        problem = cache_problem(folder, key, expected)
         if problem is None:
             log.info("preprocessing: cached results in %s", folder)
             return out
         log.warning("preprocessing: %s; recomputing", problem)
-    tmp = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = partial_folder(folder)
+    try:
+        _compute(t1w, flair, roi, work, grid, cfg, key, tmp, out)
+        publish_folder(tmp, folder, key, expected)
+    finally:  # a failure, a full disk or a stop signal leaves no partial folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _compute(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridConfig, cfg: PreprocConfig, key: str,
+             tmp: Path, out: Preprocessed) -> None:
+    """Fill ``tmp`` with what :func:`preprocess` caches (file names of ``out``), its record last."""
+    import ants
+
+    syn = cfg.registration == "syn"
     tmp_out = dataclasses.replace(out, **{f.name: tmp / getattr(out, f.name).name
                                           for f in dataclasses.fields(out)
                                           if f.name != "folder" and getattr(out, f.name) is not None})
@@ -373,9 +393,6 @@ def preprocess(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridC
     (tmp / "t1w_n4.nii.gz").unlink()
     write_record(tmp, key, {"t1w": str(t1w), "flair": str(flair), "roi": str(roi)},
                  sorted(p.name for p in tmp.iterdir() if p.is_file()), tool_versions())
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return out
 
 
 

@@ -1,6 +1,6 @@
 """Staging, manifests and crash records of one participant, and the run's private temporary directory.
 
-Outputs are written under ``OUTPUT_DIR/.staging/<prefix>.<pid>`` and moved into place together
+Outputs are written under ``OUTPUT_DIR/.staging/<prefix>.<pid>-<host>`` and moved into place together
 (:func:`publish`); a manifest (sha256 of every file, and of the settings that made them) is written
 last, so a rerun skips participants whose manifest verifies (:func:`outputs_complete`). A failure
 leaves a crash record (:func:`write_crash`) under ``sub-<label>/log/``.
@@ -12,7 +12,6 @@ import datetime
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from bids_fcd.config import RunConfig, to_dict
 from bids_fcd.io import sha256_bytes, sha256_file, write_json
 from bids_fcd.nets.checkpoint import LoadedModel
 from bids_fcd.nets.reference import LoadedReference
+from bids_fcd.ownership import owner_tag, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -86,41 +86,20 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale(folder: Path, pattern: str) -> None:
-    """Remove ``folder/<pattern>`` entries named ``<name>.<pid>[<not a digit><anything>]`` whose process
-    is gone (what a killed run left)."""
-    for p in folder.glob(pattern) if folder.is_dir() else []:
-        parts = p.name.split(".", 1)
-        digits = re.match(r"\d+", parts[1]) if len(parts) > 1 else None
-        pid = int(digits.group()) if digits is not None else None
-        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
-            log.info("removing %s, left by a run that was killed", p)
-            shutil.rmtree(p, ignore_errors=True)
-
-
 @contextmanager
 def private_tmp(work: Path) -> Iterator[Path]:
     """A temporary directory of this process inside the work directory, used by Python's ``tempfile``
     (and so by antspyx) and by child processes (``TMPDIR``) while the block runs, removed after.
 
     Nothing is left in the system temporary directory, and two runs sharing a work directory
-    use different folders. The name, ``tmp.<pid>_<letters, digits, _>``, has no dot after the pid,
-    so it never looks like a transform file extension to ANTs (``tmp.123.h5x`` would:
-    :mod:`bids_fcd.preprocessing.registration`).
+    use different folders. The name, ``tmp.<pid>-<host>_<letters, digits, _>``
+    (:func:`~bids_fcd.ownership.owner_tag`: runs on other machines sharing the work directory keep
+    theirs), has no dot after the pid, so it never looks like a transform file extension to ANTs
+    (``tmp.123.h5x`` would: :mod:`bids_fcd.preprocessing.registration`).
     """
     work.mkdir(parents=True, exist_ok=True)
     remove_stale(work, "tmp.*")
-    path = Path(tempfile.mkdtemp(prefix=f"tmp.{os.getpid()}_", dir=work))
+    path = Path(tempfile.mkdtemp(prefix=f"tmp.{owner_tag()}_", dir=work))
     old_dir, old_env = tempfile.tempdir, os.environ.get("TMPDIR")
     tempfile.tempdir = str(path)
     os.environ["TMPDIR"] = str(path)
@@ -144,3 +123,9 @@ def publish(stage: Path, out_dir: Path, written: list[Path]) -> dict[str, str]:
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(p, dst)
     return files
+
+
+def unpublish(out_dir: Path, files: dict[str, str]) -> None:
+    """Remove the files :func:`publish` moved into ``out_dir`` (their manifest could not be written)."""
+    for rel in files:
+        (out_dir / rel).unlink(missing_ok=True)

@@ -104,3 +104,36 @@ def test_a_truncated_cached_image_is_recomputed_never_used(phantom, work_dir, ti
     assert f"{damaged} does not match its sha256" in caplog.text and "recomputing" in caplog.text
     assert nifti_complete(again.flair) and cache_problem(again.folder, key, [pre.flair.name]) is None
     np.testing.assert_array_equal(nib.load(again.flair).get_fdata(), nib.load(pre.flair).get_fdata())
+
+
+def test_each_writer_fills_its_own_folder_and_the_first_complete_one_is_kept(tmp_path, caplog):
+    from bids_fcd.preprocessing.cache import partial_folder, publish_folder
+
+    caplog.set_level("INFO")
+    folder = tmp_path / KEY[:16]
+    mine = partial_folder(folder)
+    (tmp_path / "other").mkdir()
+    theirs = _folder(tmp_path / "other")  # a complete folder of another process, published first
+    theirs.rename(folder)
+    assert mine.name.endswith(".partial") and mine != folder and mine.is_dir()
+    for name in NAMES:
+        (mine / name).write_bytes(b"mine")
+    write_record(mine, KEY, {}, NAMES, tool_versions())
+    publish_folder(mine, folder, KEY, NAMES)
+    assert not mine.exists() and cache_problem(folder, KEY, NAMES) is None
+    assert (folder / NAMES[0]).read_bytes() != b"mine", "the folder in use is never replaced"
+    assert "completed by another process meanwhile" in caplog.text
+
+
+def test_a_damaged_folder_is_replaced_by_a_complete_one(tmp_path):
+    from bids_fcd.preprocessing.cache import partial_folder, publish_folder
+
+    folder = _folder(tmp_path)
+    _truncate(folder / NAMES[0])
+    fresh = partial_folder(folder)
+    for i, name in enumerate(NAMES):
+        nib.save(nib.Nifti1Image(np.full((4, 4, 4), i, np.float32), np.eye(4)), fresh / name)
+    write_record(fresh, KEY, {}, NAMES, tool_versions())
+    publish_folder(fresh, folder, KEY, NAMES)
+    assert cache_problem(folder, KEY, NAMES) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name], "nothing left beside it"

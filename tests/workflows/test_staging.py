@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 
+from bids_fcd.ownership import owner_tag
 from bids_fcd.preprocessing.registration import ants_unsafe_part
 from bids_fcd.workflows.staging import private_tmp, remove_stale
 
@@ -18,7 +19,7 @@ def test_the_private_temporary_directory_never_looks_like_a_transform_file(tmp_p
             assert tempfile.gettempdir() == str(path) and os.environ["TMPDIR"] == str(path)
             names.append(path.name)
         assert not path.exists()
-    assert all(n.startswith(f"tmp.{os.getpid()}_") and n.count(".") == 1 for n in names), names[:3]
+    assert all(n.startswith(f"tmp.{owner_tag()}_") and n.count(".") == 1 for n in names), names[:3]
     assert all(ants_unsafe_part(tmp_path / n) is None for n in names)
 
 
