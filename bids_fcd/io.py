@@ -2,13 +2,15 @@
 
 A file is written under a temporary name beside its destination and renamed over it when complete
 (:func:`atomic_path`), so a crash or a kill never leaves half a file, and two processes writing the
-same file never mix bytes: the last rename wins and either version is whole. Nothing here imports
+same file never mix bytes: the last rename wins and either version is whole. A write refused for
+want of space is recognised (:func:`disk_full`) and described (:func:`disk_full_message`). Nothing here imports
 the rest of the package (the lowest layer: ``[tool.importlinter]`` in pyproject.toml).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import os
@@ -105,3 +107,32 @@ def sha256_file(path: Path) -> str:
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+#: errno values of a write refused for want of space: the disk is full, or the user's quota is used up.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(exc: BaseException) -> OSError | None:
+    """The ``ENOSPC``/``EDQUOT`` error behind ``exc`` (itself, or its cause or context), or None."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError) and e.errno in DISK_FULL:
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def disk_full_message(err: OSError, where: Path) -> str:
+    """One line: the disk (or quota) is full, which file or folder was being written, the space left
+    there, and what to do."""
+    target = Path(err.filename) if err.filename else where
+    what = "the disk quota is used up" if err.errno == errno.EDQUOT else "the disk is full"
+    try:
+        free = f"{shutil.disk_usage(where if where.exists() else where.parent).free / 2**20:.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return (f"{what} writing {target} (the file system of {where}, {free} now); free space there or write to "
+            "another disk, then rerun the same command (complete participants are skipped)")

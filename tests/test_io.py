@@ -64,3 +64,24 @@ def test_write_tsv_header_rows_and_unix_line_ends(tmp_path):
     write_tsv(p, [{"a": 1, "b": "x"}, {"a": 2}], ("a", "b"))
     assert p.read_bytes() == b"a\tb\n1\tx\n2\t\n"
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary left behind
+
+
+def test_a_full_disk_is_found_behind_other_errors_and_named_with_its_file(tmp_path):
+    import errno
+
+    from bids_fcd.io import disk_full, disk_full_message
+
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "a.nii.gz"))
+    try:
+        try:
+            raise full
+        except OSError as exc:
+            raise RuntimeError("could not write the image") from exc
+    except RuntimeError as wrapped:
+        assert disk_full(wrapped) is full
+    assert disk_full(OSError(errno.EACCES, "Permission denied")) is None
+    message = disk_full_message(full, tmp_path)
+    assert message.startswith(f"the disk is full writing {tmp_path / 'a.nii.gz'} (the file system of {tmp_path}, ")
+    assert "MiB free now); free space there or write to another disk, then rerun the same command" in message
+    quota = disk_full_message(OSError(errno.EDQUOT, "Disk quota exceeded"), tmp_path)
+    assert quota.startswith(f"the disk quota is used up writing {tmp_path} ")

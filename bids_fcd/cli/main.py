@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bids_fcd.cli.configs import (
     app_config,
@@ -17,6 +19,8 @@ from bids_fcd.cli.configs import (
 )
 from bids_fcd.cli.parser import SUBCOMMANDS, build_app_parser, build_subcommand_parser
 from bids_fcd.cli.validation import validate_app_args
+from bids_fcd.interrupts import Interrupted, exit_code, handle_interrupts, signal_name
+from bids_fcd.io import disk_full, disk_full_message
 from bids_fcd.progress import BarSafeHandler
 
 log = logging.getLogger("bids_fcd")
@@ -113,8 +117,14 @@ def _run_subcommand(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 ok, 1 a participant or step failed, 2 usage)."""
+    """Run the CLI; returns the process exit code (0 ok, 1 a participant or step failed, 2 usage, 128 +
+    the signal's number when stopped by one: 143 SIGTERM, 130 SIGINT)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    with handle_interrupts():
+        return _dispatch(argv)
+
+
+def _dispatch(argv: list[str]) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             return _run_subcommand(argv)
@@ -134,7 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_group_level(cfg)
     except (ValueError, OSError) as exc:
-        logging.getLogger("bids_fcd").error("%s", exc)
+        full = disk_full(exc)
+        logging.getLogger("bids_fcd").error("%s", disk_full_message(full, Path.cwd()) if full is not None else exc)
         return 1
+    except Interrupted as exc:
+        how = ("rerun with --resume to continue after the last complete epoch (MODEL_DIR/checkpoint.pt)"
+               if argv and argv[0] == "train" else "rerun the same command to resume")
+        logging.getLogger("bids_fcd").error("stopped by %s; %s (exit code %d)", signal_name(exc.signum), how,
+                                            exit_code(exc.signum))
+        return exit_code(exc.signum)
     except KeyboardInterrupt:
-        return 130
+        return exit_code(signal.SIGINT)

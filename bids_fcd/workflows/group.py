@@ -31,6 +31,7 @@ from bids_fcd.commands import config_file
 from bids_fcd.config import PostConfig, RunConfig, lobe_legend, to_dict
 from bids_fcd.evaluation.froc import Marks, froc_curve, marks_from_map
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
+from bids_fcd.interrupts import deferred
 from bids_fcd.io import write_json, write_tsv
 from bids_fcd.preprocessing.pipeline import PreprocessingError, roi_to_grid
 
@@ -252,8 +253,9 @@ def run_group_level(cfg: RunConfig) -> int:
         froc = froc_curve(marks, [threshold, *scores])
     detection = {**summary, "free_response": froc, "free_response_left_out": froc_errors}
     if rows:
-        write_tables(out_dir, rows, detection)
-        write_json(out_dir / config_file("group"), {"run": to_dict(cfg)})
+        with deferred():  # a stop signal waits until the tables and the run's record are all written
+            write_tables(out_dir, rows, detection)
+            write_json(out_dir / config_file("group"), {"run": to_dict(cfg)})
         log.info("group level: %d participants; sensitivity %s, FP clusters per control %s", len(rows),
                  summary["subject_sensitivity"], summary["fp_clusters_per_control"])
     try:

@@ -18,6 +18,7 @@ import numpy as np
 from bids_fcd.commands import ReferenceConfig, config_file
 from bids_fcd.config import PostConfig, SamplerConfig, to_dict
 from bids_fcd.evaluation.calibration import choose, fp_table
+from bids_fcd.interrupts import deferred
 from bids_fcd.io import write_json
 from bids_fcd.nets.checkpoint import LoadedModel, load_model, weight_sums, write_sums
 from bids_fcd.nets.reference import model_holding, save_reference
@@ -112,13 +113,14 @@ def run_reference(cfg: ReferenceConfig) -> int:
     raw, secs = pseudo_volumes(subjects, model, sampler, device, compile_nets=cfg.env.compile_nets)
     ref, cal_post, meta = reference_from_cohort(subjects, raw, model, sampler, post, cfg.max_fp_per_control)
     aff, _ = grid_affine(model.net.grid)
-    save_reference(out, ref, aff, {**meta, "dataset": bids.name, "seconds_sampling": round(secs, 1)})
-    write_json(out / config_file("reference"), {"run": to_dict(dataclasses.replace(cfg, sampler=sampler)),
-                                                "model": {"name": model.name, "sha256": model.sha256}})
-    host = model_holding(out)
-    if host is not None:
-        write_sums(host)
-        log.info("reference stored inside the model %s; its SHA256SUMS renewed", host)
+    with deferred():  # a stop signal waits until the reference, its record and the model's sums are written
+        save_reference(out, ref, aff, {**meta, "dataset": bids.name, "seconds_sampling": round(secs, 1)})
+        write_json(out / config_file("reference"), {"run": to_dict(dataclasses.replace(cfg, sampler=sampler)),
+                                                    "model": {"name": model.name, "sha256": model.sha256}})
+        host = model_holding(out)
+        if host is not None:
+            write_sums(host)
+            log.info("reference stored inside the model %s; its SHA256SUMS renewed", host)
     log.info("reference: %d controls written to %s; calibrated clusters z > %g, >= %g mm3 (%.2f FP per control, "
              "leave-one-out)", ref.n, out, cal_post.z_threshold, cal_post.min_cluster_mm3,
              meta["calibration"]["chosen"]["fp_clusters_per_control"])

@@ -23,6 +23,7 @@ from bids_fcd.bids.layout import InputError, find_inputs, open_layout
 from bids_fcd.bids.participants import read_participants, training_subjects
 from bids_fcd.commands import TrainRunConfig, config_file
 from bids_fcd.config import PreprocConfig, TrainConfig, to_dict
+from bids_fcd.interrupts import deferred
 from bids_fcd.io import atomic_path, write_json
 from bids_fcd.nets.checkpoint import load_model, save_model
 from bids_fcd.nets.networks import build_classifier, build_scheduler, build_unet, count_parameters
@@ -178,12 +179,13 @@ def run_train(run: TrainRunConfig) -> int:
             log.info("epoch %d: diffusion %s %.4f%s", epoch + 1, "MSE" if cfg.net.kind == "ddpm" else "x0 MSE", loss_u,
                      f", classifier CE {loss_c:.4f} (acc {acc_c:.2f})" if loss_c is not None else
                      " (classifier not trained)")
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(last) + "\n")
-            with atomic_path(ckpt_path) as tmp:
-                torch.save({"epoch": epoch + 1, "unet": unet.state_dict(), "ema": ema.state_dict(),
-                            "classifier": clf.state_dict(), "opt_unet": opt_u.state_dict(),
-                            "opt_classifier": opt_c.state_dict()}, tmp)
+            with deferred():  # a stop signal waits until the epoch's log line and checkpoint are both written
+                with open(log_path, "a") as fh:
+                    fh.write(json.dumps(last) + "\n")
+                with atomic_path(ckpt_path) as tmp:
+                    torch.save({"epoch": epoch + 1, "unet": unet.state_dict(), "ema": ema.state_dict(),
+                                "classifier": clf.state_dict(), "opt_unet": opt_u.state_dict(),
+                                "opt_classifier": opt_c.state_dict()}, tmp)
         if run.max_minutes and time.time() - t0 > 60.0 * run.max_minutes and epoch + 1 < cfg.epochs:
             log.warning("--max-minutes %g reached after epoch %d of %d; writing the model now (--resume "
                         "continues)", run.max_minutes, epoch + 1, cfg.epochs)
@@ -196,16 +198,17 @@ def run_train(run: TrainRunConfig) -> int:
                     "carry the early ones; train longer or lower the preset's ema_decay", cfg.ema_decay,
                     round(1.0 / (1.0 - cfg.ema_decay)), n_updates)
     if info.is_main:
-        meta = {"train_config": to_dict(cfg), "participants": subjects,
-                "phantom_brains": {"n": n_brains, "seed": run.phantom_brain_seed,
-                                   "anatomy": run.anatomy_split if run.anatomy else "template"},
-                "classifier_from": run.classifier_from,
-                "used": [d.subject for d in data if not d.subject.startswith("grid")],
-                "slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "final": last,
-                "world_size": info.world_size, "device": device.type, "software_version": __version__}
-        sha = save_model(model_dir, ema.module, clf, cfg.net, meta)
-        write_json(model_dir / "split.json", {"train": meta["used"]})
-        write_json(model_dir / config_file("train"), {"run": to_dict(run)})
-        log.info("model written to %s (id %s)", model_dir, sha[:12])
+        with deferred():  # the model directory is written whole before a stop signal ends the run
+            meta = {"train_config": to_dict(cfg), "participants": subjects,
+                    "phantom_brains": {"n": n_brains, "seed": run.phantom_brain_seed,
+                                       "anatomy": run.anatomy_split if run.anatomy else "template"},
+                    "classifier_from": run.classifier_from,
+                    "used": [d.subject for d in data if not d.subject.startswith("grid")],
+                    "slices": len(ds), "lesion_slices": int((ds.labels > 0).sum()), "final": last,
+                    "world_size": info.world_size, "device": device.type, "software_version": __version__}
+            sha = save_model(model_dir, ema.module, clf, cfg.net, meta)
+            write_json(model_dir / "split.json", {"train": meta["used"]})
+            write_json(model_dir / config_file("train"), {"run": to_dict(run)})
+            log.info("model written to %s (id %s)", model_dir, sha[:12])
     ddp.teardown(info)
     return 0
