@@ -37,6 +37,7 @@ from bids_fcd.preprocessing.cache import (
 )
 from bids_fcd.preprocessing.errors import PreprocessingError
 from bids_fcd.preprocessing.grid import grid_affine, normalise, to_slices
+from bids_fcd.preprocessing.inputs import check_brain_in_view, read_image
 from bids_fcd.preprocessing.registration import ants_scratch, register
 from bids_fcd.timing import stage
 
@@ -142,37 +143,8 @@ def cache_key(t1w: Path, flair: Path, roi: Path | None, grid: GridConfig, cfg: P
 
 
 def _read(path: Path, what: str):  # untyped: ants image
-    import ants
-
-    try:
-        if path.stat().st_size == 0:
-            raise ValueError("the file is empty")
-        img = nib.load(path)
-        data = np.asanyarray(img.dataobj)
-    except Exception as exc:  # nibabel and gzip raise many types for broken files
-        raise PreprocessingError(f"{path}: cannot read the {what} image ({type(exc).__name__}: {exc}); the file is "
-                                 "not a complete NIfTI (truncated, empty, or not gzip-compressed despite .gz?)") from exc
-    shape = tuple(int(n) for n in data.shape)
-    if len(shape) != 3 and not (len(shape) == 4 and shape[3] == 1):
-        raise PreprocessingError(f"{path}: the {what} image has shape {shape}; a single 3D volume is required "
-                                 "(split 4D series and choose one volume)")
-    if min(shape[:3]) < 8:
-        raise PreprocessingError(f"{path}: the {what} image has shape {shape}; fewer than 8 voxels along an axis is "
-                                 "not a head volume")
-    arr = np.asarray(data, dtype=np.float32)
-    bad = int((~np.isfinite(arr)).sum())
-    if bad:
-        raise PreprocessingError(f"{path}: the {what} image has {bad} NaN or infinite voxels; fix or re-export it")
-    if float(arr.max()) <= float(arr.min()):
-        raise PreprocessingError(f"{path}: the {what} image is constant ({float(arr.min()):g} everywhere); "
-                                 "check the export")
-    zooms = img.header.get_zooms()[:3]  # type: ignore[attr-defined]
-    if not all(np.isfinite(z) and z > 0 for z in zooms) or abs(np.linalg.det(img.affine[:3, :3])) < 1e-6:  # type: ignore[attr-defined]
-        raise PreprocessingError(f"{path}: the {what} image has a degenerate affine or voxel size {zooms}")
-    img3 = ants.image_read(str(path))
-    if img3.dimension == 4:  # a 4D file holding one volume: keep the 3D geometry
-        img3 = ants.slice_image(img3, axis=3, idx=0)
-    return img3
+    """The checked 3D image (:func:`bids_fcd.preprocessing.inputs.read_image`)."""
+    return read_image(path, what)
 
 
 def template_reference(work: Path, resolution: int = 2) -> Path:
@@ -364,6 +336,7 @@ def _compute(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridCon
     mask_native = ants.image_read(str(tmp / "mask_native.nii.gz"))
     if float(mask_native.numpy().sum()) == 0:
         raise PreprocessingError(f"{t1w}: deepbet found no brain in the T1w; check the image is a head T1w")
+    check_brain_in_view(mask_native, t1w)
 
     with ants_scratch() as scratch:  # ANTs writes its transforms here (a path it can write them under)
         log.info("preprocessing: FLAIR → T1w rigid")
