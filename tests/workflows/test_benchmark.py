@@ -1,11 +1,15 @@
+import importlib.util
 import json
 import shutil
+from pathlib import Path
 
 from bids_fcd.commands import BenchmarkConfig
 from bids_fcd.config import SamplerConfig
 from bids_fcd.evaluation.calibration import SIZE_GRID, Z_GRID
 from bids_fcd.nets.reference import load_reference
 from bids_fcd.workflows.benchmark import AUC_TIMESTEPS, SIZE_CLASSES, run_benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
 
 POST_ROWS = ["ablation: drift from each map itself (the earlier default)",
              "ablation: residual only, drift from itself (the earlier default)",
@@ -70,6 +74,15 @@ def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
     assert "| variant | subject sens. | FP clusters/HC | R@5 | R@10 |" in table
     assert table.count("\n") >= 9 and "Classifier AUC" in table
     assert (out / "guidance_gradient.png").stat().st_size > 0
+    # benchmarks/cross_source.py scores the test cohort against a reference directory as the participant level
+    # does: against the method's own reference it gives the method's row
+    spec = importlib.util.spec_from_file_location("cross_source_bench", ROOT / "benchmarks" / "cross_source.py")
+    cross = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cross)
+    again = cross.cross_score(out, out / "reference", str(tiny_model), None)
+    assert again["fp_clusters_per_control"] == res[method]["fp_clusters_per_control"]
+    assert [r["detected"] for r in again["per_subject"]] == [r["detected"] for r in res[method]["per_subject"]]
+    assert again["reference"]["n_controls"] == 3 and again["found"].endswith("/2")
 
 
 def test_synthesis_quality_scores_removal_per_lesion_and_the_controls_error():
