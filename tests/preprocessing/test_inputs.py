@@ -210,3 +210,23 @@ def test_a_brain_cut_by_the_field_of_view_is_refused_and_a_clipped_one_warned_ab
         check_brain_in_view(_ants_mask(ball[:, :, 20:]), t1w)
     assert str(t1w) in str(exc.value) and "cuts through the brain" in str(exc.value)
     assert "inferior edge" in str(exc.value)
+
+
+def test_a_flair_covering_part_of_the_brain_is_refused_after_registration(tmp_path):
+    """A partial-brain FLAIR (a 28 mm slab of the head) over a whole-brain T1w: refused by the coverage
+    check after the FLAIR → T1w registration (here the identity), with the FLAIR named."""
+    import ants
+
+    from bids_fcd.preprocessing.pipeline import check_flair_overlap
+
+    head = _head((40, 40, 40))
+    t1 = ants.from_numpy(head, spacing=(4.0, 4.0, 4.0))
+    brain = ants.from_numpy((head > 100).astype(np.float32), spacing=(4.0, 4.0, 4.0))
+    identity = tmp_path / "identity.mat"
+    ants.write_transform(ants.create_ants_transform(transform_type="AffineTransform", dimension=3), str(identity))
+    whole = ants.from_numpy(head.max() - head + 1.0, spacing=(4.0, 4.0, 4.0))  # FLAIR-like: inverted contrast
+    check_flair_overlap(t1, whole, brain, [str(identity)], tmp_path / "whole_FLAIR.nii.gz")
+    slab = ants.crop_indices(whole, (0, 0, 16), (40, 40, 23))
+    with pytest.raises(PreprocessingError) as exc:
+        check_flair_overlap(t1, slab, brain, [str(identity)], tmp_path / "slab_FLAIR.nii.gz")
+    assert str(tmp_path / "slab_FLAIR.nii.gz") in str(exc.value) and "do not overlap" in str(exc.value)
