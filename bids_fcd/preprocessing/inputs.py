@@ -131,9 +131,10 @@ def check_header(img: nib.Nifti1Image, path: Path, what: str) -> None:
             f"{tuple(round(float(z), 3) for z in zooms)}); more than {MAX_VOXEL_MM:g} mm is too "
             "coarse to register or to find a lesion in: use a 3D or thinner-slice acquisition"
         )
-    if zooms.max() > THICK_VOXEL_MM:
+    if round(float(zooms.max()), 2) > THICK_VOXEL_MM:  # a header's float32 stores 3 mm as 3.00001
         log.warning(
-            "%s: the %s image has %g mm voxels along an axis; lesions thinner than that may be missed", path, what, zooms.max()
+            "%s: the %s image has %g mm voxels along an axis; lesions thinner than that may be missed", path, what,
+            round(float(zooms.max()), 2),
         )
     fov = np.asarray(shape[:3], float) * zooms
     n_voxels = int(np.prod(shape[:3], dtype=np.int64))

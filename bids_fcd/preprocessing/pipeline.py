@@ -2,7 +2,8 @@
 
 Working resolution → N4 bias correction → deepbet brain mask on the T1w → FLAIR→T1w rigid →
 T1w→template SyN (or affine; MNI152NLin2009aSym, nilearn's copy) → both images and the mask
-resampled into the model grid → intensities normalised inside the mask. Every transform is kept
+resampled into the model grid, the mask kept to the template's brain and the FLAIR's field of view →
+intensities normalised inside the mask. Every transform is kept
 (ANTs ``.mat`` and warp fields) so maps go back to T1w native space. Results are cached in the
 work directory: a second call with the same inputs and settings reads them back, once their record
 (:mod:`bids_fcd.preprocessing.cache`: key, tool versions, sha256 of every file) verifies. Each
@@ -12,6 +13,7 @@ run fills a partial folder of its own and renames it into place when complete.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -43,7 +45,13 @@ from bids_fcd.timing import stage
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
+#: Above this fraction of the registered brain mask outside the template's brain, registration is
+#: suspect (measured on real heads: 1.7-8.6 %, docs/real-scans.md; on phantoms 3.9-5.5 %).
+MAX_OUTSIDE_TEMPLATE = 0.15
+#: Above this fraction of the brain outside the FLAIR's field of view, the user is warned (that part
+#: is not analysed; a 2D FLAIR slab short of the vertex left out 0.05 % of one real brain, 0.9 cm³).
+WARN_OUTSIDE_FLAIR = 0.01
 #: After the FLAIR → T1w rigid, at least this fraction of the T1w brain must lie in the FLAIR's field of view.
 MIN_FLAIR_COVERAGE = 0.6
 #: ... and the FLAIR and T1w must share at least this much mutual information in the brain (nats;
@@ -359,7 +367,7 @@ def _compute(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridCon
         shutil.copyfile(reg_fl.affine, tmp_out.xfm_flair_to_t1w)
 
     with stage("resample_grid"):
-        save = _resample_to_grid(t1, fl, mask_native, roi, tmp_out, out, work.parent, grid, cfg)
+        save = _resample_to_grid(t1, fl, mask_native, roi, tmp_out, out, work.parent, grid, cfg, (t1w, flair))
     aff, _ = grid_affine(grid)
     for name, arr in save.items():
         nib.save(nib.Nifti1Image(arr, aff), tmp / name)
@@ -370,9 +378,14 @@ def _compute(t1w: Path, flair: Path, roi: Path | None, work: Path, grid: GridCon
 
 
 def _resample_to_grid(t1, fl, mask_native, roi: Path | None, tmp_out: Preprocessed, out: Preprocessed,
-                      shared: Path, grid: GridConfig, cfg: PreprocConfig) -> dict[str, np.ndarray]:
+                      shared: Path, grid: GridConfig, cfg: PreprocConfig,
+                      sources: tuple[Path, Path]) -> dict[str, np.ndarray]:
     """T1w, FLAIR, mask (and lesion mask) into the model grid through the composed transforms
-    (one interpolation each), normalised in the mask: {file name: (W, H, S) array}."""
+    (one interpolation each), normalised in the mask: {file name: (W, H, S) array}.
+
+    The mask is deepbet's, kept to the template's brain and to the FLAIR's field of view
+    (:func:`restrict_mask`); ``sources`` are the T1w and FLAIR files, named in its messages.
+    """
     import ants
 
     ref = ants.image_read(str(grid_reference(shared, grid)))
@@ -381,6 +394,10 @@ def _resample_to_grid(t1, fl, mask_native, roi: Path | None, tmp_out: Preprocess
     t1_g = ants.apply_transforms(fixed=ref, moving=t1, transformlist=to_tpl, interpolator="linear").numpy()
     fl_g = ants.apply_transforms(fixed=ref, moving=fl, transformlist=fl_chain, interpolator="linear").numpy()
     m_g = ants.apply_transforms(fixed=ref, moving=mask_native, transformlist=to_tpl, interpolator="linear").numpy() > 0.5
+    ones = fl.new_image_like(np.ones(fl.shape, np.float32))
+    fov_g = ants.apply_transforms(fixed=ref, moving=ones, transformlist=fl_chain,
+                                  interpolator="nearestNeighbor").numpy() > 0.5
+    m_g = restrict_mask(m_g, template_brain(grid), fov_g, grid.spacing_mm, *sources)
     save = {
         out.t1w.name: normalise(t1_g, m_g, cfg.normalise_percentiles),
         out.flair.name: normalise(fl_g, m_g, cfg.normalise_percentiles),
@@ -392,6 +409,70 @@ def _resample_to_grid(t1, fl, mask_native, roi: Path | None, tmp_out: Preprocess
                                       interpolator="linear").numpy()
         save[out.roi.name] = (roi_g > 0.5).astype(np.uint8)  # type: ignore[union-attr]
     return save
+
+
+
+@functools.lru_cache(maxsize=4)
+def template_brain(grid: GridConfig) -> np.ndarray:
+    """The template's brain mask (nilearn's MNI152NLin2009aSym, 1 mm) on the model grid: (W, H, S) bool, read-only.
+
+    It leaves out what deepbet keeps around a real brain but the template calls non-brain: the basal
+    cisterns in front of the pons and midbrain, the venous sinuses and the dura at the vertex and
+    the occipital pole.
+    """
+    from nilearn.image import resample_to_img
+
+    from bids_fcd.atlas import load_template
+
+    aff, shape = grid_affine(grid)
+    ref = nib.Nifti1Image(np.zeros(shape, np.uint8), aff)
+    res = resample_to_img(load_template(1)["mask"], ref, interpolation="nearest", force_resample=True,
+                          copy_header=True)
+    out = np.asarray(res.get_fdata()) > 0.5
+    out.setflags(write=False)
+    return out
+
+
+def restrict_mask(mask: np.ndarray, template: np.ndarray, flair_fov: np.ndarray, spacing_mm: float,
+                  t1w: Path, flair: Path) -> np.ndarray:
+    """The registered brain mask kept to the template's brain and to the FLAIR's field of view.
+
+    On real heads deepbet keeps the basal cisterns, the venous sinuses and the dura; registered to
+    the template these lie in a one- to two-voxel shell outside its brain, where the FLAIR of a real
+    head (flow, partial volume) differs from the controls' and formed the top-ranked false clusters
+    (in front of the pons at MNI z −24…−30, at the vertex, at the occipital pole). A 2D FLAIR slab
+    short of the vertex has no FLAIR there. Both are left out.
+
+    Args:
+        mask, template, flair_fov: (W, H, S) bool on the model grid: the registered deepbet mask,
+            :func:`template_brain` and the FLAIR's field of view. spacing_mm: the grid's voxel side.
+        t1w, flair: the participant's files, named in the messages.
+    Returns:
+        (W, H, S) bool: ``mask & template & flair_fov``.
+    Raises:
+        PreprocessingError: when nothing of the brain is left.
+    """
+    n = int(mask.sum())
+    cm3 = spacing_mm**3 / 1000.0
+    outside_template = int((mask & ~template).sum())
+    outside_fov = int((mask & template & ~flair_fov).sum())
+    out = mask & template & flair_fov
+    log.info("preprocessing: brain mask %.0f cm³; left out %.0f cm³ outside the template's brain and %.1f cm³ "
+             "outside the FLAIR's field of view", n * cm3, outside_template * cm3, outside_fov * cm3)
+    if not out.any():
+        raise PreprocessingError(f"{t1w}: no brain is left inside the template's brain and the FLAIR's field of view "
+                                 f"({flair}); check that the T1w and FLAIR are of the same head and in view")
+    if outside_template > MAX_OUTSIDE_TEMPLATE * n:
+        log.warning("%s: %.0f %% of the registered brain mask lies outside the template's brain (usually under "
+                    "%.0f %%): registration to the template may have failed; check the registration figure "
+                    "(desc-registration) of the report and the T1w's orientation", t1w,
+                    100 * outside_template / n, 100 * MAX_OUTSIDE_TEMPLATE)
+    if outside_fov > WARN_OUTSIDE_FLAIR * n:
+        log.warning("%s: %.0f %% of the brain (%.0f cm³) lies outside the FLAIR's field of view and is not "
+                    "analysed; a FLAIR covering the whole brain avoids this", flair, 100 * outside_fov / n,
+                    outside_fov * cm3)
+    return out
+
 
 def to_native(volume: np.ndarray, grid: GridConfig, pre: Preprocessed, interpolator: str = "linear") -> nib.Nifti1Image:
     """Map a grid-space volume (W, H, S) back to T1w native space through the inverse transforms."""

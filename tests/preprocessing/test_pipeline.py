@@ -1,4 +1,6 @@
+import logging
 import time
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -150,3 +152,26 @@ def test_the_working_resolution_is_never_coarser_than_the_grid():
     assert working_spacing(2.0, PRESETS["fine"].net.grid) == 1.5  # a 1.5 mm grid resamples from 1.5 mm images
     assert working_spacing(2.0, GRID) == 2.0  # a coarser grid keeps the working resolution
     assert working_spacing(0.0, PRESETS["fine"].net.grid) == 0.0  # native stays native
+
+
+def test_the_brain_mask_is_kept_to_the_template_brain_and_the_flair_view(caplog):
+    from bids_fcd.preprocessing.pipeline import restrict_mask
+
+    template = np.zeros((20, 20, 20), bool)
+    template[4:16, 4:16, 4:16] = True
+    fov = np.ones_like(template)
+    fov[:, :, 15:] = False  # a FLAIR slab stopping one slice short of the brain's top
+    mask = np.zeros_like(template)
+    mask[2:18, 4:16, 4:16] = True  # two layers outside the template's brain on two sides: 25 %
+    with caplog.at_level(logging.INFO, logger="bids_fcd"):
+        out = restrict_mask(mask, template, fov, 2.0, Path("sub-x_T1w.nii.gz"), Path("sub-x_FLAIR.nii.gz"))
+    np.testing.assert_array_equal(out, mask & template & fov)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("sub-x_T1w.nii.gz" in w and "registration to the template may have failed" in w for w in warned)
+    assert any("sub-x_FLAIR.nii.gz" in w and "outside the FLAIR's field of view" in w for w in warned)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bids_fcd"):
+        restrict_mask(template, template, np.ones_like(template), 2.0, Path("t1"), Path("fl"))
+    assert not caplog.records, "a mask on the template's brain, all in view, is not warned about"
+    with pytest.raises(PreprocessingError, match="sub-x_T1w.nii.gz: no brain is left"):
+        restrict_mask(mask, template, np.zeros_like(template), 2.0, Path("sub-x_T1w.nii.gz"), Path("f"))
