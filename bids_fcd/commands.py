@@ -18,7 +18,7 @@ PhantomSize = Literal["tiny", "full", "clinical", "mixed"]
 LesionDraw = Literal["random", "stratified", "small", "large"]
 LesionProfile = Literal["peaked", "flat", "mixed"]
 AnatomySplit = Literal["train", "reference", "development", "test", "all"]
-TrainPreset = Literal["tiny", "default", "large", "inpaint", "inpaint-tiny", "paper", "fine"]
+TrainPreset = Literal["tiny", "default", "large", "inpaint", "inpaint-tiny", "paper", "fine", "fine-compact"]
 #: ``bids_fcd.phantom.generator.SIZE_CHOICES``, ``LESION_DRAWS`` and ``PROFILE_CHOICES`` (kept here so parsing
 #: imports nothing heavy; tests/cli checks they agree).
 PHANTOM_SIZES: tuple[str, ...] = get_args(PhantomSize)

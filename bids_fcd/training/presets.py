@@ -74,9 +74,12 @@ PRESETS: dict[str, TrainConfig] = {
 # default's recipe and networks on a 1.5 mm grid (preprocessing then works at 1.5 mm too; the classifier's head
 # grows with the slice, 7.5 M parameters). Training about 2.1× the default's time per epoch, sampling about 3×
 # per participant. The shipped model's preset and `bids-fcd train`'s default since 2026-12-06 (BENCHMARKS.md, top section).
-#: The classifier has a fourth level (a 16× smaller slice before its dense head): 2.1 M parameters (8 MB) instead of
-#: 7.5 M (30 MB), so the model directory stays under 30 MB; the model before real anatomy kept the default's.
 PRESETS["fine"] = dataclasses.replace(
-    PRESETS["default"], preset="fine",
-    net=dataclasses.replace(PRESETS["default"].net, grid=GRID_1P5MM, classifier_channels=(16, 32, 64, 64),
+    PRESETS["default"], preset="fine", net=dataclasses.replace(PRESETS["default"].net, grid=GRID_1P5MM))
+# the fine preset with a classifier of four levels (a 16× smaller slice before its dense head): 2.1 M parameters
+# (8 MB) instead of 7.5 M (30 MB), so that a model directory stays under 30 MB; the real-anatomy model's preset
+# (benchmarks/build_real_anatomy_model.sh)
+PRESETS["fine-compact"] = dataclasses.replace(
+    PRESETS["fine"], preset="fine-compact",
+    net=dataclasses.replace(PRESETS["fine"].net, classifier_channels=(16, 32, 64, 64),
                             classifier_attention=(False, False, False, False)))
