@@ -53,3 +53,17 @@ def copy_dataset(src: Path, dst: Path) -> Path:
     """A writable copy of a BIDS dataset."""
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.fixture
+def stop_signals_at_their_defaults():
+    """SIGINT and SIGTERM as in a foreground shell, whatever this test process inherited: a test runner started
+    in the background of a non-interactive shell ignores SIGINT, and the product keeps an ignored signal ignored."""
+    import signal
+
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for sig, handler in old.items():
+        signal.signal(sig, handler)

@@ -9,6 +9,8 @@ import pytest
 
 from bids_fcd.interrupts import Interrupted, deferred, exit_code, handle_interrupts
 
+pytestmark = pytest.mark.usefixtures("stop_signals_at_their_defaults")
+
 
 def test_sigterm_raises_interrupted_and_the_previous_handler_comes_back():
     before = signal.getsignal(signal.SIGTERM)

@@ -17,8 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bids_fcd.cli.main import main
 from bids_fcd.io import sha256_file
+
+pytestmark = pytest.mark.usefixtures("stop_signals_at_their_defaults")
 
 SAMPLER = ["--encoding", "stochastic", "--noise-level", "20", "--steps", "5", "--guidance-scale", "5", "--draws", "1",
            "--skip-bids-validation"]
