@@ -65,3 +65,31 @@ def asymmetry(x: np.ndarray, mask: np.ndarray, signed: bool = False) -> np.ndarr
     both = mask & mask[::-1]
     diff = x - mirrored
     return np.where(both, diff if signed else np.clip(diff, 0, None), 0.0).astype(np.float32)
+
+
+def flair_from_t1w(flair: np.ndarray, t1w: np.ndarray, mask: np.ndarray, bins: int = 64) -> np.ndarray:
+    """The FLAIR each voxel's T1w predicts in this participant: the median FLAIR of the brain voxels whose T1w
+    falls in the same T1w quantile bin (``bins`` bins over the brain); 0 outside ``mask``. (W, H, S) float32.
+
+    A pseudo-healthy FLAIR without a network: it follows the participant's own folding, as the diffusion
+    model's does, because grey matter, white matter and CSF are told apart by the T1w. ``flair`` minus it is
+    the benchmark's "FLAIR from the T1w" baseline: a lesion brighter in FLAIR than its T1w tissue class
+    stands out, a sulcus that lies elsewhere than in the controls does not.
+    """
+    mask = np.asarray(mask, bool)
+    t = np.asarray(t1w, np.float32)
+    f = np.asarray(flair, np.float32)
+    if mask.sum() < bins:
+        return np.zeros_like(f)
+    edges = np.quantile(t[mask], np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    which = np.searchsorted(edges, t, side="right")  # 0..bins-1
+    order = np.argsort(which[mask], kind="stable")
+    groups = which[mask][order]
+    values = f[mask][order]
+    starts = np.searchsorted(groups, np.arange(bins), side="left")
+    ends = np.searchsorted(groups, np.arange(bins), side="right")
+    medians = np.array([np.median(values[a:b]) if b > a else np.nan for a, b in zip(starts, ends, strict=True)],
+                       np.float32)
+    filled = np.flatnonzero(~np.isnan(medians))
+    medians = np.interp(np.arange(bins), filled, medians[filled]).astype(np.float32)
+    return np.where(mask, medians[which], 0.0).astype(np.float32)

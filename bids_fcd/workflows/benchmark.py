@@ -9,8 +9,9 @@ leave-one-out, its cluster setting for ``--max-fp-per-control``; then the test c
 cluster), false-positive clusters per test control. Variants: the method (default sampler),
 post-processing ablations (no histogram matching, within-brain z, absolute anomaly), with
 ``--ablations`` the sampler ablations (no guidance; the paper's deterministic inverse DDIM), an
-optional FLAIR-only model, and two baselines repaired the same way (FLAIR and FLAIR asymmetry,
-each z-scored against the reference controls). Also: lesion removal, pseudo-healthy error on
+optional FLAIR-only model, and three baselines repaired the same way (FLAIR, FLAIR asymmetry, and FLAIR
+minus the FLAIR its own T1w predicts: a pseudo-healthy image without a network; each z-scored against the
+reference controls). Also: lesion removal, pseudo-healthy error on
 controls, the classifier's lesion-slice AUC per t and the guidance-gradient concentration.
 Results go to OUT/results.json and OUT/results.md (and OUT/guidance_gradient.png); the method's
 reference (as ``bids-fcd reference`` builds it from the reference controls) to OUT/reference; raw
@@ -44,11 +45,11 @@ from bids_fcd.nets.networks import build_scheduler
 from bids_fcd.nets.reference import save_reference
 from bids_fcd.phantom.generator import write_cohort
 from bids_fcd.phantom.real_anatomy import anatomy_files
-from bids_fcd.postprocessing.anomaly import asymmetry, z_map
+from bids_fcd.postprocessing.anomaly import asymmetry, flair_from_t1w, z_map
 from bids_fcd.postprocessing.clusters import find_clusters
 from bids_fcd.postprocessing.histmatch import match_histogram
 from bids_fcd.postprocessing.normative import ReferenceParams, build_reference, combined_z
-from bids_fcd.preprocessing.grid import grid_affine, to_slices
+from bids_fcd.preprocessing.grid import from_slices, grid_affine, to_slices
 from bids_fcd.resources import resolve_device
 from bids_fcd.sampling.ddim import forward_noise
 from bids_fcd.sampling.guidance import log_prob_grad
@@ -350,6 +351,8 @@ def post_variants(prefix: str, post0: PostConfig, hm: bool, ablations: bool) -> 
 BASELINES: tuple[tuple[str, Callable[[Subject], np.ndarray]], ...] = (
     ("baseline: FLAIR z vs reference controls", lambda s: s.flair),
     ("baseline: FLAIR asymmetry vs reference controls", lambda s: asymmetry(s.flair, s.mask, signed=True)),
+    ("baseline: FLAIR minus the FLAIR its own T1w predicts, vs reference controls",
+     lambda s: s.flair - flair_from_t1w(s.flair, from_slices(s.stack[:, 1]), s.mask)),
 )
 
 
