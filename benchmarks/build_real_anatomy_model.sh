@@ -8,7 +8,8 @@
 #   2. `bids-fcd train --preset fine-compact` (6 epochs; the fine grid with a compact classifier);
 #   3. `bids-fcd benchmark` on a development cohort of the development anatomies, against a reference of 20
 #      controls of the reference anatomies (mixed 3D / 2D FLAIR), for the shipped template model and this one,
-#      with the T1w condition native and mirror; RUN/bench-<model>-<t1>/reference is each one's reference.
+#      with the T1w condition native and mirror; RUN/bench-<model>-<t1>/reference is each one's reference;
+#   4. the held-out cohort of the test anatomies with the shipped default.
 # Usage: bash benchmarks/build_real_anatomy_model.sh [RUN_DIR] [ANATOMY_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,13 @@ for run in shipped-native real-native real-mirror; do
   model=(); [ "${run%%-*}" = real ] && model=(--model "$RUN/model")
   "$BIN" benchmark "$out" "${DEV[@]}" "${model[@]}" --t1-condition "${run##*-}"
 done
+# the held-out cohort: the test anatomies (18-20), never seen by training, reference or any choice; 12 FCD + 8
+# controls, scored once against the same 20 reference-split controls (their preprocessing is shared)
+HELD=(--anatomy "$ANATOMY" --anatomy-split test --n-fcd 12 --n-hc 8 --n-reference 20 --phantom-seed 701
+      --reference-seed 501 --lesions stratified --size mixed)
+mkdir -p "$RUN/heldout-shipped-mirror"
+for d in ref-bids ref-work; do [ -e "$RUN/heldout-shipped-mirror/$d" ] || ln -s "../bench-shipped-mirror/$d" "$RUN/heldout-shipped-mirror/$d"; done
+"$BIN" benchmark "$RUN/heldout-shipped-mirror" "${HELD[@]}"
 # the shipped model with its shipped reference (template controls) on the real-anatomy cohort: across sources
 .venv/bin/python benchmarks/cross_source.py "$RUN/bench-shipped-mirror" --reference bids_fcd/models/phantom-default/reference \
   --json "$RUN/cross-source-shipped.json"

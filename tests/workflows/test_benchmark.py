@@ -17,7 +17,8 @@ POST_ROWS = ["ablation: drift from each map itself (the earlier default)",
              "ablation: residual only, no drift removal, no re-standardisation", "ablation: no histogram matching",
              "ablation: within-brain z (the paper's z)", "ablation: absolute anomaly",
              "paper's post-processing (absolute, within-brain z)"]
-BASELINES = ["baseline: FLAIR z vs reference controls", "baseline: FLAIR asymmetry vs reference controls"]
+BASELINES = ["baseline: FLAIR z vs reference controls", "baseline: FLAIR asymmetry vs reference controls",
+             "baseline: FLAIR minus the FLAIR its own T1w predicts, vs reference controls"]
 
 
 def _all_controls(bids):
