@@ -84,6 +84,15 @@ def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
     assert again["fp_clusters_per_control"] == res[method]["fp_clusters_per_control"]
     assert [r["detected"] for r in again["per_subject"]] == [r["detected"] for r in res[method]["per_subject"]]
     assert again["reference"]["n_controls"] == 3 and again["found"].endswith("/2")
+    # benchmarks/pseudo_healthy_figure.py draws a lesion participant and a control from the benchmark's volumes
+    spec = importlib.util.spec_from_file_location("ph_figure_bench", ROOT / "benchmarks" / "pseudo_healthy_figure.py")
+    figure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figure)
+    labels = [r["label"] for r in res[method]["per_subject"]]
+    png = tmp_path / "figure.png"
+    assert figure.main([str(out), "--labels", labels[0], labels[-1], "--out", str(png), "--model", str(tiny_model),
+                        "--conditions", "mirror", "native"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 def test_synthesis_quality_scores_removal_per_lesion_and_the_controls_error():
