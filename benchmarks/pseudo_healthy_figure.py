@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
@@ -28,11 +27,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bids_fcd.config import SamplerConfig, from_dict  # noqa: E402
 from bids_fcd.nets.checkpoint import load_model  # noqa: E402
 from bids_fcd.postprocessing.anomaly import flair_from_t1w  # noqa: E402
 from bids_fcd.preprocessing.grid import from_slices  # noqa: E402
-from bids_fcd.workflows.analysis import resolve_sampler  # noqa: E402
+from bids_fcd.workflows.benchmark import recorded_sampler  # noqa: E402
 from bids_fcd.workflows.cohort import load_cohort, pseudo_volumes, residual, volume_key  # noqa: E402
 
 log = logging.getLogger("pseudo_healthy_figure")
@@ -52,15 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model, cpu)
     subjects = load_cohort(args.bench / "bids", args.bench / "work", model, args.labels)
     caches = args.cache or [args.bench / "cache"]
-    recorded = args.bench / "benchmark_config.json"
-    base = (from_dict(SamplerConfig, json.loads(recorded.read_text())["run"]["sampler"]) if recorded.exists()
-            else SamplerConfig())
+    base = recorded_sampler(args.bench, model)
     fig, ax = plt.subplots(2 * len(subjects), 2 + len(args.conditions),
                            figsize=(3.3 * (2 + len(args.conditions)), 6.2 * len(subjects)), squeeze=False)
     for i, sub in enumerate(subjects):
         cols = [("real FLAIR", sub.flair)]
         for cond in args.conditions:
-            sampler = resolve_sampler(dataclasses.replace(base, t1_condition=cond), model)  # type: ignore[arg-type]
+            sampler = dataclasses.replace(base, t1_condition=cond)  # type: ignore[arg-type]
             key = volume_key(model, sampler, sub)
             hit = next((c for c in caches if (c / f"{key}.npy").exists()), caches[0])
             raw, _ = pseudo_volumes([sub], model, sampler, cpu, hit)

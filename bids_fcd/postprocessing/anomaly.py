@@ -83,13 +83,8 @@ def flair_from_t1w(flair: np.ndarray, t1w: np.ndarray, mask: np.ndarray, bins: i
         return np.zeros_like(f)
     edges = np.quantile(t[mask], np.linspace(0.0, 1.0, bins + 1)[1:-1])
     which = np.searchsorted(edges, t, side="right")  # 0..bins-1
-    order = np.argsort(which[mask], kind="stable")
-    groups = which[mask][order]
-    values = f[mask][order]
-    starts = np.searchsorted(groups, np.arange(bins), side="left")
-    ends = np.searchsorted(groups, np.arange(bins), side="right")
-    medians = np.array([np.median(values[a:b]) if b > a else np.nan for a, b in zip(starts, ends, strict=True)],
-                       np.float32)
+    medians = np.asarray(ndimage.median(f[mask], labels=which[mask], index=np.arange(bins)), np.float32)
+    medians[np.bincount(which[mask], minlength=bins) == 0] = np.nan  # tied T1w values can leave a bin empty
     filled = np.flatnonzero(~np.isnan(medians))
     medians = np.interp(np.arange(bins), filled, medians[filled]).astype(np.float32)
     return np.where(mask, medians[which], 0.0).astype(np.float32)

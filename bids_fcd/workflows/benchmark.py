@@ -35,7 +35,7 @@ import torch
 
 from bids_fcd.bids.participants import is_control
 from bids_fcd.commands import BenchmarkConfig, config_file
-from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig, to_dict
+from bids_fcd.config import SAMPLER_PRESETS, PostConfig, SamplerConfig, from_dict, to_dict
 from bids_fcd.evaluation.calibration import choose, fp_table
 from bids_fcd.evaluation.metrics import roc_auc
 from bids_fcd.evaluation.scoring import cohort_summary, score_subject
@@ -483,6 +483,15 @@ def sweep_rows(sampler: SamplerConfig) -> list[tuple[str, str, SamplerConfig]]:
              for level, k in LEVEL_SWEEP] +
             [("guidance scale s", f"s={scale:g}", dataclasses.replace(sampler, guidance_scale=scale))
              for scale in SCALE_SWEEP])
+
+
+def recorded_sampler(out: Path, model: LoadedModel) -> SamplerConfig:
+    """The sampler the benchmark in ``out`` ran (its ``benchmark_config.json``), resolved for ``model``, so a
+    script reads the volumes that benchmark cached; the model's default sampler where none is recorded."""
+    recorded = out / config_file("benchmark")
+    cfg = (from_dict(SamplerConfig, json.loads(recorded.read_text())["run"]["sampler"]) if recorded.exists()
+           else SamplerConfig())
+    return resolve_sampler(cfg, model)
 
 
 def prepare(run: BenchmarkConfig) -> Bench:

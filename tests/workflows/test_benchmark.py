@@ -3,6 +3,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from bids_fcd.commands import BenchmarkConfig
 from bids_fcd.config import SamplerConfig
 from bids_fcd.evaluation.calibration import SIZE_GRID, Z_GRID
@@ -93,6 +95,12 @@ def test_benchmark_on_the_tiny_phantom(phantom, tiny_model, work_dir, tmp_path):
     assert figure.main([str(out), "--labels", labels[0], labels[-1], "--out", str(png), "--model", str(tiny_model),
                         "--conditions", "mirror", "native"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    # benchmarks/t1_condition_quality.py reads the benchmark's own volumes: its mirror row is the method's quality
+    spec = importlib.util.spec_from_file_location("t1_quality_bench", ROOT / "benchmarks" / "t1_condition_quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    by_condition = quality.quality_by_condition(out, ["mirror"], str(tiny_model))
+    assert by_condition["mirror"]["control_mae"] == pytest.approx(res[method]["control_mae"])
 
 
 def test_synthesis_quality_scores_removal_per_lesion_and_the_controls_error():
